@@ -1,0 +1,105 @@
+"""Load and validate workflow configuration against ``workflow/schemas/config.schema.yaml``.
+
+The same schema file is used by Snakemake (``workflow/rules/common.smk``) and by
+``medslip check-config``, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from medslip.errors import MedslipError
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(MedslipError, ValueError):
+    """A configuration that fails validation; the message names the key and the problem."""
+
+
+def load_schema() -> dict[str, Any]:
+    """The config JSON Schema as a dict."""
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def _with_defaults(validator_class: type) -> type:
+    """Extend a jsonschema validator so it fills ``default`` values into the instance."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = _copy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value: Any) -> Any:
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def _key(path: Iterator[Any]) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _input_path_keys(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple]:
+    for name, sub in schema.get("properties", {}).items():
+        if sub.get("x-input-path"):
+            yield (*prefix, name)
+        yield from _input_path_keys(sub, (*prefix, name))
+
+
+def validate_config(config: dict[str, Any], base_dir: str | os.PathLike = ".") -> dict[str, Any]:
+    """Validate ``config`` in place (filling defaults) and return it.
+
+    Raises :class:`ConfigError` naming the offending key for unknown keys, wrong types, values out
+    of range, and input paths (keys marked ``x-input-path`` in the schema) that do not exist
+    relative to ``base_dir``.
+    """
+    schema = load_schema()
+    cls = _with_defaults(jsonschema.validators.validator_for(schema))
+    errors = sorted(cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors:
+            where = _key(err.absolute_path)
+            if err.validator == "additionalProperties":
+                known = ", ".join(sorted(err.schema.get("properties", {})))
+                lines.append(f"{where}: {err.message} (known keys: {known})")
+            else:
+                lines.append(f"{where}: {err.message}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    for key in _input_path_keys(schema):
+        node: Any = config
+        for part in key:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None and not (Path(base_dir) / node).exists():
+            raise ConfigError(f"{'.'.join(key)}: input path {node!r} does not exist")
+    return config
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config file, validate it and fill in defaults."""
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(config).__name__}")
+    try:
+        return validate_config(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

@@ -1,0 +1,151 @@
+"""What a SynthCXR study is made of: the finding catalogue and the records shared by the
+renderer (:mod:`medslip.synth.render`), the report writer (:mod:`medslip.synth.report_text`) and
+the official-format writers (:mod:`medslip.synth.formats`).
+
+Every landmark named here is one of the 51 landmarks of :mod:`medslip.vocab` and every entity one
+of its 75 entities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from medslip.vocab import ENTITY_INDEX, LANDMARK_INDEX
+
+
+@dataclass(frozen=True)
+class FindingKind:
+    """A kind of finding the renderer can draw.
+
+    ``entity`` is the MeDSLIP entity a report mention maps to; ``landmarks`` are the landmarks it
+    may be placed at; ``nih`` / ``chexpert`` name the ChestX-ray14 / CheXpert class it counts as
+    (``None`` when it has none).
+    """
+
+    name: str
+    entity: str
+    landmarks: tuple[str, ...]
+    nih: str | None
+    chexpert: str | None
+    device: bool = False
+
+
+FINDING_KINDS: dict[str, FindingKind] = {
+    k.name: k
+    for k in (
+        FindingKind("effusion", "effusion", ("left_pleural", "right_pleural"), "Effusion", "Pleural Effusion"),
+        FindingKind(
+            "consolidation",
+            "consolidation",
+            ("lower_left_lobe", "lower_right_lobe", "middle_right_lobe", "upper_right_lobe", "upper_left_lobe"),
+            "Consolidation",
+            "Consolidation",
+        ),
+        FindingKind(
+            "pneumonia",
+            "pneumonia",
+            ("lower_left_lobe", "lower_right_lobe", "middle_right_lobe", "upper_right_lobe", "retrocardiac"),
+            "Pneumonia",
+            "Pneumonia",
+        ),
+        FindingKind(
+            "atelectasis",
+            "atelectasis",
+            ("left_lower_lung", "right_lower_lung", "lung_bases", "retrocardiac"),
+            "Atelectasis",
+            "Atelectasis",
+        ),
+        FindingKind(
+            "pneumothorax",
+            "pneumothorax",
+            ("left_apical_lung", "right_apical_lung", "left_lung_unspec", "right_lung_unspec"),
+            "Pneumothorax",
+            "Pneumothorax",
+        ),
+        FindingKind("cardiomegaly", "cardiomegaly", ("heart_size",), "Cardiomegaly", "Cardiomegaly"),
+        FindingKind("edema", "edema", ("pulmonary", "interstitium"), "Edema", "Edema"),
+        FindingKind(
+            "nodule",
+            "nodule",
+            ("left_upper_lung", "right_upper_lung", "left_mid_lung", "right_mid_lung", "left_lower_lung", "right_lower_lung"),
+            "Nodule",
+            "Lung Lesion",
+        ),
+        FindingKind(
+            "mass",
+            "mass",
+            ("upper_left_lobe", "upper_right_lobe", "left_hilar", "right_hilar"),
+            "Mass",
+            "Lung Lesion",
+        ),
+        FindingKind("emphysema", "emphysema", ("lung_volumes",), "Emphysema", None),
+        FindingKind("rib_fracture", "fracture", ("rib",), None, "Fracture"),
+        FindingKind("endotracheal_tube", "tube", ("trachea",), None, "Support Devices", device=True),
+        FindingKind("chest_tube", "tube", ("left_pleural", "right_pleural"), None, "Support Devices", device=True),
+        FindingKind("central_line", "line", ("svc",), None, "Support Devices", device=True),
+        FindingKind("picc", "picc", ("cavoatrial_junction", "svc"), None, "Support Devices", device=True),
+        FindingKind("pacemaker", "pacemaker", ("right_ventricle", "right_atrium"), None, "Support Devices", device=True),
+    )
+}
+"""The findings SynthCXR renders, by name."""
+
+
+@dataclass
+class Finding:
+    """One rendered finding: ``kind`` (a key of :data:`FINDING_KINDS`) at ``landmark``.
+
+    ``severity`` in (0, 1] scales size/density. ``uncertain`` findings are drawn faint and the
+    report hedges them ("may represent", "cannot exclude").
+    """
+
+    kind: str
+    landmark: str
+    severity: float
+    uncertain: bool = False
+
+    @property
+    def entity(self) -> str:
+        return FINDING_KINDS[self.kind].entity
+
+
+@dataclass
+class StudySpec:
+    """Everything drawn and written for one study (one report, one or more images)."""
+
+    study_id: int
+    patient_id: int
+    findings: list[Finding]
+    view: str = "PA"  # PA or AP
+    has_prior: bool = False
+    seed: int = 0
+    anatomy: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """A (pathology, anatomy, presence) statement the report writer put in a report."""
+
+    pathology: str
+    anatomy: str
+    presence: str  # "present" | "absent" | "uncertain"
+    sentence: int
+
+    def __post_init__(self) -> None:
+        if self.pathology not in ENTITY_INDEX:
+            raise ValueError(f"unknown entity {self.pathology!r}")
+        if self.anatomy not in LANDMARK_INDEX:
+            raise ValueError(f"unknown landmark {self.anatomy!r}")
+        if self.presence not in ("present", "absent", "uncertain"):
+            raise ValueError(f"bad presence {self.presence!r}")
+
+
+def rng_for(seed: int, *keys: int) -> np.random.Generator:
+    """An independent, reproducible generator for ``(seed, *keys)``."""
+    return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
+
+
+for _k in FINDING_KINDS.values():
+    assert _k.entity in ENTITY_INDEX, _k
+    assert all(lm in LANDMARK_INDEX for lm in _k.landmarks), _k

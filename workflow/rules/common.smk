@@ -1,0 +1,28 @@
+# Config validation and input helpers shared by all rule files.
+from medslip.config import validate_config
+
+validate_config(config)
+
+SYNTH_DATASETS = ["mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr"]
+
+
+wildcard_constraints:
+    dataset="|".join(SYNTH_DATASETS),
+
+
+def synthcxr_datasets():
+    """Datasets whose root is null in config, i.e. served by the SynthCXR tree."""
+    return [d for d in SYNTH_DATASETS if config["datasets"][d] is None]
+
+
+def dataset_root(name):
+    """Root of an official-format dataset tree: the configured download or the SynthCXR tree."""
+    root = config["datasets"][name]
+    return root if root is not None else f"results/synthcxr/{name}"
+
+
+def synthcxr_outputs():
+    """Everything SynthCXR produces for the datasets it serves, plus its contact sheet."""
+    return expand("results/synthcxr/{dataset}", dataset=synthcxr_datasets()) + [
+        "results/figures/synthcxr_examples.png"
+    ]

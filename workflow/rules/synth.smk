@@ -1,0 +1,39 @@
+# SynthCXR: the embedded synthetic dataset, written in the official formats.
+
+
+rule synthcxr:
+    output:
+        tree=directory("results/synthcxr/{dataset}"),
+        truth=directory("results/synthcxr/ground_truth/{dataset}"),
+    log:
+        "results/logs/synthcxr/{dataset}.log",
+    benchmark:
+        "results/benchmarks/synthcxr/{dataset}.tsv"
+    params:
+        config_file=workflow.configfiles[-1],
+    conda:
+        "../envs/medslip.yaml"
+    shell:
+        "medslip synth --config {params.config_file} --out results/synthcxr"
+        " --dataset {wildcards.dataset} > {log} 2>&1"
+
+
+rule synthcxr_contact_sheet:
+    input:
+        tree="results/synthcxr/mimic_cxr_jpg",
+        truth="results/synthcxr/ground_truth/mimic_cxr_jpg",
+    output:
+        report(
+            "results/figures/synthcxr_examples.png",
+            caption="../report/synthcxr_examples.rst",
+            category="SynthCXR",
+        ),
+    log:
+        "results/logs/synthcxr/contact_sheet.log",
+    params:
+        n=config["synthcxr"]["contact_sheet_images"],
+    conda:
+        "../envs/medslip.yaml"
+    shell:
+        "medslip contact-sheet --tree {input.tree} --truth {input.truth} --n {params.n}"
+        " --out {output} > {log} 2>&1"
