@@ -1,0 +1,468 @@
+"""SynthCXR anatomy: a parametric frontal chest phantom and its landmark masks.
+
+All geometry is built in a *patient frame* of normalised coordinates ``(u, v)`` in [0, 1]
+(``u`` to the image right, which is the patient's LEFT, as on a radiograph viewed normally;
+``v`` downwards), then mapped to pixels by one global similarity transform per image (scale,
+rotation, shift). Patient variation enters through :class:`AnatomyParams`; findings that change
+anatomy (cardiomegaly, emphysema, volume loss) act on those parameters before the geometry is
+built.
+
+Every landmark the renderer uses is one of the 51 MeDSLIP landmarks
+(:data:`medslip.vocab.LANDMARKS`); :func:`landmark_mask` rasterises any of :data:`LANDMARK_NAMES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cached_property, lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+Polygon = np.ndarray  # (N, 2) float, pixel (x, y)
+
+
+@dataclass
+class AnatomyParams:
+    """Per-image anatomy parameters (all dimensionless, 1.0 / 0.0 = template)."""
+
+    scale: float = 1.0  # global size of the thorax in the field of view
+    rotation_deg: float = 0.0  # global in-plane rotation
+    shift_u: float = 0.0
+    shift_v: float = 0.0
+    lung_width: float = 1.0
+    lung_height: float = 1.0  # inspiration depth: pushes the hemidiaphragms down
+    heart_width: float = 1.0  # cardiothoracic ratio scales with this
+    heart_height: float = 1.0
+    dome_right: float = 0.0  # extra elevation (+) of the right hemidiaphragm, in v units
+    dome_left: float = 0.0
+    dome_curvature: float = 1.0  # < 1 flattens the domes (hyperinflation)
+    mediastinum_width: float = 1.0
+    ap: bool = False  # AP projection: magnified heart, horizontal clavicles
+
+    def as_dict(self) -> dict[str, float | bool]:
+        return {k: v if isinstance(v, bool) else float(v) for k, v in asdict(self).items()}
+
+
+def sample_params(rng: np.random.Generator, ap: bool) -> AnatomyParams:
+    """Draw a normal patient's anatomy."""
+    return AnatomyParams(
+        scale=float(rng.uniform(0.90, 1.04)),
+        rotation_deg=float(rng.normal(0.0, 2.0)),
+        shift_u=float(rng.uniform(-0.03, 0.03)),
+        shift_v=float(rng.uniform(-0.03, 0.03)),
+        lung_width=float(rng.uniform(0.93, 1.06)),
+        lung_height=float(rng.uniform(0.92, 1.06)),
+        heart_width=float(rng.uniform(0.90, 1.06)) * (1.08 if ap else 1.0),
+        heart_height=float(rng.uniform(0.93, 1.05)),
+        dome_curvature=float(rng.uniform(0.85, 1.15)),
+        mediastinum_width=float(rng.uniform(0.9, 1.1)) * (1.1 if ap else 1.0),
+        ap=ap,
+    )
+
+
+def _spline(points, n: int = 10) -> np.ndarray:
+    """Open Catmull-Rom curve(s) through ``points`` (..., K, 2), ``n`` samples per segment.
+
+    Returns (..., (K - 1) * n + 1, 2); leading dimensions batch several curves at once.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    p = np.concatenate([2 * p[..., :1, :] - p[..., 1:2, :], p, 2 * p[..., -1:, :] - p[..., -2:-1, :]], -2)
+    t = _SPLINE_T.get(n)
+    if t is None:
+        t = _SPLINE_T.setdefault(n, np.linspace(0.0, 1.0, n, endpoint=False)[:, None])
+    k = p.shape[-2]
+    p0, p1, p2, p3 = (p[..., i : k - 3 + i, None, :] for i in range(4))
+    seg = 0.5 * (
+        2 * p1
+        + (p2 - p0) * t
+        + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+        + (3 * p1 - p0 - 3 * p2 + p3) * t**3
+    )
+    seg = seg.reshape(*p.shape[:-2], -1, 2)
+    return np.concatenate([seg, p[..., -2:-1, :]], -2)
+
+
+_SPLINE_T: dict[int, np.ndarray] = {}
+
+
+def strip(curve: np.ndarray, width: float) -> np.ndarray:
+    """A closed polygon of half-width ``width`` around an open polyline ``curve`` (M, 2)."""
+    d = np.gradient(curve, axis=0)
+    nrm = np.stack([-d[:, 1], d[:, 0]], axis=1)
+    nrm /= np.linalg.norm(nrm, axis=1, keepdims=True) + 1e-12
+    return np.vstack([curve + width * nrm, (curve - width * nrm)[::-1]])
+
+
+def ellipse(cu: float, cv: float, ru: float, rv: float, n: int = 24) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([cu + ru * np.cos(t), cv + rv * np.sin(t)], axis=1)
+
+
+@dataclass
+class Anatomy:
+    """The geometry of one phantom, in the patient frame (normalised units).
+
+    Lungs are listed right then left (patient side). ``transform`` maps patient-frame points to
+    pixels: ``pixel = A @ (u, v) + b``.
+    """
+
+    params: AnatomyParams
+    size: int
+    body: np.ndarray
+    neck: np.ndarray
+    lung_right: np.ndarray
+    lung_left: np.ndarray
+    heart: np.ndarray
+    mediastinum: np.ndarray
+    aortic_knob: np.ndarray
+    trachea: np.ndarray  # centre line, carina last
+    bronchi: tuple[np.ndarray, np.ndarray]
+    clavicles: tuple[np.ndarray, np.ndarray]
+    posterior_ribs: list[np.ndarray]
+    anterior_ribs: list[np.ndarray]
+    gastric_bubble: np.ndarray
+    hila: tuple[tuple[float, float], tuple[float, float]]
+    costophrenic: tuple[tuple[float, float], tuple[float, float]]
+    cardiophrenic: tuple[tuple[float, float], tuple[float, float]]
+    apex_v: float
+    dome_v: tuple[float, float]  # lowest lung v (right, left): the costophrenic level
+    A: np.ndarray
+    b: np.ndarray
+
+    def to_px(self, pts: np.ndarray) -> np.ndarray:
+        """Patient-frame points (N, 2) to pixel coordinates (N, 2)."""
+        return np.asarray(pts) @ self.A.T + self.b
+
+    @cached_property
+    def uv(self) -> tuple[np.ndarray, np.ndarray]:
+        """Patient-frame coordinates (u, v) of every pixel centre, two (S, S) float32 arrays."""
+        inv = np.linalg.inv(self.A)
+        ys, xs = _pixel_grid(self.size)
+        x = xs - self.b[0]
+        y = ys - self.b[1]
+        return (inv[0, 0] * x + inv[0, 1] * y, inv[1, 0] * x + inv[1, 1] * y)
+
+    def lungs(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.lung_right, self.lung_left
+
+    @cached_property
+    def lung_masks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rasterised right and left lung, two (S, S) bool masks."""
+        return fill(self, [self.lung_right]), fill(self, [self.lung_left])
+
+
+@lru_cache(maxsize=8)
+def _pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    return ys, xs
+
+
+def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
+    """Construct the phantom geometry for parameters ``p`` at ``size`` pixels."""
+    hw, hh, lw, lh = p.heart_width, p.heart_height, p.lung_width, p.lung_height
+    mw = p.mediastinum_width
+    top = 0.13
+    base_r = top + (0.74 - top) * lh - p.dome_right
+    base_l = top + (0.765 - top) * lh - p.dome_left
+    dome_depth = 0.075 * p.dome_curvature
+
+    def ux(u: float, side: int) -> float:
+        """Lateral position scaled by lung width about the midline (side -1 right, +1 left)."""
+        return 0.5 + side * (abs(u - 0.5) * lw)
+
+    # Heart: centre slightly to the patient's left; borders scale with heart_width.
+    hc_u, hc_v = 0.535, base_r - 0.02
+    heart_h = 0.27 * hh
+    r_ext, l_ext = 0.125 * hw, 0.165 * hw
+    heart = _spline(
+        [
+            (hc_u - 0.06 * mw, hc_v - heart_h),
+            (hc_u - r_ext, hc_v - heart_h * 0.55),
+            (hc_u - r_ext * 0.92, hc_v - heart_h * 0.12),
+            (hc_u - r_ext * 0.55, hc_v + 0.01),
+            (hc_u + l_ext * 0.4, hc_v + 0.02),
+            (hc_u + l_ext * 0.93, hc_v - heart_h * 0.08),
+            (hc_u + l_ext, hc_v - heart_h * 0.35),
+            (hc_u + l_ext * 0.55, hc_v - heart_h * 0.8),
+            (hc_u + 0.05 * mw, hc_v - heart_h),
+            (hc_u - 0.06 * mw, hc_v - heart_h),
+        ],
+        6,
+    )
+    cp_r = (hc_u - r_ext * 0.8, min(hc_v, base_r - 0.01))
+    cp_l = (hc_u + l_ext * 0.88, min(hc_v - heart_h * 0.05, base_l - 0.01))
+    hilum_r = (0.5 - 0.085 * mw, top + 0.30 * lh)
+    hilum_l = (0.5 + 0.085 * mw, top + 0.28 * lh)
+    med_r, med_l = 0.5 - 0.055 * mw, 0.5 + 0.06 * mw
+
+    def lung(side: int, base: float, cp: tuple[float, float], hil: tuple[float, float]):
+        s = side
+        apex = (0.5 + s * 0.17, top)
+        lateral = _spline(
+            [
+                apex,
+                (ux(0.5 + s * 0.27, s), top + 0.05),
+                (ux(0.5 + s * 0.35, s), top + 0.22 * lh),
+                (ux(0.5 + s * 0.385, s), top + 0.45 * lh),
+                (ux(0.5 + s * 0.38, s), base),
+            ],
+            8,
+        )
+        cpa = (ux(0.5 + s * 0.38, s), base)
+        dome = _spline(
+            [
+                cpa,
+                (ux(0.5 + s * 0.30, s), base - dome_depth * 0.8),
+                (ux(0.5 + s * 0.20, s), base - dome_depth),
+                (cp[0] + s * 0.03, cp[1] - dome_depth * 0.3),
+                cp,
+            ],
+            6,
+        )
+        heart_side = heart[:, 0] < hc_u if s < 0 else heart[:, 0] > hc_u
+        hb = heart[heart_side & (heart[:, 1] > hil[1] + 0.05)]
+        hb = hb[np.argsort(-hb[:, 1])]  # bottom to top
+        medial = np.vstack(
+            [
+                hb,
+                _spline(
+                    [
+                        tuple(hb[-1]) if len(hb) else cp,
+                        hil,
+                        (med_r if s < 0 else med_l, top + 0.12),
+                        apex,
+                    ],
+                    6,
+                ),
+            ]
+        )
+        return np.vstack([lateral, dome[1:], medial]), cpa
+
+    lung_right, cpa_r = lung(-1, base_r, cp_r, hilum_r)
+    lung_left, cpa_l = lung(+1, base_l, cp_l, hilum_l)
+
+    t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    body = np.stack(  # a superellipse: square shoulders, rounded flanks
+        [0.5 + 0.5 * np.sign(np.cos(t)) * np.abs(np.cos(t)) ** 0.6,
+         0.64 + 0.6 * np.sign(np.sin(t)) * np.abs(np.sin(t)) ** 0.75], axis=1,
+    )  # fmt: skip
+    neck = np.array([(0.36, -0.05), (0.64, -0.05), (0.66, 0.12), (0.34, 0.12)])
+    mediastinum = np.array(
+        [
+            (0.5 - 0.045 * mw, 0.0),
+            (0.5 + 0.045 * mw, 0.0),
+            (med_l + 0.01, top + 0.12),
+            (hc_u + 0.06, hc_v - heart_h * 0.9),
+            (hc_u - 0.06, hc_v - heart_h * 0.9),
+            (med_r - 0.01, top + 0.12),
+        ]
+    )
+    aortic_knob = ellipse(med_l + 0.025, top + 0.17 * lh, 0.035, 0.03, 16)
+    carina = (0.5, top + 0.21 * lh)
+    trachea = np.array([(0.5, 0.0), (0.5, top * 0.6), carina])
+    bronchi = (
+        _spline([carina, (0.46, carina[1] + 0.04), hilum_r], 4),
+        _spline([carina, (0.54, carina[1] + 0.05), hilum_l], 4),
+    )
+    clav_v = 0.11 if p.ap else 0.14
+    clav_r = _spline([(0.47, clav_v + 0.02), (0.38, clav_v - 0.005), (0.25, clav_v + 0.01), (0.12, clav_v - 0.04)], 6)
+    clav_l = clav_r * np.array([-1, 1]) + np.array([1, 0])
+    v0 = top - 0.015 + np.arange(10)[:, None, None] * 0.062 * lh  # (10, 1, 1)
+    sides = np.array([-1.0, 1.0])[None, :, None]  # (1, 2, 1)
+
+    def pts(lat: float, dv: float, scaled: bool = True):
+        u = 0.5 + sides * (lat * (lw if scaled else 1.0))
+        return np.stack(np.broadcast_arrays(u, v0 + dv), -1)  # (10, 2, 1, 2)
+
+    post = np.concatenate(
+        [pts(0.035, 0.0, False), pts(0.12, -0.022, False), pts(0.28, 0.005), pts(0.39, 0.06),
+         pts(0.43, 0.13)], axis=2,
+    )  # fmt: skip
+    ant = np.concatenate([pts(0.40, 0.09), pts(0.30, 0.14), pts(0.17, 0.2, False)], axis=2)
+    post_ribs = list(_spline(post.reshape(20, 5, 2), 5))
+    ant_ribs = list(_spline(ant[:7].reshape(14, 3, 2), 5))
+    gastric = ellipse(0.65, base_l + 0.045, 0.05, 0.028, 16)
+
+    theta = np.deg2rad(p.rotation_deg)
+    c, s_ = np.cos(theta), np.sin(theta)
+    k = size * p.scale
+    A = k * np.array([[c, -s_], [s_, c]])
+    centre = np.array([0.5, 0.5])
+    b = size * (centre + np.array([p.shift_u, p.shift_v])) - A @ centre
+    return Anatomy(
+        params=p,
+        size=size,
+        body=body,
+        neck=neck,
+        lung_right=lung_right,
+        lung_left=lung_left,
+        heart=heart,
+        mediastinum=mediastinum,
+        aortic_knob=aortic_knob,
+        trachea=trachea,
+        bronchi=bronchi,
+        clavicles=(clav_r, clav_l),
+        posterior_ribs=post_ribs,
+        anterior_ribs=ant_ribs,
+        gastric_bubble=gastric,
+        hila=(hilum_r, hilum_l),
+        costophrenic=(cpa_r, cpa_l),
+        cardiophrenic=(cp_r, cp_l),
+        apex_v=top,
+        dome_v=(base_r, base_l),
+        A=A,
+        b=b,
+    )
+
+
+def fill(anat: Anatomy, polygons: list[np.ndarray]) -> np.ndarray:
+    """Rasterise patient-frame polygons into a (S, S) bool mask."""
+    im = Image.new("L", (anat.size, anat.size), 0)
+    draw = ImageDraw.Draw(im)
+    for poly in polygons:
+        draw.polygon([tuple(q) for q in anat.to_px(poly)], fill=1)
+    return np.asarray(im, dtype=bool)
+
+
+def _zone(anat: Anatomy, lung_mask: np.ndarray, side: int, lo: float, hi: float) -> np.ndarray:
+    """Part of one lung between fractions ``lo``..``hi`` of its height (apex 0, base 1)."""
+    _, v = anat.uv
+    base = anat.dome_v[0 if side < 0 else 1]
+    f = (v - anat.apex_v) / (base - anat.apex_v)
+    return lung_mask & (f >= lo) & (f < hi)
+
+
+def _lobes(anat: Anatomy, side: int, lung_mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Lobes projected on the frontal view: fissures as straight lines in the patient frame."""
+    u, v = anat.uv
+    hu, hv = anat.hila[0 if side < 0 else 1]
+    base = anat.dome_v[0 if side < 0 else 1]
+    lateral = (u - 0.5) * side  # > 0 towards the chest wall of that side
+    # Oblique fissure: from high at the lateral wall down to the medial base.
+    oblique = v > hv - 0.03 + (base - hv) * np.clip(0.6 - 1.6 * (lateral - abs(hu - 0.5)), 0, 1)
+    if side < 0:
+        minor = v > hv - 0.01
+        return {
+            "upper_right_lobe": lung_mask & ~minor,
+            "middle_right_lobe": lung_mask & minor & ~oblique,
+            "lower_right_lobe": lung_mask & oblique & minor,
+        }
+    return {"upper_left_lobe": lung_mask & ~oblique, "lower_left_lobe": lung_mask & oblique}
+
+
+LANDMARK_NAMES: tuple[str, ...] = (
+    "trachea", "left_hilar", "right_hilar", "hilar_unspec", "left_pleural", "right_pleural",
+    "pleural_unspec", "heart_size", "heart_border", "left_diaphragm", "right_diaphragm",
+    "diaphragm_unspec", "retrocardiac", "lower_left_lobe", "upper_left_lobe", "lower_right_lobe",
+    "middle_right_lobe", "upper_right_lobe", "left_lower_lung", "left_mid_lung", "left_upper_lung",
+    "left_apical_lung", "left_lung_unspec", "right_lower_lung", "right_mid_lung",
+    "right_upper_lung", "right_apical_lung", "right_lung_unspec", "lung_apices", "lung_bases",
+    "left_costophrenic", "right_costophrenic", "costophrenic_unspec", "cardiophrenic_sulcus",
+    "mediastinal", "spine", "clavicle", "rib", "stomach", "right_atrium", "right_ventricle",
+    "aorta", "svc", "interstitium", "parenchymal", "cavoatrial_junction", "cardiopulmonary",
+    "pulmonary", "lung_volumes",
+)  # fmt: skip
+"""The 49 landmarks SynthCXR draws (all but the ``unspecified`` / ``other`` fallbacks)."""
+
+
+def svc_curve(anat: Anatomy) -> np.ndarray:
+    hu, hv = anat.hila[0]
+    return np.array([(hu + 0.035, 0.08), (hu + 0.04, hv + 0.03)])
+
+
+def cavoatrial_point(anat: Anatomy) -> tuple[float, float]:
+    hu, hv = anat.hila[0]
+    return (hu + 0.045, hv + 0.07)
+
+
+def right_atrium_point(anat: Anatomy) -> tuple[float, float]:
+    cu, cv = anat.cardiophrenic[0]
+    return (cu + 0.04, cv - 0.07)
+
+
+def right_ventricle_point(anat: Anatomy) -> tuple[float, float]:
+    cu, cv = anat.cardiophrenic[1]
+    return (cu - 0.06, cv - 0.03)
+
+
+def landmark_mask(anat: Anatomy, name: str) -> np.ndarray:
+    """Rasterise landmark ``name`` (one of :data:`LANDMARK_NAMES`) as a (S, S) bool mask."""
+    lr, ll = anat.lung_masks
+    side = -1 if "right" in name.split("_") else 1
+    lung = lr if side < 0 else ll
+    both = lr | ll
+    zones = {"lower": (2 / 3, 9.0), "mid": (1 / 3, 2 / 3), "upper": (-1.0, 1 / 3), "apical": (-1.0, 0.15)}
+    parts = name.split("_")
+    if name in ("left_lung_unspec", "right_lung_unspec"):
+        return lung
+    if parts[0] in ("left", "right") and len(parts) == 3 and parts[2] == "lung":
+        return _zone(anat, lung, side, *zones[parts[1]])
+    if name.endswith("_lobe"):
+        return _lobes(anat, side, lung)[name]
+    if name in ("pulmonary", "interstitium", "parenchymal", "lung_volumes"):
+        return both
+    if name == "lung_bases":
+        return _zone(anat, lr, -1, *zones["lower"]) | _zone(anat, ll, 1, *zones["lower"])
+    if name == "lung_apices":
+        return _zone(anat, lr, -1, *zones["apical"]) | _zone(anat, ll, 1, *zones["apical"])
+    if name == "cardiopulmonary":
+        return both | fill(anat, [anat.heart])
+    if name == "heart_size":
+        return fill(anat, [anat.heart])
+    if name == "heart_border":
+        return fill(anat, [strip(anat.heart, 0.012)])
+    if name == "retrocardiac":
+        return fill(anat, [anat.heart]) & _lobes(anat, 1, ll | fill(anat, [anat.heart]))["lower_left_lobe"]
+    if name.endswith("_pleural") or name == "pleural_unspec":
+        sides = [(-1, anat.lung_right), (1, anat.lung_left)]
+        if name != "pleural_unspec":
+            sides = [s for s in sides if s[0] == side]
+        return fill(anat, [strip(_lateral_and_base(poly), 0.018) for _, poly in sides])
+    if name.endswith("_costophrenic") or name == "costophrenic_unspec":
+        pts = anat.costophrenic if name == "costophrenic_unspec" else [anat.costophrenic[side > 0]]
+        return fill(anat, [ellipse(u, v - 0.02, 0.04, 0.035) for u, v in pts])
+    if name.endswith("_diaphragm") or name == "diaphragm_unspec":
+        polys = []
+        for s, poly in ((-1, anat.lung_right), (1, anat.lung_left)):
+            if name == "diaphragm_unspec" or s == side:
+                polys.append(strip(_dome(anat, poly, s), 0.012))
+        return fill(anat, polys)
+    if name.endswith("_hilar") or name == "hilar_unspec":
+        pts = anat.hila if name == "hilar_unspec" else [anat.hila[side > 0]]
+        return fill(anat, [ellipse(u, v + 0.02, 0.045, 0.06) for u, v in pts])
+    if name == "cardiophrenic_sulcus":
+        return fill(anat, [ellipse(u, v - 0.015, 0.03, 0.03) for u, v in anat.cardiophrenic])
+    simple = {
+        "trachea": lambda: [strip(anat.trachea, 0.02)],
+        "mediastinal": lambda: [anat.mediastinum],
+        "spine": lambda: [np.array([(0.465, 0.0), (0.535, 0.0), (0.535, 1.0), (0.465, 1.0)])],
+        "clavicle": lambda: [strip(c, 0.014) for c in anat.clavicles],
+        "rib": lambda: [strip(r, 0.011) for r in anat.posterior_ribs],
+        "stomach": lambda: [anat.gastric_bubble],
+        "aorta": lambda: [anat.aortic_knob],
+        "svc": lambda: [strip(svc_curve(anat), 0.02)],
+        "cavoatrial_junction": lambda: [ellipse(*cavoatrial_point(anat), 0.02, 0.02)],
+        "right_atrium": lambda: [ellipse(*right_atrium_point(anat), 0.05, 0.06)],
+        "right_ventricle": lambda: [ellipse(*right_ventricle_point(anat), 0.06, 0.045)],
+    }
+    if name in simple:
+        return fill(anat, simple[name]())
+    raise KeyError(f"SynthCXR does not draw landmark {name!r}")
+
+
+def _lateral_and_base(poly: np.ndarray) -> np.ndarray:
+    """The lateral wall and base of a lung outline (the pleural surfaces seen on a PA film)."""
+    lat = np.abs(poly[:, 0] - 0.5)
+    keep = lat > np.quantile(lat, 0.35)
+    idx = np.flatnonzero(keep)
+    return poly[idx[0] : idx[-1] + 1]
+
+
+def _dome(anat: Anatomy, poly: np.ndarray, side: int) -> np.ndarray:
+    """The hemidiaphragm: lower boundary of a lung outline between its two basal corners."""
+    base = anat.dome_v[0 if side < 0 else 1]
+    low = poly[:, 1] > base - 0.11
+    idx = np.flatnonzero(low)
+    seg = poly[idx]
+    return seg[np.argsort(seg[:, 0])]

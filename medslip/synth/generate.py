@@ -1,0 +1,291 @@
+"""Generate SynthCXR: render studies and write each dataset in its official format plus the
+ground truth the generator knows, as Parquet.
+
+Layout under ``out_dir`` (one tree per dataset, each written to a temporary sibling and renamed
+into place when complete)::
+
+    <dataset>/                 official layout of MIMIC-CXR-JPG / NIH ChestX-ray14 / RSNA / SIIM
+    ground_truth/<dataset>/    images.parquet, findings.parquet[, studies.parquet, triplets.parquet]
+
+The Parquet files are documented in ``config/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from medslip.config import load_config, validate_config
+from medslip.rle import encode_siim
+from medslip.synth import anatomy as an
+from medslip.synth.render import Renderer
+from medslip.synth.sample import sample_study
+from medslip.synth.spec import FINDING_KINDS, StudySpec, rng_for
+
+log = logging.getLogger(__name__)
+
+DATASETS: tuple[str, ...] = ("mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr")
+_DATASET_KEY = {name: i + 1 for i, name in enumerate(DATASETS)}
+NIH_BOX_CLASSES = {
+    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
+    "Pneumothorax",
+}  # fmt: skip
+
+
+def _settings(config_or_path: dict[str, Any] | str | os.PathLike) -> dict[str, Any]:
+    if isinstance(config_or_path, dict):
+        config = validate_config(json.loads(json.dumps(config_or_path)))
+    else:
+        config = load_config(config_or_path)
+    return config["synthcxr"]
+
+
+def bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """Tight ``(x, y, w, h)`` pixel box of a non-empty (H, W) bool mask."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    if len(ys) == 0:
+        return (0.0, 0.0, 0.0, 0.0)
+    return (float(xs[0]), float(ys[0]), float(xs[-1] - xs[0] + 1), float(ys[-1] - ys[0] + 1))
+
+
+class _Truth:
+    """Collects ground-truth rows and writes them as Parquet."""
+
+    def __init__(self) -> None:
+        self.images: list[dict[str, Any]] = []
+        self.findings: list[dict[str, Any]] = []
+        self.studies: list[dict[str, Any]] = []
+        self.triplets: list[dict[str, Any]] = []
+
+    def add_image(self, image_id: str, path: str, study: StudySpec, masks: list[np.ndarray], size: int):
+        self.images.append(
+            {
+                "image_id": image_id,
+                "path": path,
+                "study_id": study.study_id,
+                "patient_id": study.patient_id,
+                "view": study.view,
+                "size": size,
+                "kinds": sorted({f.kind for f in study.findings}),
+                "chestxray14": sorted({n for f in study.findings if (n := FINDING_KINDS[f.kind].nih)}),
+                "anatomy": json.dumps(study.anatomy, sort_keys=True),
+            }
+        )
+        for i, (f, m) in enumerate(zip(study.findings, masks, strict=True)):
+            x, y, w, h = bbox(m)
+            self.findings.append(
+                {
+                    "image_id": image_id,
+                    "finding": i,
+                    "kind": f.kind,
+                    "entity": f.entity,
+                    "landmark": f.landmark,
+                    "severity": f.severity,
+                    "uncertain": f.uncertain,
+                    "x": x,
+                    "y": y,
+                    "w": w,
+                    "h": h,
+                    "area": int(m.sum()),
+                    "mask_rle": encode_siim(m),
+                }
+            )
+
+    def write(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        tables = {"images": self.images, "findings": self.findings}
+        if self.studies:
+            tables |= {"studies": self.studies, "triplets": self.triplets}
+        for name, rows in tables.items():
+            pd.DataFrame(rows).to_parquet(folder / f"{name}.parquet", index=False)
+
+
+def _render(renderer: Renderer, study: StudySpec, rng: np.random.Generator):
+    anat = an.build_anatomy(an.AnatomyParams(**study.anatomy), renderer.size)
+    return renderer.render(anat, study.findings, rng)
+
+
+def _age_sex(rng: np.random.Generator) -> tuple[int, str]:
+    return int(np.clip(rng.normal(60, 16), 18, 95)), str(rng.choice(["M", "F"]))
+
+
+def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, seed: int) -> None:
+    from medslip.labels import chexpert_from_triplets
+    from medslip.synth.formats import MimicCxrJpgWriter
+    from medslip.synth.report_text import write_report
+
+    writer = MimicCxrJpgWriter(tree)
+    key = _DATASET_KEY["mimic_cxr_jpg"]
+    split: dict[int, str] = {}
+    n_val = cfg["mimic_split_fractions"]["validate"]
+    n_test = cfg["mimic_split_fractions"]["test"]
+    for p in range(cfg["mimic_patients"]):
+        prng = rng_for(seed, key, p)
+        subject_id = 10000000 + int(prng.integers(0, 9_000_000)) // 100 * 100 + p % 100
+        r = prng.random()
+        split[subject_id] = "test" if r < n_test else "validate" if r < n_test + n_val else "train"
+        patient_anatomy = an.sample_params(prng, ap=False)
+        when = datetime(2150, 1, 1) + timedelta(days=int(prng.integers(0, 3000)))
+        for k in range(int(prng.integers(1, cfg["mimic_max_studies_per_patient"] + 1))):
+            srng = rng_for(seed, key, p, k)
+            study_id = 50000000 + int(srng.integers(0, 9_999_999))
+            study = sample_study(
+                study_id, subject_id, srng, cfg["findings_rate"], has_prior=k > 0,
+                seed=seed, patient_anatomy=patient_anatomy,
+            )  # fmt: skip
+            text, triplets = write_report(study, srng)
+            rendered = _render(renderer, study, srng)
+            dicom_id = "-".join(f"{int(x):08x}" for x in srng.integers(0, 2**32, size=5))
+            paths = writer.add_study(
+                subject_id, study_id, text, chexpert_from_triplets(triplets),
+                [(dicom_id, rendered.pixels, study.view)], when,
+            )  # fmt: skip
+            when += timedelta(days=int(srng.integers(1, 400)), minutes=int(srng.integers(0, 1440)))
+            truth.add_image(dicom_id, paths[0], study, rendered.masks, renderer.size)
+            truth.studies.append(
+                {
+                    "study_id": study_id,
+                    "patient_id": subject_id,
+                    "split": split[subject_id],
+                    "view": study.view,
+                    "has_prior": study.has_prior,
+                    "report": text,
+                }
+            )
+            truth.triplets.extend(
+                {"study_id": study_id, "pathology": t.pathology, "anatomy": t.anatomy,
+                 "presence": t.presence, "sentence": t.sentence}
+                for t in triplets
+            )  # fmt: skip
+    writer.close(split)
+
+
+def _nih(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, seed: int) -> None:
+    from medslip.synth.formats import NihCxr14Writer
+
+    writer = NihCxr14Writer(tree)
+    key = _DATASET_KEY["nih_cxr14"]
+    test_patients: set[int] = set()
+    i = patient = 0
+    while i < cfg["nih_images"]:
+        patient += 1
+        prng = rng_for(seed, key, patient)
+        if prng.random() < cfg["nih_test_fraction"]:
+            test_patients.add(patient)
+        age, sex = _age_sex(prng)
+        patient_anatomy = an.sample_params(prng, ap=False)
+        for follow_up in range(min(int(prng.integers(1, 4)), cfg["nih_images"] - i)):
+            srng = rng_for(seed, key, patient, follow_up)
+            study = sample_study(
+                patient * 1000 + follow_up, patient, srng, cfg["findings_rate"],
+                boost={"nodule": 0.04, "mass": 0.03, "emphysema": 0.03}, seed=seed,
+                patient_anatomy=patient_anatomy,
+            )  # fmt: skip
+            rendered = _render(renderer, study, srng)
+            labels = sorted({n for f in study.findings if (n := FINDING_KINDS[f.kind].nih)})
+            boxes = [
+                (FINDING_KINDS[f.kind].nih, *bbox(m))
+                for f, m in zip(study.findings, rendered.masks, strict=True)
+                if FINDING_KINDS[f.kind].nih in NIH_BOX_CLASSES and patient in test_patients
+            ]
+            image_index = writer.add(
+                patient, follow_up, rendered.pixels, labels, study.view, age, sex, boxes
+            )
+            truth.add_image(image_index, f"images/{image_index}", study, rendered.masks, renderer.size)
+            i += 1
+    writer.close(test_patients)
+
+
+def _rsna(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, seed: int) -> None:
+    from medslip.synth.formats import RsnaPneumoniaWriter
+
+    writer = RsnaPneumoniaWriter(tree)
+    key = _DATASET_KEY["rsna_pneumonia"]
+    for i in range(cfg["rsna_images"]):
+        srng = rng_for(seed, key, i)
+        study = sample_study(i, i, srng, cfg["findings_rate"] * 0.6, boost={"pneumonia": 0.25}, seed=seed)
+        rendered = _render(renderer, study, srng)
+        opacity = [m for f, m in zip(study.findings, rendered.masks, strict=True)
+                   if f.kind in ("pneumonia", "consolidation") and not f.uncertain]  # fmt: skip
+        boxes = [bbox(m) for m in opacity if m.any()]
+        other = bool(study.findings) and not boxes
+        age, sex = _age_sex(srng)
+        pid = writer.add(rendered.pixels, study.view, age, sex, boxes, bool(boxes), other, srng)
+        truth.add_image(pid, f"stage_2_train_images/{pid}.dcm", study, rendered.masks, renderer.size)
+    writer.close()
+
+
+def _siim(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, seed: int) -> None:
+    from medslip.synth.formats import SiimAcrWriter
+
+    writer = SiimAcrWriter(tree)
+    key = _DATASET_KEY["siim_acr"]
+    for i in range(cfg["siim_images"]):
+        srng = rng_for(seed, key, i)
+        study = sample_study(
+            i, i, srng, cfg["findings_rate"] * 0.6, boost={"pneumothorax": 0.3}, seed=seed
+        )
+        rendered = _render(renderer, study, srng)
+        ptx = np.zeros((renderer.size, renderer.size), bool)
+        for f, m in zip(study.findings, rendered.masks, strict=True):
+            if f.kind == "pneumothorax":
+                ptx |= m
+        age, sex = _age_sex(srng)
+        image_id = writer.add(rendered.pixels, ptx if ptx.any() else None, study.view, age, sex, srng)
+        truth.add_image(image_id, image_id, study, rendered.masks, renderer.size)
+    writer.close()
+
+
+_BUILDERS: dict[str, Callable[..., None]] = {
+    "mimic_cxr_jpg": _mimic,
+    "nih_cxr14": _nih,
+    "rsna_pneumonia": _rsna,
+    "siim_acr": _siim,
+}
+
+
+def generate(
+    config_or_path: dict[str, Any] | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    datasets: Iterable[str] | None = None,
+) -> dict[str, Path]:
+    """Generate the SynthCXR datasets into ``out_dir``; returns dataset name -> tree root.
+
+    ``config_or_path`` is a workflow config (dict or YAML path; its ``synthcxr`` section is used).
+    The same config gives byte-identical output. Each tree is written to a temporary directory
+    and renamed into place only when complete.
+    """
+    cfg = _settings(config_or_path)
+    out = Path(out_dir)
+    names = list(datasets) if datasets is not None else list(DATASETS)
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise ValueError(f"unknown SynthCXR dataset(s) {unknown}; known: {list(DATASETS)}")
+    renderer = Renderer(cfg["image_size"], seed=cfg["seed"])
+    roots = {}
+    for name in names:
+        tree, truth_dir = out / name, out / "ground_truth" / name
+        tmp_tree, tmp_truth = out / f".{name}.tmp", out / "ground_truth" / f".{name}.tmp"
+        for p in (tmp_tree, tmp_truth):
+            shutil.rmtree(p, ignore_errors=True)
+        tmp_tree.mkdir(parents=True)
+        truth = _Truth()
+        log.info("SynthCXR %s: rendering into %s", name, tree)
+        _BUILDERS[name](cfg, tmp_tree, truth, renderer, cfg["seed"])
+        truth.write(tmp_truth)
+        for tmp, final in ((tmp_tree, tree), (tmp_truth, truth_dir)):
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+        log.info("SynthCXR %s: %d images, %d findings", name, len(truth.images), len(truth.findings))
+        roots[name] = tree
+    return roots

@@ -1,0 +1,122 @@
+"""Sampling SynthCXR studies: which findings a study has, where, how severe, and its anatomy.
+
+Findings co-occur as they do clinically (edema with cardiomegaly and effusions; ICU studies with
+tubes and lines, more often AP), and each dataset can raise the prevalence of the findings it is
+about (pneumonia for RSNA, pneumothorax for SIIM).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medslip.synth import anatomy as an
+from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec
+
+# Relative frequency of each kind among abnormal studies (roughly MIMIC-CXR's label frequencies).
+KIND_WEIGHTS: dict[str, float] = {
+    "effusion": 1.6, "consolidation": 0.8, "pneumonia": 1.0, "atelectasis": 1.4,
+    "pneumothorax": 0.6, "cardiomegaly": 1.3, "edema": 0.9, "nodule": 0.6, "mass": 0.4,
+    "emphysema": 0.5, "rib_fracture": 0.4, "endotracheal_tube": 0.5, "chest_tube": 0.3,
+    "central_line": 0.5, "picc": 0.4, "pacemaker": 0.4,
+}  # fmt: skip
+UNCERTAIN_RATE = 0.15
+NEVER_UNCERTAIN = {"cardiomegaly", "rib_fracture", "emphysema"}
+
+
+def _finding(kind: str, rng: np.random.Generator, landmark: str | None = None) -> Finding:
+    spec = FINDING_KINDS[kind]
+    return Finding(
+        kind=kind,
+        landmark=landmark or str(rng.choice(spec.landmarks)),
+        severity=float(rng.uniform(0.3, 1.0)) if not spec.device else 1.0,
+        uncertain=bool(
+            not spec.device and kind not in NEVER_UNCERTAIN and rng.random() < UNCERTAIN_RATE
+        ),
+    )
+
+
+def sample_findings(
+    rng: np.random.Generator, findings_rate: float, boost: dict[str, float] | None = None
+) -> list[Finding]:
+    """Findings of one study; ``boost`` maps kind -> extra probability of including it."""
+    findings: list[Finding] = []
+    for kind, p in (boost or {}).items():
+        if rng.random() < p:
+            findings.append(_finding(kind, rng))
+    if rng.random() < findings_rate:
+        kinds = list(KIND_WEIGHTS)
+        w = np.array([KIND_WEIGHTS[k] for k in kinds])
+        n = 1 + int(rng.random() < 0.45) + int(rng.random() < 0.2)
+        for kind in rng.choice(kinds, size=n, replace=False, p=w / w.sum()):
+            findings.append(_finding(str(kind), rng))
+            if kind == "edema":  # heart failure pattern
+                if rng.random() < 0.6:
+                    findings.append(_finding("cardiomegaly", rng))
+                if rng.random() < 0.5:
+                    findings.append(_finding("effusion", rng, "left_pleural"))
+                    findings.append(_finding("effusion", rng, "right_pleural"))
+            if kind == "endotracheal_tube" and rng.random() < 0.6:
+                findings.append(_finding("central_line", rng))
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for f in findings:
+        key = (f.kind, f.landmark) if f.kind not in ("cardiomegaly", "emphysema") else (f.kind, "")
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique
+
+
+def anatomy_for(
+    findings: list[Finding], rng: np.random.Generator, ap: bool, base: an.AnatomyParams | None = None
+) -> an.AnatomyParams:
+    """Anatomy parameters of one image, with the anatomic effects of its findings applied.
+
+    ``base`` is the patient's own anatomy (kept across that patient's studies); the pose and
+    inspiration of this image are drawn fresh.
+    """
+    fresh = an.sample_params(rng, ap)
+    p = fresh if base is None else an.AnatomyParams(**{**base.as_dict(), "ap": ap})
+    if base is not None:
+        p.rotation_deg, p.shift_u, p.shift_v = fresh.rotation_deg, fresh.shift_u, fresh.shift_v
+        p.lung_height = base.lung_height * float(rng.uniform(0.97, 1.03))
+    for f in findings:
+        if f.kind == "cardiomegaly":
+            p.heart_width *= 1.25 + 0.3 * f.severity
+            p.heart_height *= 1.05 + 0.1 * f.severity
+        elif f.kind == "emphysema":
+            p.lung_height *= 1.06 + 0.08 * f.severity
+            p.lung_width *= 1.03
+            p.dome_curvature *= 0.65 - 0.3 * f.severity
+        elif f.kind == "atelectasis" and not f.uncertain:  # volume loss: elevated hemidiaphragm
+            if "left" in f.landmark or f.landmark == "retrocardiac":
+                p.dome_left += 0.025 * f.severity
+            elif "right" in f.landmark:
+                p.dome_right += 0.025 * f.severity
+    return p
+
+
+def sample_study(
+    study_id: int,
+    patient_id: int,
+    rng: np.random.Generator,
+    findings_rate: float,
+    boost: dict[str, float] | None = None,
+    has_prior: bool = False,
+    seed: int = 0,
+    patient_anatomy: an.AnatomyParams | None = None,
+) -> StudySpec:
+    """One study: findings, projection (AP more likely with support devices) and anatomy."""
+    findings = sample_findings(rng, findings_rate, boost)
+    devices = any(FINDING_KINDS[f.kind].device for f in findings)
+    view = "AP" if rng.random() < (0.7 if devices else 0.25) else "PA"
+    params = anatomy_for(findings, rng, ap=view == "AP", base=patient_anatomy)
+    return StudySpec(
+        study_id=study_id,
+        patient_id=patient_id,
+        findings=findings,
+        view=view,
+        has_prior=has_prior,
+        seed=seed,
+        anatomy=params.as_dict(),
+    )
