@@ -67,7 +67,9 @@ def _spline(points, n: int = 10) -> np.ndarray:
     Returns (..., (K - 1) * n + 1, 2); leading dimensions batch several curves at once.
     """
     p = np.asarray(points, dtype=np.float64)
-    p = np.concatenate([2 * p[..., :1, :] - p[..., 1:2, :], p, 2 * p[..., -1:, :] - p[..., -2:-1, :]], -2)
+    p = np.concatenate(
+        [2 * p[..., :1, :] - p[..., 1:2, :], p, 2 * p[..., -1:, :] - p[..., -2:-1, :]], -2
+    )
     t = _SPLINE_T.get(n)
     if t is None:
         t = _SPLINE_T.setdefault(n, np.linspace(0.0, 1.0, n, endpoint=False)[:, None])
@@ -244,9 +246,12 @@ def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
 
     t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
     body = np.stack(  # a superellipse: square shoulders, rounded flanks
-        [0.5 + 0.5 * np.sign(np.cos(t)) * np.abs(np.cos(t)) ** 0.6,
-         0.64 + 0.6 * np.sign(np.sin(t)) * np.abs(np.sin(t)) ** 0.75], axis=1,
-    )  # fmt: skip
+        [
+            0.5 + 0.5 * np.sign(np.cos(t)) * np.abs(np.cos(t)) ** 0.6,
+            0.64 + 0.6 * np.sign(np.sin(t)) * np.abs(np.sin(t)) ** 0.75,
+        ],
+        axis=1,
+    )
     neck = np.array([(0.36, -0.05), (0.64, -0.05), (0.66, 0.12), (0.34, 0.12)])
     mediastinum = np.array(
         [
@@ -266,7 +271,15 @@ def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
         _spline([carina, (0.54, carina[1] + 0.05), hilum_l], 4),
     )
     clav_v = 0.11 if p.ap else 0.14
-    clav_r = _spline([(0.47, clav_v + 0.02), (0.38, clav_v - 0.005), (0.25, clav_v + 0.01), (0.12, clav_v - 0.04)], 6)
+    clav_r = _spline(
+        [
+            (0.47, clav_v + 0.02),
+            (0.38, clav_v - 0.005),
+            (0.25, clav_v + 0.01),
+            (0.12, clav_v - 0.04),
+        ],
+        6,
+    )
     clav_l = clav_r * np.array([-1, 1]) + np.array([1, 0])
     v0 = top - 0.015 + np.arange(10)[:, None, None] * 0.062 * lh  # (10, 1, 1)
     sides = np.array([-1.0, 1.0])[None, :, None]  # (1, 2, 1)
@@ -276,9 +289,15 @@ def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
         return np.stack(np.broadcast_arrays(u, v0 + dv), -1)  # (10, 2, 1, 2)
 
     post = np.concatenate(
-        [pts(0.035, 0.0, False), pts(0.12, -0.022, False), pts(0.28, 0.005), pts(0.39, 0.06),
-         pts(0.43, 0.13)], axis=2,
-    )  # fmt: skip
+        [
+            pts(0.035, 0.0, False),
+            pts(0.12, -0.022, False),
+            pts(0.28, 0.005),
+            pts(0.39, 0.06),
+            pts(0.43, 0.13),
+        ],
+        axis=2,
+    )
     ant = np.concatenate([pts(0.40, 0.09), pts(0.30, 0.14), pts(0.17, 0.2, False)], axis=2)
     post_ribs = list(_spline(post.reshape(20, 5, 2), 5))
     ant_ribs = list(_spline(ant[:7].reshape(14, 3, 2), 5))
@@ -352,17 +371,56 @@ def _lobes(anat: Anatomy, side: int, lung_mask: np.ndarray) -> dict[str, np.ndar
 
 
 LANDMARK_NAMES: tuple[str, ...] = (
-    "trachea", "left_hilar", "right_hilar", "hilar_unspec", "left_pleural", "right_pleural",
-    "pleural_unspec", "heart_size", "heart_border", "left_diaphragm", "right_diaphragm",
-    "diaphragm_unspec", "retrocardiac", "lower_left_lobe", "upper_left_lobe", "lower_right_lobe",
-    "middle_right_lobe", "upper_right_lobe", "left_lower_lung", "left_mid_lung", "left_upper_lung",
-    "left_apical_lung", "left_lung_unspec", "right_lower_lung", "right_mid_lung",
-    "right_upper_lung", "right_apical_lung", "right_lung_unspec", "lung_apices", "lung_bases",
-    "left_costophrenic", "right_costophrenic", "costophrenic_unspec", "cardiophrenic_sulcus",
-    "mediastinal", "spine", "clavicle", "rib", "stomach", "right_atrium", "right_ventricle",
-    "aorta", "svc", "interstitium", "parenchymal", "cavoatrial_junction", "cardiopulmonary",
-    "pulmonary", "lung_volumes",
-)  # fmt: skip
+    "trachea",
+    "left_hilar",
+    "right_hilar",
+    "hilar_unspec",
+    "left_pleural",
+    "right_pleural",
+    "pleural_unspec",
+    "heart_size",
+    "heart_border",
+    "left_diaphragm",
+    "right_diaphragm",
+    "diaphragm_unspec",
+    "retrocardiac",
+    "lower_left_lobe",
+    "upper_left_lobe",
+    "lower_right_lobe",
+    "middle_right_lobe",
+    "upper_right_lobe",
+    "left_lower_lung",
+    "left_mid_lung",
+    "left_upper_lung",
+    "left_apical_lung",
+    "left_lung_unspec",
+    "right_lower_lung",
+    "right_mid_lung",
+    "right_upper_lung",
+    "right_apical_lung",
+    "right_lung_unspec",
+    "lung_apices",
+    "lung_bases",
+    "left_costophrenic",
+    "right_costophrenic",
+    "costophrenic_unspec",
+    "cardiophrenic_sulcus",
+    "mediastinal",
+    "spine",
+    "clavicle",
+    "rib",
+    "stomach",
+    "right_atrium",
+    "right_ventricle",
+    "aorta",
+    "svc",
+    "interstitium",
+    "parenchymal",
+    "cavoatrial_junction",
+    "cardiopulmonary",
+    "pulmonary",
+    "lung_volumes",
+)
 """The 49 landmarks SynthCXR draws (all but the ``unspecified`` / ``other`` fallbacks)."""
 
 
@@ -392,7 +450,12 @@ def landmark_mask(anat: Anatomy, name: str) -> np.ndarray:
     side = -1 if "right" in name.split("_") else 1
     lung = lr if side < 0 else ll
     both = lr | ll
-    zones = {"lower": (2 / 3, 9.0), "mid": (1 / 3, 2 / 3), "upper": (-1.0, 1 / 3), "apical": (-1.0, 0.15)}
+    zones = {
+        "lower": (2 / 3, 9.0),
+        "mid": (1 / 3, 2 / 3),
+        "upper": (-1.0, 1 / 3),
+        "apical": (-1.0, 0.15),
+    }
     parts = name.split("_")
     if name in ("left_lung_unspec", "right_lung_unspec"):
         return lung
@@ -413,7 +476,10 @@ def landmark_mask(anat: Anatomy, name: str) -> np.ndarray:
     if name == "heart_border":
         return fill(anat, [strip(anat.heart, 0.012)])
     if name == "retrocardiac":
-        return fill(anat, [anat.heart]) & _lobes(anat, 1, ll | fill(anat, [anat.heart]))["lower_left_lobe"]
+        return (
+            fill(anat, [anat.heart])
+            & _lobes(anat, 1, ll | fill(anat, [anat.heart]))["lower_left_lobe"]
+        )
     if name.endswith("_pleural") or name == "pleural_unspec":
         sides = [(-1, anat.lung_right), (1, anat.lung_left)]
         if name != "pleural_unspec":

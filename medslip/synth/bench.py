@@ -31,7 +31,9 @@ def _rate(fn, n: int, repeats: int) -> tuple[float, list[float]]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="medslip bench synth", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="medslip bench synth", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--n", type=int, default=300, help="images per repeat")
     parser.add_argument("--repeats", type=int, default=5)
@@ -62,18 +64,23 @@ def main(argv: list[str]) -> int:
     n_small = max(args.n // 3, 20)
     config = {
         "synthcxr": {
-            "image_size": args.size, "mimic_patients": n_small // 2,
-            "mimic_max_studies_per_patient": 3, "nih_images": n_small, "rsna_images": n_small,
+            "image_size": args.size,
+            "mimic_patients": n_small // 2,
+            "mimic_max_studies_per_patient": 3,
+            "nih_images": n_small,
+            "rsna_images": n_small,
             "siim_images": n_small,
         }
-    }  # fmt: skip
+    }
     with tempfile.TemporaryDirectory() as tmp:
         for ds in DATASETS:
             counts: list[int] = []
 
             def gen(r: int, ds: str = ds, counts: list[int] = counts) -> None:
                 generate(config, Path(tmp) / str(r), [ds])
-                images = pd.read_parquet(Path(tmp) / str(r) / "ground_truth" / ds / "images.parquet")
+                images = pd.read_parquet(
+                    Path(tmp) / str(r) / "ground_truth" / ds / "images.parquet"
+                )
                 counts.append(len(images))
 
             times = []
@@ -81,8 +88,14 @@ def main(argv: list[str]) -> int:
                 t0 = time.perf_counter()
                 gen(r)
                 times.append(counts[-1] / (time.perf_counter() - t0))
-            rows.append({"stage": f"generate:{ds}", "images": counts[-1],
-                         "median_images_per_s": statistics.median(times), "runs": times})  # fmt: skip
+            rows.append(
+                {
+                    "stage": f"generate:{ds}",
+                    "images": counts[-1],
+                    "median_images_per_s": statistics.median(times),
+                    "runs": times,
+                }
+            )
     df = pd.DataFrame(rows)
     df["size"] = args.size
     df["runs"] = df["runs"].map(lambda xs: ";".join(f"{x:.1f}" for x in xs))

@@ -46,9 +46,12 @@ def contact_sheet(
     rows = pick_studies(images, n)
     cols = 2
     fig, axes = plt.subplots(
-        (len(rows) + cols - 1) // cols, 2 * cols, figsize=(8.5 * cols, 4.2 * ((len(rows) + 1) // cols)),
-        gridspec_kw={"width_ratios": [1, 1.25] * cols}, squeeze=False,
-    )  # fmt: skip
+        (len(rows) + cols - 1) // cols,
+        2 * cols,
+        figsize=(8.5 * cols, 4.2 * ((len(rows) + 1) // cols)),
+        gridspec_kw={"width_ratios": [1, 1.25] * cols},
+        squeeze=False,
+    )
     cmap = plt.get_cmap("tab10")
     for ax in axes.ravel():
         ax.axis("off")
@@ -63,8 +66,15 @@ def contact_sheet(
             colour = cmap(j % 10)
             ax_img.contour(mask, levels=[0.5], colors=[colour], linewidths=1.2)
             label = f"{f.kind} @ {f.landmark}" + (" (faint)" if f.uncertain else "")
-            ax_img.text(2, 10 + 11 * j, label, color=colour, fontsize=7, va="top",
-                        bbox={"facecolor": "black", "alpha": 0.55, "pad": 1, "lw": 0})  # fmt: skip
+            ax_img.text(
+                2,
+                10 + 11 * j,
+                label,
+                color=colour,
+                fontsize=7,
+                va="top",
+                bbox={"facecolor": "black", "alpha": 0.55, "pad": 1, "lw": 0},
+            )
         ax_img.set_title(f"p{row['patient_id']} s{row['study_id']} {row['view']}", fontsize=8)
         report = studies.loc[row["study_id"], "report"]
         wrapped = "\n".join(

@@ -36,9 +36,15 @@ log = logging.getLogger(__name__)
 DATASETS: tuple[str, ...] = ("mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr")
 _DATASET_KEY = {name: i + 1 for i, name in enumerate(DATASETS)}
 NIH_BOX_CLASSES = {
-    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
+    "Atelectasis",
+    "Cardiomegaly",
+    "Effusion",
+    "Infiltration",
+    "Mass",
+    "Nodule",
+    "Pneumonia",
     "Pneumothorax",
-}  # fmt: skip
+}
 
 
 def _settings(config_or_path: dict[str, Any] | str | os.PathLike) -> dict[str, Any]:
@@ -67,7 +73,9 @@ class _Truth:
         self.studies: list[dict[str, Any]] = []
         self.triplets: list[dict[str, Any]] = []
 
-    def add_image(self, image_id: str, path: str, study: StudySpec, masks: list[np.ndarray], size: int):
+    def add_image(
+        self, image_id: str, path: str, study: StudySpec, masks: list[np.ndarray], size: int
+    ):
         self.images.append(
             {
                 "image_id": image_id,
@@ -77,7 +85,9 @@ class _Truth:
                 "view": study.view,
                 "size": size,
                 "kinds": sorted({f.kind for f in study.findings}),
-                "chestxray14": sorted({n for f in study.findings if (n := FINDING_KINDS[f.kind].nih)}),
+                "chestxray14": sorted(
+                    {n for f in study.findings if (n := FINDING_KINDS[f.kind].nih)}
+                ),
                 "anatomy": json.dumps(study.anatomy, sort_keys=True),
             }
         )
@@ -140,16 +150,25 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
             srng = rng_for(seed, key, p, k)
             study_id = 50000000 + int(srng.integers(0, 9_999_999))
             study = sample_study(
-                study_id, subject_id, srng, cfg["findings_rate"], has_prior=k > 0,
-                seed=seed, patient_anatomy=patient_anatomy,
-            )  # fmt: skip
+                study_id,
+                subject_id,
+                srng,
+                cfg["findings_rate"],
+                has_prior=k > 0,
+                seed=seed,
+                patient_anatomy=patient_anatomy,
+            )
             text, triplets = write_report(study, srng)
             rendered = _render(renderer, study, srng)
             dicom_id = "-".join(f"{int(x):08x}" for x in srng.integers(0, 2**32, size=5))
             paths = writer.add_study(
-                subject_id, study_id, text, chexpert_from_triplets(triplets),
-                [(dicom_id, rendered.pixels, study.view)], when,
-            )  # fmt: skip
+                subject_id,
+                study_id,
+                text,
+                chexpert_from_triplets(triplets),
+                [(dicom_id, rendered.pixels, study.view)],
+                when,
+            )
             when += timedelta(days=int(srng.integers(1, 400)), minutes=int(srng.integers(0, 1440)))
             truth.add_image(dicom_id, paths[0], study, rendered.masks, renderer.size)
             truth.studies.append(
@@ -163,10 +182,15 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
                 }
             )
             truth.triplets.extend(
-                {"study_id": study_id, "pathology": t.pathology, "anatomy": t.anatomy,
-                 "presence": t.presence, "sentence": t.sentence}
+                {
+                    "study_id": study_id,
+                    "pathology": t.pathology,
+                    "anatomy": t.anatomy,
+                    "presence": t.presence,
+                    "sentence": t.sentence,
+                }
                 for t in triplets
-            )  # fmt: skip
+            )
     writer.close(split)
 
 
@@ -187,10 +211,14 @@ def _nih(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, see
         for follow_up in range(min(int(prng.integers(1, 4)), cfg["nih_images"] - i)):
             srng = rng_for(seed, key, patient, follow_up)
             study = sample_study(
-                patient * 1000 + follow_up, patient, srng, cfg["findings_rate"],
-                boost={"nodule": 0.04, "mass": 0.03, "emphysema": 0.03}, seed=seed,
+                patient * 1000 + follow_up,
+                patient,
+                srng,
+                cfg["findings_rate"],
+                boost={"nodule": 0.04, "mass": 0.03, "emphysema": 0.03},
+                seed=seed,
                 patient_anatomy=patient_anatomy,
-            )  # fmt: skip
+            )
             rendered = _render(renderer, study, srng)
             labels = sorted({n for f in study.findings if (n := FINDING_KINDS[f.kind].nih)})
             boxes = [
@@ -201,7 +229,9 @@ def _nih(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, see
             image_index = writer.add(
                 patient, follow_up, rendered.pixels, labels, study.view, age, sex, boxes
             )
-            truth.add_image(image_index, f"images/{image_index}", study, rendered.masks, renderer.size)
+            truth.add_image(
+                image_index, f"images/{image_index}", study, rendered.masks, renderer.size
+            )
             i += 1
     writer.close(test_patients)
 
@@ -213,15 +243,22 @@ def _rsna(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, se
     key = _DATASET_KEY["rsna_pneumonia"]
     for i in range(cfg["rsna_images"]):
         srng = rng_for(seed, key, i)
-        study = sample_study(i, i, srng, cfg["findings_rate"] * 0.6, boost={"pneumonia": 0.25}, seed=seed)
+        study = sample_study(
+            i, i, srng, cfg["findings_rate"] * 0.6, boost={"pneumonia": 0.25}, seed=seed
+        )
         rendered = _render(renderer, study, srng)
-        opacity = [m for f, m in zip(study.findings, rendered.masks, strict=True)
-                   if f.kind in ("pneumonia", "consolidation") and not f.uncertain]  # fmt: skip
+        opacity = [
+            m
+            for f, m in zip(study.findings, rendered.masks, strict=True)
+            if f.kind in ("pneumonia", "consolidation") and not f.uncertain
+        ]
         boxes = [bbox(m) for m in opacity if m.any()]
         other = bool(study.findings) and not boxes
         age, sex = _age_sex(srng)
         pid = writer.add(rendered.pixels, study.view, age, sex, boxes, bool(boxes), other, srng)
-        truth.add_image(pid, f"stage_2_train_images/{pid}.dcm", study, rendered.masks, renderer.size)
+        truth.add_image(
+            pid, f"stage_2_train_images/{pid}.dcm", study, rendered.masks, renderer.size
+        )
     writer.close()
 
 
@@ -241,7 +278,9 @@ def _siim(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, se
             if f.kind == "pneumothorax":
                 ptx |= m
         age, sex = _age_sex(srng)
-        image_id = writer.add(rendered.pixels, ptx if ptx.any() else None, study.view, age, sex, srng)
+        image_id = writer.add(
+            rendered.pixels, ptx if ptx.any() else None, study.view, age, sex, srng
+        )
         truth.add_image(image_id, image_id, study, rendered.masks, renderer.size)
     writer.close()
 
@@ -286,6 +325,8 @@ def generate(
         for tmp, final in ((tmp_tree, tree), (tmp_truth, truth_dir)):
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
-        log.info("SynthCXR %s: %d images, %d findings", name, len(truth.images), len(truth.findings))
+        log.info(
+            "SynthCXR %s: %d images, %d findings", name, len(truth.images), len(truth.findings)
+        )
         roots[name] = tree
     return roots

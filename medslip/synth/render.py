@@ -64,8 +64,13 @@ class Renderer:
             a, b = anat.to_px(np.array([p, q]))
             draw.line([tuple(a), tuple(b)], fill=int(70 + 25 * depth), width=max(1, int(width * s)))
             for turn in (-1, 1):
-                branch(q, angle + turn * rng.uniform(0.2, 0.6), length * rng.uniform(0.6, 0.8),
-                       width * 0.7, depth - 1)  # fmt: skip
+                branch(
+                    q,
+                    angle + turn * rng.uniform(0.2, 0.6),
+                    length * rng.uniform(0.6, 0.8),
+                    width * 0.7,
+                    depth - 1,
+                )
 
         for side, (hu, hv) in zip((-1, 1), anat.hila, strict=True):
             for k in range(7):
@@ -104,7 +109,9 @@ class Renderer:
         ds = ImageDraw.Draw(sharp)
         no_markings = np.zeros((s, s), bool)
         for f in findings:
-            m = self._draw_finding(f, anat, lungs, lung_r, lung_l, base, extra, ds, no_markings, rng)
+            m = self._draw_finding(
+                f, anat, lungs, lung_r, lung_l, base, extra, ds, no_markings, rng
+            )
             masks.append(m)
 
         img = np.asarray(_soften(base, s / 180), dtype=np.float32) / 255.0
@@ -114,22 +121,29 @@ class Renderer:
         w = max(1, round(0.017 * s))
         for v in np.arange(0.0, 1.0, 0.045):
             db.rectangle(
-                [tuple(anat.to_px(np.array([(0.468, v)]))[0]), tuple(anat.to_px(np.array([(0.532, v + 0.037)]))[0])],
+                [
+                    tuple(anat.to_px(np.array([(0.468, v)]))[0]),
+                    tuple(anat.to_px(np.array([(0.532, v + 0.037)]))[0]),
+                ],
                 fill=38,
-            )  # fmt: skip
+            )
         for r in anat.posterior_ribs:
             db.line([tuple(q) for q in anat.to_px(r)], fill=95, width=w, joint="curve")
         for r in anat.anterior_ribs:
             db.line([tuple(q) for q in anat.to_px(r)], fill=45, width=w, joint="curve")
         for c in anat.clavicles:
-            db.line([tuple(q) for q in anat.to_px(c)], fill=120, width=round(w * 1.3), joint="curve")
+            db.line(
+                [tuple(q) for q in anat.to_px(c)], fill=120, width=round(w * 1.3), joint="curve"
+            )
         fracture = [f for f in findings if f.kind == "rib_fracture"]
         for f, m in zip(findings, masks, strict=True):
             if f.kind == "rib_fracture":  # a gap across the rib
                 ys, xs = np.nonzero(m)
                 cy, cx = ys.mean(), xs.mean()
                 gap = max(1.0, 0.006 * s)
-                db.line([(cx - gap, cy - 2 * w), (cx + gap, cy + 2 * w)], fill=0, width=max(1, int(gap)))
+                db.line(
+                    [(cx - gap, cy - 2 * w), (cx + gap, cy + 2 * w)], fill=0, width=max(1, int(gap))
+                )
         del fracture
         bone = np.asarray(_soften(bones, s / 300), dtype=np.float32) / 255.0
 
@@ -192,7 +206,7 @@ class Renderer:
         if kind == "emphysema":
             m = lungs.copy()
             for _ in range(int(1 + 3 * sev)):  # apical bullae
-                sd = rng.choice([-1, 1])
+                sd = int(rng.choice([-1, 1]))
                 c = (0.5 + sd * rng.uniform(0.12, 0.28), anat.apex_v + rng.uniform(0.03, 0.12))
                 r = rng.uniform(0.02, 0.045)
                 ds.ellipse(_box(anat, c, r), outline=40, width=1)
@@ -207,7 +221,7 @@ class Renderer:
             haze = _blur(m, s / 25) * (0.14 + 0.22 * sev)
             extra += haze
             for _ in range(int(4 + 8 * sev)):  # Kerley B lines at the lateral bases
-                sd = rng.choice([-1, 1])
+                sd = int(rng.choice([-1, 1]))
                 cu, cv = anat.costophrenic[sd > 0]
                 vv = cv - rng.uniform(0.02, 0.12)
                 uu = cu - sd * rng.uniform(0.0, 0.02)
@@ -234,7 +248,12 @@ class Renderer:
         dist2 = ((np.arange(s)[None, :] - cx) ** 2 + (np.arange(s)[:, None] - cy) ** 2) / s**2
         if kind in ("nodule", "mass"):
             r = (0.012 + 0.016 * sev) if kind == "nodule" else (0.04 + 0.035 * sev)
-            lob = 0.15 * self._cloud[(cy + np.arange(s)[:, None]) % s, (cx + np.arange(s)[None, :]) % s] if kind == "mass" else 0
+            lob = (
+                0.15
+                * self._cloud[(cy + np.arange(s)[:, None]) % s, (cx + np.arange(s)[None, :]) % s]
+                if kind == "mass"
+                else 0
+            )
             m = (np.sqrt(dist2) / r + lob < 1) & lungs
             extra += m * (0.35 + 0.25 * sev)
             return m
@@ -247,7 +266,7 @@ class Renderer:
             m = (np.abs(along) < 0.07 + 0.05 * sev) & (np.abs(across) < 0.008 + 0.02 * sev) & lungs
             extra += m * (0.3 + 0.2 * sev)
             return m
-        # consolidation / pneumonia: confluent (consolidation) or patchy (pneumonia) airspace opacity
+        # Airspace opacity: confluent (consolidation) or patchy (pneumonia).
         r = 0.06 + 0.07 * sev
         noise = self._cloud[(cy + np.arange(s)[:, None]) % s, (cx + np.arange(s)[None, :]) % s]
         patch = 0.35 if kind == "consolidation" else 0.7
@@ -270,16 +289,25 @@ class Renderer:
             side = -1 if "right" in f.landmark.split("_") else 1
             cu, cv = anat.costophrenic[side > 0]
             pts = an._spline(
-                [(0.5 + side * 0.5, cv + 0.05), (cu + side * 0.01, cv - 0.06),
-                 (cu - side * 0.03, cv - 0.3), (0.5 + side * 0.2, anat.apex_v + 0.04)], 6
-            )  # fmt: skip
+                [
+                    (0.5 + side * 0.5, cv + 0.05),
+                    (cu + side * 0.01, cv - 0.06),
+                    (cu - side * 0.03, cv - 0.3),
+                    (0.5 + side * 0.2, anat.apex_v + 0.04),
+                ],
+                6,
+            )
             width = w_tube
         elif kind == "central_line":
             end = an.svc_curve(anat)[1] if f.landmark == "svc" else an.cavoatrial_point(anat)
             pts = an._spline([(0.4, -0.02), (0.43, 0.12), end], 6)
             width = w_line
         elif kind == "picc":
-            end = an.cavoatrial_point(anat) if f.landmark == "cavoatrial_junction" else an.svc_curve(anat)[1]
+            end = (
+                an.cavoatrial_point(anat)
+                if f.landmark == "cavoatrial_junction"
+                else an.svc_curve(anat)[1]
+            )
             pts = an._spline([(-0.02, 0.2), (0.2, 0.16), (0.38, 0.17), end], 6)
             width = w_line
         else:  # pacemaker: generator in the left upper chest, leads to the right heart

@@ -14,11 +14,23 @@ from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec
 
 # Relative frequency of each kind among abnormal studies (roughly MIMIC-CXR's label frequencies).
 KIND_WEIGHTS: dict[str, float] = {
-    "effusion": 1.6, "consolidation": 0.8, "pneumonia": 1.0, "atelectasis": 1.4,
-    "pneumothorax": 0.6, "cardiomegaly": 1.3, "edema": 0.9, "nodule": 0.6, "mass": 0.4,
-    "emphysema": 0.5, "rib_fracture": 0.4, "endotracheal_tube": 0.5, "chest_tube": 0.3,
-    "central_line": 0.5, "picc": 0.4, "pacemaker": 0.4,
-}  # fmt: skip
+    "effusion": 1.6,
+    "consolidation": 0.8,
+    "pneumonia": 1.0,
+    "atelectasis": 1.4,
+    "pneumothorax": 0.6,
+    "cardiomegaly": 1.3,
+    "edema": 0.9,
+    "nodule": 0.6,
+    "mass": 0.4,
+    "emphysema": 0.5,
+    "rib_fracture": 0.4,
+    "endotracheal_tube": 0.5,
+    "chest_tube": 0.3,
+    "central_line": 0.5,
+    "picc": 0.4,
+    "pacemaker": 0.4,
+}
 UNCERTAIN_RATE = 0.15
 NEVER_UNCERTAIN = {"cardiomegaly", "rib_fracture", "emphysema"}
 
@@ -68,7 +80,10 @@ def sample_findings(
 
 
 def anatomy_for(
-    findings: list[Finding], rng: np.random.Generator, ap: bool, base: an.AnatomyParams | None = None
+    findings: list[Finding],
+    rng: np.random.Generator,
+    ap: bool,
+    base: an.AnatomyParams | None = None,
 ) -> an.AnatomyParams:
     """Anatomy parameters of one image, with the anatomic effects of its findings applied.
 

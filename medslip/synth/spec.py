@@ -35,18 +35,36 @@ class FindingKind:
 FINDING_KINDS: dict[str, FindingKind] = {
     k.name: k
     for k in (
-        FindingKind("effusion", "effusion", ("left_pleural", "right_pleural"), "Effusion", "Pleural Effusion"),
+        FindingKind(
+            "effusion",
+            "effusion",
+            ("left_pleural", "right_pleural"),
+            "Effusion",
+            "Pleural Effusion",
+        ),
         FindingKind(
             "consolidation",
             "consolidation",
-            ("lower_left_lobe", "lower_right_lobe", "middle_right_lobe", "upper_right_lobe", "upper_left_lobe"),
+            (
+                "lower_left_lobe",
+                "lower_right_lobe",
+                "middle_right_lobe",
+                "upper_right_lobe",
+                "upper_left_lobe",
+            ),
             "Consolidation",
             "Consolidation",
         ),
         FindingKind(
             "pneumonia",
             "pneumonia",
-            ("lower_left_lobe", "lower_right_lobe", "middle_right_lobe", "upper_right_lobe", "retrocardiac"),
+            (
+                "lower_left_lobe",
+                "lower_right_lobe",
+                "middle_right_lobe",
+                "upper_right_lobe",
+                "retrocardiac",
+            ),
             "Pneumonia",
             "Pneumonia",
         ),
@@ -64,12 +82,21 @@ FINDING_KINDS: dict[str, FindingKind] = {
             "Pneumothorax",
             "Pneumothorax",
         ),
-        FindingKind("cardiomegaly", "cardiomegaly", ("heart_size",), "Cardiomegaly", "Cardiomegaly"),
+        FindingKind(
+            "cardiomegaly", "cardiomegaly", ("heart_size",), "Cardiomegaly", "Cardiomegaly"
+        ),
         FindingKind("edema", "edema", ("pulmonary", "interstitium"), "Edema", "Edema"),
         FindingKind(
             "nodule",
             "nodule",
-            ("left_upper_lung", "right_upper_lung", "left_mid_lung", "right_mid_lung", "left_lower_lung", "right_lower_lung"),
+            (
+                "left_upper_lung",
+                "right_upper_lung",
+                "left_mid_lung",
+                "right_mid_lung",
+                "left_lower_lung",
+                "right_lower_lung",
+            ),
             "Nodule",
             "Lung Lesion",
         ),
@@ -82,11 +109,29 @@ FINDING_KINDS: dict[str, FindingKind] = {
         ),
         FindingKind("emphysema", "emphysema", ("lung_volumes",), "Emphysema", None),
         FindingKind("rib_fracture", "fracture", ("rib",), None, "Fracture"),
-        FindingKind("endotracheal_tube", "tube", ("trachea",), None, "Support Devices", device=True),
-        FindingKind("chest_tube", "tube", ("left_pleural", "right_pleural"), None, "Support Devices", device=True),
+        FindingKind(
+            "endotracheal_tube", "tube", ("trachea",), None, "Support Devices", device=True
+        ),
+        FindingKind(
+            "chest_tube",
+            "tube",
+            ("left_pleural", "right_pleural"),
+            None,
+            "Support Devices",
+            device=True,
+        ),
         FindingKind("central_line", "line", ("svc",), None, "Support Devices", device=True),
-        FindingKind("picc", "picc", ("cavoatrial_junction", "svc"), None, "Support Devices", device=True),
-        FindingKind("pacemaker", "pacemaker", ("right_ventricle", "right_atrium"), None, "Support Devices", device=True),
+        FindingKind(
+            "picc", "picc", ("cavoatrial_junction", "svc"), None, "Support Devices", device=True
+        ),
+        FindingKind(
+            "pacemaker",
+            "pacemaker",
+            ("right_ventricle", "right_atrium"),
+            None,
+            "Support Devices",
+            device=True,
+        ),
     )
 }
 """The findings SynthCXR renders, by name."""

@@ -10,12 +10,11 @@ rule synthcxr:
     benchmark:
         "results/benchmarks/synthcxr/{dataset}.tsv"
     params:
-        config_file=workflow.configfiles[-1],
+        settings=config["synthcxr"],
     conda:
-        "../envs/medslip.yaml"
-    shell:
-        "medslip synth --config {params.config_file} --out results/synthcxr"
-        " --dataset {wildcards.dataset} > {log} 2>&1"
+        "../envs/synth.yaml"
+    script:
+        "../scripts/synthcxr.py"
 
 
 rule synthcxr_contact_sheet:
@@ -33,7 +32,7 @@ rule synthcxr_contact_sheet:
     params:
         n=config["synthcxr"]["contact_sheet_images"],
     conda:
-        "../envs/medslip.yaml"
+        "../envs/synth.yaml"
     shell:
         "medslip contact-sheet --tree {input.tree} --truth {input.truth} --n {params.n}"
         " --out {output} > {log} 2>&1"

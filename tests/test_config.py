@@ -1,0 +1,76 @@
+"""Config validation: the same schema for Snakemake and `medslip check-config`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from medslip.config import ConfigError, load_config, validate_config
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize("path", ["config/config.yaml", ".test/config.yaml"])
+def test_shipped_configs_are_valid_and_defaults_filled(path):
+    config = load_config(REPO / path)
+    assert config["synthcxr"]["findings_rate"] == 0.65  # a default the files do not set
+    assert set(config["datasets"]) == {"mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr"}
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"synthcxr: .*'imagesize' was unexpected"):
+        validate_config({"synthcxr": {"imagesize": 10}})
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match=r"synthcxr\.image_size: 'big' is not of type 'integer'"):
+        validate_config({"synthcxr": {"image_size": "big"}})
+
+
+def test_missing_input_path_is_named(tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"datasets\.nih_cxr14: input path .*nope.* does not exist"
+    ):
+        validate_config({"datasets": {"nih_cxr14": str(tmp_path / "nope")}})
+    assert validate_config({"datasets": {"nih_cxr14": str(tmp_path)}})["datasets"]["nih_cxr14"]
+
+
+def test_check_config_cli_reports_file_and_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"seed": -3}))
+    cmd = [sys.executable, "-m", "medslip.cli", "check-config", str(bad)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 2
+    assert str(bad) in res.stderr and "seed: -3 is less than the minimum of 0" in res.stderr
+    good = subprocess.run(
+        cmd[:-1] + [str(REPO / "config/config.yaml")], capture_output=True, text=True
+    )
+    assert good.returncode == 0, good.stderr
+
+
+def test_snakemake_rejects_bad_config_before_any_rule(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"synthcxr": {"image_size": 8}}))
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", str(bad)],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert res.returncode != 0
+    assert "synthcxr.image_size: 8 is less than the minimum of 64" in res.stdout + res.stderr
+
+
+def test_every_schema_key_documented():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    readme = (REPO / "config/README.md").read_text()
+
+    def walk(node, prefix=""):
+        for name, sub in node.get("properties", {}).items():
+            key = f"{prefix}{name}"
+            assert "description" in sub and "default" in sub, key
+            yield key
+            yield from walk(sub, f"{key}.")
+
+    missing = [k for k in walk(schema) if f"`{k}`" not in readme]
+    assert not missing, f"keys not documented in config/README.md: {missing}"
