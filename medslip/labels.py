@@ -1,0 +1,156 @@
+"""Report-level class labels from (pathology, anatomy, presence) triplets.
+
+Two label sets are derived from the same triplets:
+
+* ChestX-ray14 (``CHESTXRAY14_CLASSES``): 0/1 per class, positive iff some matching triplet is
+  ``present`` (the NIH / NegBio convention: uncertain and negated mentions are 0);
+* CheXpert (``CHEXPERT_CLASSES``): 1.0 positive, 0.0 negative, -1.0 uncertain, NaN unmentioned,
+  aggregated over mentions as present > uncertain > absent (the CheXpert labeler's rule).
+  ``No Finding`` is 1.0 when no class other than ``Support Devices`` is 1.0 or -1.0, else NaN.
+
+A triplet matches a class rule when its pathology (or, for ``tail_abnorm_obs``, its optional
+``lemma`` attribute, e.g. ``fibrosis``) is one of the rule's entities and its anatomy is one of the
+rule's landmarks (any landmark when the rule names none). A *normal* entity (normal, clear, sharp,
+unremarkable, ...) asserted at a class's own landmark counts as a negative mention of that class
+("heart size is normal" → Cardiomegaly 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from medslip.vocab import CHESTXRAY14_CLASSES, CHEXPERT_CLASSES, NORMAL_ENTITIES
+
+
+class TripletLike(Protocol):
+    """Anything with the three triplet attributes (``medslip.reports.Triplet``, SynthCXR's)."""
+
+    pathology: str
+    anatomy: str
+    presence: str
+
+
+@dataclass(frozen=True)
+class ClassRule:
+    """One way a class is mentioned: entities (or tail lemmas) at some landmarks (None: any)."""
+
+    entities: frozenset[str]
+    landmarks: frozenset[str] | None = None
+
+    def matches(self, pathology: str, lemma: str | None, anatomy: str) -> bool:
+        hit = pathology in self.entities or (lemma is not None and lemma in self.entities)
+        return hit and (self.landmarks is None or anatomy in self.landmarks)
+
+
+def _rule(entities: str, landmarks: str | None = None) -> ClassRule:
+    return ClassRule(
+        frozenset(entities.split()), None if landmarks is None else frozenset(landmarks.split())
+    )
+
+
+_HEART = "heart_size unspecified"
+_MEDIASTINUM = "mediastinal hilar_unspec left_hilar right_hilar"
+_PLEURA = (
+    "left_pleural right_pleural pleural_unspec left_costophrenic right_costophrenic "
+    "costophrenic_unspec"
+)
+_NORMAL = " ".join(NORMAL_ENTITIES)
+_DEVICES = "tube line catheter picc pacemaker lead wire device clip stent hardware drainage tip"
+
+CHEXPERT_RULES: dict[str, tuple[ClassRule, ...]] = {
+    "Enlarged Cardiomediastinum": (
+        _rule("enlarge widen prominence", "mediastinal"),
+        _rule(_NORMAL, "mediastinal"),
+    ),
+    "Cardiomegaly": (
+        _rule("cardiomegaly"),
+        _rule("enlarge prominence", "heart_size"),
+        _rule(_NORMAL + " borderline", "heart_size"),
+    ),
+    "Lung Opacity": (_rule("opacity density infiltrate haziness"),),
+    "Lung Lesion": (_rule("nodule mass lesion"),),
+    "Edema": (_rule("edema chf"), _rule("congestion", "pulmonary unspecified")),
+    "Consolidation": (_rule("consolidation"),),
+    "Pneumonia": (_rule("pneumonia"),),
+    "Atelectasis": (_rule("atelectasis collapse"),),
+    "Pneumothorax": (_rule("pneumothorax"),),
+    "Pleural Effusion": (
+        _rule("effusion"),
+        _rule("fluid blunt", _PLEURA),
+        _rule("sharp sharply clear", "left_costophrenic right_costophrenic costophrenic_unspec"),
+    ),
+    "Pleural Other": (_rule("thicken scar calcification fibrosis", _PLEURA),),
+    "Fracture": (_rule("fracture"),),
+    "Support Devices": (_rule(_DEVICES),),
+}
+"""CheXpert class → the triplet patterns that mention it (``No Finding`` is derived)."""
+
+CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
+    "Atelectasis": (_rule("atelectasis collapse"),),
+    "Cardiomegaly": (_rule("cardiomegaly"), _rule("enlarge", _HEART)),
+    "Effusion": (_rule("effusion"), _rule("fluid blunt", _PLEURA)),
+    "Infiltration": (_rule("infiltrate"),),
+    "Mass": (_rule("mass"),),
+    "Nodule": (_rule("nodule"),),
+    "Pneumonia": (_rule("pneumonia"),),
+    "Pneumothorax": (_rule("pneumothorax"),),
+    "Consolidation": (_rule("consolidation"),),
+    "Edema": (_rule("edema"),),
+    "Emphysema": (_rule("emphysema"),),
+    "Fibrosis": (_rule("fibrosis"),),
+    "Pleural_Thickening": (_rule("thicken", _PLEURA),),
+    "Hernia": (_rule("hernia"),),
+}
+"""ChestX-ray14 class → the triplet patterns that mention it."""
+
+_NORMAL_SET = frozenset(NORMAL_ENTITIES)
+_RANK = {"absent": 0, "uncertain": 1, "present": 2}
+_CHEXPERT_VALUE = {0: 0.0, 1: -1.0, 2: 1.0}
+
+
+def _presence_rank(triplet: TripletLike, rules: tuple[ClassRule, ...]) -> int | None:
+    """Rank of the triplet's mention of a class (None: not a mention)."""
+    lemma = getattr(triplet, "lemma", None)
+    for rule in rules:
+        if rule.matches(triplet.pathology, lemma, triplet.anatomy):
+            if triplet.pathology in _NORMAL_SET and triplet.presence == "present":
+                return _RANK["absent"]  # "heart size is normal": a negative mention
+            if triplet.pathology in _NORMAL_SET:
+                return None  # "not clear" / "not normal" says nothing specific
+            return _RANK[triplet.presence]
+    return None
+
+
+def _best_ranks(
+    triplets: Iterable[TripletLike], rules: dict[str, tuple[ClassRule, ...]]
+) -> dict[str, int | None]:
+    best: dict[str, int | None] = dict.fromkeys(rules)
+    for t in triplets:
+        if t.presence not in _RANK:
+            raise ValueError(f"bad presence {t.presence!r} in triplet {t!r}")
+        for cls, class_rules in rules.items():
+            rank = _presence_rank(t, class_rules)
+            if rank is not None and (best[cls] is None or rank > best[cls]):
+                best[cls] = rank
+    return best
+
+
+def chexpert_from_triplets(triplets: Iterable[TripletLike]) -> dict[str, float]:
+    """CheXpert labels of one report: class → 1.0 / 0.0 / -1.0 / NaN, all 14 classes in order."""
+    best = _best_ranks(triplets, CHEXPERT_RULES)
+    out = {
+        cls: (math.nan if best.get(cls) is None else _CHEXPERT_VALUE[best[cls]])
+        for cls in CHEXPERT_CLASSES
+        if cls != "No Finding"
+    }
+    finding = any(v in (1.0, -1.0) for cls, v in out.items() if cls != "Support Devices")
+    return {"No Finding": math.nan if finding else 1.0, **out}
+
+
+def chestxray14_from_triplets(triplets: Iterable[TripletLike]) -> dict[str, int]:
+    """ChestX-ray14 labels of one report: class → 1 if some mention is present, else 0."""
+    best = _best_ranks(triplets, CHESTXRAY14_RULES)
+    return {cls: int(best[cls] == _RANK["present"]) for cls in CHESTXRAY14_CLASSES}
