@@ -9,10 +9,10 @@ rule synthcxr:
         "results/logs/synthcxr/{dataset}.log",
     benchmark:
         "results/benchmarks/synthcxr/{dataset}.tsv"
-    params:
-        settings=config["synthcxr"],
     conda:
         "../envs/synth.yaml"
+    params:
+        settings=config["synthcxr"],
     script:
         "../scripts/synthcxr.py"
 
@@ -29,10 +29,10 @@ rule synthcxr_contact_sheet:
         ),
     log:
         "results/logs/synthcxr/contact_sheet.log",
-    params:
-        n=config["synthcxr"]["contact_sheet_images"],
     conda:
         "../envs/synth.yaml"
+    params:
+        n=config["synthcxr"]["contact_sheet_images"],
     shell:
         "medslip contact-sheet --tree {input.tree} --truth {input.truth} --n {params.n}"
         " --out {output} > {log} 2>&1"

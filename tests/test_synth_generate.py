@@ -1,0 +1,154 @@
+"""`medslip.synth.generate`: deterministic, complete, and consistent with its own ground truth."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+from PIL import Image
+
+from medslip.rle import decode_siim
+from medslip.synth import generate
+from medslip.synth.spec import FINDING_KINDS
+
+CONFIG = {
+    "synthcxr": {
+        "seed": 5,
+        "image_size": 96,
+        "mimic_patients": 10,
+        "mimic_max_studies_per_patient": 2,
+        "nih_images": 14,
+        "rsna_images": 12,
+        "siim_images": 16,
+    }
+}
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    generate(CONFIG, out)
+    return out
+
+
+def _truth(synth, name):
+    g = synth / "ground_truth" / name
+    return pd.read_parquet(g / "images.parquet"), pd.read_parquet(g / "findings.parquet")
+
+
+def test_same_config_gives_identical_bytes(synth, tmp_path):
+    generate(CONFIG, tmp_path, ["siim_acr", "mimic_cxr_jpg"])
+    for name in ("siim_acr", "mimic_cxr_jpg"):
+        assert _digest(tmp_path / name) == _digest(synth / name)
+        assert _digest(tmp_path / "ground_truth" / name) == _digest(synth / "ground_truth" / name)
+
+
+def test_no_temporary_directories_left(synth):
+    assert not [p for p in synth.rglob(".*tmp*")]
+
+
+def test_every_image_in_ground_truth_is_on_disk_at_config_size(synth):
+    for name in ("mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr"):
+        images, _ = _truth(synth, name)
+        assert len(images) > 0
+        for path in images["path"]:
+            matches = (
+                [synth / name / path] if "/" in path else list((synth / name).rglob(f"{path}.dcm"))
+            )
+            assert len(matches) == 1 and matches[0].is_file(), (name, path)
+            if matches[0].suffix == ".dcm":
+                assert pydicom.dcmread(matches[0]).pixel_array.shape == (96, 96)
+            else:
+                assert Image.open(matches[0]).size == (96, 96)
+    mimic, _ = _truth(synth, "mimic_cxr_jpg")
+    assert mimic["patient_id"].nunique() == 10
+
+
+def test_siim_rle_decodes_to_the_pneumothorax_ground_truth(synth):
+    rle = pd.read_csv(synth / "siim_acr" / "train-rle.csv")
+    rle.columns = [c.strip() for c in rle.columns]
+    images, findings = _truth(synth, "siim_acr")
+    assert (findings["kind"] == "pneumothorax").any()
+    for image_id in images["image_id"]:
+        got = decode_siim(rle.loc[rle["ImageId"] == image_id, "EncodedPixels"], 96, 96)
+        want = np.zeros((96, 96), bool)
+        for f in findings[
+            (findings["image_id"] == image_id) & (findings["kind"] == "pneumothorax")
+        ].itertuples():
+            want |= decode_siim(f.mask_rle, 96, 96)
+        assert np.array_equal(got, want), image_id
+
+
+def test_nih_labels_match_what_was_drawn(synth):
+    entry = pd.read_csv(synth / "nih_cxr14" / "Data_Entry_2017_v2020.csv").set_index("Image Index")
+    images, _ = _truth(synth, "nih_cxr14")
+    for row in images.itertuples():
+        labels = entry.loc[row.image_id, "Finding Labels"]
+        want = "|".join(sorted(row.chestxray14)) or "No Finding"
+        assert sorted(labels.split("|")) == sorted(want.split("|"))
+
+
+def test_rsna_targets_are_the_drawn_pneumonia(synth):
+    labels = pd.read_csv(synth / "rsna_pneumonia" / "stage_2_train_labels.csv")
+    images, findings = _truth(synth, "rsna_pneumonia")
+    opac = findings[findings["kind"].isin(["pneumonia", "consolidation"]) & ~findings["uncertain"]]
+    positive = set(labels.loc[labels["Target"] == 1, "patientId"])
+    assert positive == set(opac["image_id"])
+    for f in opac.itertuples():
+        box = labels[(labels["patientId"] == f.image_id)][["x", "y", "width", "height"]].to_numpy()
+        assert any(np.allclose(b, [f.x, f.y, f.w, f.h]) for b in box)
+
+
+def test_mimic_reports_state_every_drawn_finding(synth):
+    _, findings = _truth(synth, "mimic_cxr_jpg")
+    images, _ = _truth(synth, "mimic_cxr_jpg")
+    triplets = pd.read_parquet(synth / "ground_truth" / "mimic_cxr_jpg" / "triplets.parquet")
+    studies = pd.read_parquet(synth / "ground_truth" / "mimic_cxr_jpg" / "studies.parquet")
+    study_of = dict(zip(images["image_id"], images["study_id"], strict=True))
+    for f in findings.itertuples():
+        t = triplets[triplets["study_id"] == study_of[f.image_id]]
+        stated = t[t["pathology"] == FINDING_KINDS[f.kind].entity]
+        want = "uncertain" if f.uncertain else "present"
+        assert (stated["presence"] == want).any(), (f.kind, f.landmark)
+    for s in studies.itertuples():
+        assert "FINDINGS" in s.report or "IMPRESSION" in s.report
+        files = list((synth / "mimic_cxr_jpg" / "files").rglob(f"s{s.study_id}.txt"))
+        assert len(files) == 1 and files[0].read_text() == s.report
+
+
+def test_cli_generates_one_dataset(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("synthcxr: {image_size: 64, siim_images: 3}\n")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "medslip.cli",
+            "synth",
+            "--config",
+            str(cfg),
+            "--out",
+            str(tmp_path / "o"),
+            "--dataset",
+            "siim_acr",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "o" / "siim_acr" / "train-rle.csv").is_file()
+    assert not (tmp_path / "o" / "nih_cxr14").exists()
