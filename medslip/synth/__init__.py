@@ -12,7 +12,7 @@ __all__ = ["generate"]
 
 def __getattr__(name: str) -> Any:  # lazy, so submodules import without the whole generator
     if name == "generate":
-        from medslip.synth.generate import generate
+        from medslip.synth.generator import generate
 
         return generate
     raise AttributeError(name)

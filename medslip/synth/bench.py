@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     from medslip.synth import anatomy as an
-    from medslip.synth.generate import DATASETS, generate
+    from medslip.synth.generator import DATASETS, generate
     from medslip.synth.render import Renderer
     from medslip.synth.report_text import write_report
     from medslip.synth.sample import sample_study

@@ -521,6 +521,7 @@ class SiimAcrWriter:
         self._dicom = _SecondaryCaptureWriter()
         self._rows: list[list[str]] = []
         self._ids: set[str] = set()
+        self.paths: dict[str, str] = {}  # ImageId -> DICOM path relative to root
 
     def add(
         self,
@@ -550,6 +551,7 @@ class SiimAcrWriter:
         path = self.root / "dicom-images-train" / study / series / f"{image_id}.dcm"
         write_bytes_atomic(path, data)
         self._ids.add(image_id)
+        self.paths[image_id] = str(path.relative_to(self.root))
         self._rows.extend([image_id, rle] for rle in rles)
         return image_id
 

@@ -195,6 +195,7 @@ class Renderer:
             m = lung & ~an.fill(anat, [inner_poly])
             if "apical" in f.landmark:
                 m &= v < anat.apex_v + 0.22
+            m = _drop_specks(m, max(4, s * s // 2000))
             base.paste(20, mask=Image.fromarray(m.astype(np.uint8) * 255))
             no_markings |= m
             edge = m & ~np.roll(m, 1, 1) | m & ~np.roll(m, -1, 1) | m & ~np.roll(m, 1, 0)
@@ -331,6 +332,19 @@ class Renderer:
         im = Image.new("L", (s, s), 0)
         ImageDraw.Draw(im).line(px, fill=1, width=width + 2, joint="curve")
         return np.asarray(im, dtype=bool)
+
+
+def _drop_specks(mask: np.ndarray, min_px: int) -> np.ndarray:
+    """``mask`` without its 8-connected components smaller than ``min_px`` pixels."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3)))
+    if n == 0:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_px
+    keep[0] = False
+    return keep[labels]
 
 
 def _box(anat: an.Anatomy, c: tuple[float, float], r: float) -> list[tuple[float, float]]:

@@ -281,7 +281,7 @@ def _siim(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, se
         image_id = writer.add(
             rendered.pixels, ptx if ptx.any() else None, study.view, age, sex, srng
         )
-        truth.add_image(image_id, image_id, study, rendered.masks, renderer.size)
+        truth.add_image(image_id, writer.paths[image_id], study, rendered.masks, renderer.size)
     writer.close()
 
 
