@@ -179,16 +179,16 @@ def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
     r_ext, l_ext = 0.125 * hw, 0.165 * hw
     heart = _spline(
         [
-            (hc_u - 0.06 * mw, hc_v - heart_h),
-            (hc_u - r_ext, hc_v - heart_h * 0.55),
-            (hc_u - r_ext * 0.92, hc_v - heart_h * 0.12),
-            (hc_u - r_ext * 0.55, hc_v + 0.01),
+            (hc_u - 0.075 * mw, hc_v - heart_h),
+            (hc_u - r_ext * 0.85, hc_v - heart_h * 0.62),
+            (hc_u - r_ext, hc_v - heart_h * 0.25),
+            (hc_u - r_ext * 0.7, hc_v + 0.005),
             (hc_u + l_ext * 0.4, hc_v + 0.02),
-            (hc_u + l_ext * 0.93, hc_v - heart_h * 0.08),
-            (hc_u + l_ext, hc_v - heart_h * 0.35),
-            (hc_u + l_ext * 0.55, hc_v - heart_h * 0.8),
-            (hc_u + 0.05 * mw, hc_v - heart_h),
-            (hc_u - 0.06 * mw, hc_v - heart_h),
+            (hc_u + l_ext * 0.95, hc_v - heart_h * 0.1),
+            (hc_u + l_ext, hc_v - heart_h * 0.4),
+            (hc_u + l_ext * 0.7, hc_v - heart_h * 0.8),
+            (hc_u + 0.075 * mw, hc_v - heart_h),
+            (hc_u - 0.075 * mw, hc_v - heart_h),
         ],
         6,
     )
@@ -258,8 +258,8 @@ def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
             (0.5 - 0.045 * mw, 0.0),
             (0.5 + 0.045 * mw, 0.0),
             (med_l + 0.01, top + 0.12),
-            (hc_u + 0.06, hc_v - heart_h * 0.9),
-            (hc_u - 0.06, hc_v - heart_h * 0.9),
+            (hc_u + 0.075 * mw, hc_v - heart_h * 0.9),
+            (hc_u - 0.075 * mw, hc_v - heart_h * 0.9),
             (med_r - 0.01, top + 0.12),
         ]
     )

@@ -97,7 +97,8 @@ def anatomy_for(
         p.lung_height = base.lung_height * float(rng.uniform(0.97, 1.03))
     for f in findings:
         if f.kind == "cardiomegaly":
-            p.heart_width *= 1.25 + 0.3 * f.severity
+            # cardiothoracic ratio past 0.5 whatever the patient's own heart size
+            p.heart_width = max(p.heart_width * (1.3 + 0.3 * f.severity), 1.45 * p.lung_width)
             p.heart_height *= 1.05 + 0.1 * f.severity
         elif f.kind == "emphysema":
             p.lung_height *= 1.06 + 0.08 * f.severity
