@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from medslip.vocab import CHESTXRAY14_CLASSES, CHEXPERT_CLASSES, NORMAL_ENTITIES
+from medslip.vocab import CHESTXRAY14_CLASSES, CHEXPERT_CLASSES, LANDMARKS, NORMAL_ENTITIES
 
 
 class TripletLike(Protocol):
@@ -57,6 +57,7 @@ _PLEURA = (
     "left_pleural right_pleural pleural_unspec left_costophrenic right_costophrenic "
     "costophrenic_unspec"
 )
+_NOT_OTHER = " ".join(name for name in LANDMARKS if name != "other")  # pericardial, joint: other
 _NORMAL = " ".join(NORMAL_ENTITIES)
 _DEVICES = "tube line catheter picc pacemaker lead wire device clip stent hardware drainage tip"
 
@@ -78,7 +79,7 @@ CHEXPERT_RULES: dict[str, tuple[ClassRule, ...]] = {
     "Atelectasis": (_rule("atelectasis collapse"),),
     "Pneumothorax": (_rule("pneumothorax"),),
     "Pleural Effusion": (
-        _rule("effusion"),
+        _rule("effusion", _NOT_OTHER),
         _rule("fluid blunt", _PLEURA),
         _rule("sharp sharply clear", "left_costophrenic right_costophrenic costophrenic_unspec"),
     ),
@@ -91,7 +92,7 @@ CHEXPERT_RULES: dict[str, tuple[ClassRule, ...]] = {
 CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
     "Atelectasis": (_rule("atelectasis collapse"),),
     "Cardiomegaly": (_rule("cardiomegaly"), _rule("enlarge", _HEART)),
-    "Effusion": (_rule("effusion"), _rule("fluid blunt", _PLEURA)),
+    "Effusion": (_rule("effusion", _NOT_OTHER), _rule("fluid blunt", _PLEURA)),
     "Infiltration": (_rule("infiltrate"),),
     "Mass": (_rule("mass"),),
     "Nodule": (_rule("nodule"),),
@@ -101,7 +102,7 @@ CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
     "Edema": (_rule("edema"),),
     "Emphysema": (_rule("emphysema"),),
     "Fibrosis": (_rule("fibrosis"),),
-    "Pleural_Thickening": (_rule("thicken", _PLEURA),),
+    "Pleural_Thickening": (_rule("thicken"),),  # NegBio gold counts any thickening (IU dev ids)
     "Hernia": (_rule("hernia"),),
 }
 """ChestX-ray14 class → the triplet patterns that mention it."""

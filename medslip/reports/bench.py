@@ -1,0 +1,192 @@
+"""``medslip bench reports``: report-labelling accuracy (IU X-ray, SynthCXR) and parsing speed.
+
+Writes under ``results/benchmarks/``:
+
+* ``report_labeling_iu.csv``: per ChestX-ray14 class, F1 (and precision, recall, support) of our
+  labels against NegBio's gold standard (``openi_gld_std14.csv``) on the chosen ids (``--split
+  test``: the 771 ids of ``openi-testset.txt``; ``dev``: all others), with the CheXpert labeler's
+  output (present-only) beside it on the 7 classes it shares; rows ``macro_shared7`` and
+  ``macro_with_positives`` summarise.
+* ``report_labeling_synthcxr.csv``: triplet-level precision/recall/F1 against SynthCXR's ground
+  truth.
+* ``report_parsing_speed.csv``: reports/s of ``parse_report`` and of a plain ``nlp.pipe``
+  tokenisation pass over the same IU reports, on one core, median of repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import statistics
+import time
+from pathlib import Path
+
+from medslip.labels import chestxray14_from_triplets
+from medslip.reports.parse import default_parser
+from medslip.reports.readers import Report, read_iu_csv
+from medslip.vocab import CHESTXRAY14_CLASSES
+
+SHARED_WITH_CHEXPERT: dict[str, str] = {
+    "Atelectasis": "Atelectasis", "Cardiomegaly": "Cardiomegaly", "Effusion": "Pleural Effusion",
+    "Pneumonia": "Pneumonia", "Pneumothorax": "Pneumothorax", "Consolidation": "Consolidation",
+    "Edema": "Edema",
+}  # fmt: skip
+"""ChestX-ray14 class → CheXpert labeler column, for the 7 classes both label."""
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text or "").strip().lower()
+
+
+def iu_reports(iu_dir: Path) -> dict[str, Report]:
+    """IU reports by id (``CXR<uid>``) from ``indiana_reports.csv``."""
+    return {
+        r.report_id: r for r in read_iu_csv(iu_dir / "indiana_reports.csv") if isinstance(r, Report)
+    }
+
+
+def iu_gold(iu_dir: Path) -> dict[str, dict[str, int]]:
+    """NegBio gold labels: id → class → 0/1."""
+    with open(iu_dir / "openi_gld_std14.csv", newline="") as fh:
+        return {
+            row["filename"]: {c: int(row[c]) for c in CHESTXRAY14_CLASSES}
+            for row in csv.DictReader(fh)
+        }
+
+
+def chexpert_peer(iu_dir: Path) -> dict[str, dict[str, int]]:
+    """The CheXpert labeler's present-only labels by IU id (its rows are matched by text).
+
+    The peer's ``Reports`` column is ``impression + "\\n" + findings`` of ``indiana_reports.csv``.
+    """
+    by_text: dict[str, str] = {}
+    with open(iu_dir / "indiana_reports.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            key = _norm(f"{row['impression'] or ''} {row['findings'] or ''}")
+            by_text.setdefault(key, f"CXR{row['uid']}")
+    out: dict[str, dict[str, int]] = {}
+    with open(iu_dir / "chexpert_labeler_output_iu_all_data.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            rid = by_text.get(_norm(row["Reports"].strip('"')))
+            if rid is not None and rid not in out:
+                out[rid] = {
+                    cls: int(row[col] == "1.0" or row[col] == "1")
+                    for cls, col in SHARED_WITH_CHEXPERT.items()
+                }
+    return out
+
+
+def _f1(pred: list[int], gold: list[int]) -> tuple[float, float, float]:
+    tp = sum(p and g for p, g in zip(pred, gold, strict=True))
+    fp = sum(p and not g for p, g in zip(pred, gold, strict=True))
+    fn = sum(g and not p for p, g in zip(pred, gold, strict=True))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def score_iu(iu_dir: Path, split: str) -> list[dict]:
+    """Per-class rows (and two macro rows) of the IU accuracy table."""
+    test_ids = set((iu_dir / "openi-testset.txt").read_text().split())
+    reports = iu_reports(iu_dir)
+    gold = iu_gold(iu_dir)
+    peer = chexpert_peer(iu_dir)
+    ids = sorted(rid for rid in gold if (rid in test_ids) == (split == "test"))
+    parser = default_parser()
+    ours = {
+        rid: chestxray14_from_triplets(parser.parse(reports[rid].text) if rid in reports else [])
+        for rid in ids
+    }
+    peer_ids = [rid for rid in ids if rid in peer]
+    rows = []
+    for cls in CHESTXRAY14_CLASSES:
+        g = [gold[r][cls] for r in ids]
+        p, r, f = _f1([ours[i][cls] for i in ids], g)
+        row = {"class": cls, "support": sum(g), "n_reports": len(ids), "precision": p,
+               "recall": r, "f1": f, "peer_f1": "", "peer_n_reports": ""}  # fmt: skip
+        if cls in SHARED_WITH_CHEXPERT:
+            gp = [gold[i][cls] for i in peer_ids]
+            row["peer_f1"] = _f1([peer[i][cls] for i in peer_ids], gp)[2]
+            row["ours_f1_on_peer_ids"] = _f1([ours[i][cls] for i in peer_ids], gp)[2]
+            row["peer_n_reports"] = len(peer_ids)
+        rows.append(row)
+    shared = [row for row in rows if row["class"] in SHARED_WITH_CHEXPERT]
+    with_pos = [row for row in rows if row["support"] > 0]
+    rows.append({"class": "macro_shared7", "f1": statistics.mean(r["f1"] for r in shared),
+                 "peer_f1": statistics.mean(r["peer_f1"] for r in shared),
+                 "n_reports": len(ids), "peer_n_reports": len(peer_ids)})  # fmt: skip
+    rows.append({"class": "macro_with_positives", "f1": statistics.mean(r["f1"] for r in with_pos),
+                 "n_reports": len(ids)})  # fmt: skip
+    return rows
+
+
+def speed(iu_dir: Path, repeats: int) -> list[dict]:
+    """Reports/s of the full parse and of plain ``nlp.pipe`` tokenisation, side by side."""
+    texts = [r.text for r in iu_reports(iu_dir).values()]
+    parser = default_parser()
+    runs = {"parse_report": [], "nlp.pipe tokenisation": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for text in texts:
+            parser.parse(text)
+        runs["parse_report"].append(len(texts) / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        for _doc in parser.nlp.pipe(texts, batch_size=256):
+            pass
+        runs["nlp.pipe tokenisation"].append(len(texts) / (time.perf_counter() - t0))
+    return [
+        {
+            "method": name,
+            "n_reports": len(texts),
+            "repeats": repeats,
+            "median_reports_per_s": statistics.median(v),
+            "min_reports_per_s": min(v),
+            "max_reports_per_s": max(v),
+        }  # fmt: skip
+        for name, v in runs.items()
+    ]
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields: list[str] = []
+    for row in rows:
+        fields += [k for k in row if k not in fields]
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _print(rows: list[dict]) -> None:
+    for row in rows:
+        print(
+            "  ".join(
+                f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+            )
+        )
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="medslip bench reports", description=__doc__)
+    ap.add_argument("--iu-dir", type=Path, default=Path("../shared/data/real/iu_xray"))
+    ap.add_argument("--split", choices=["test", "dev"], default="test")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out-dir", type=Path, default=Path("results/benchmarks"))
+    ap.add_argument("--only", choices=["iu", "speed", "synthcxr"], action="append")
+    args = ap.parse_args(argv)
+    only = set(args.only or ["iu", "speed", "synthcxr"])
+    if "iu" in only:
+        rows = score_iu(args.iu_dir, args.split)
+        suffix = "" if args.split == "test" else "_dev"
+        _write_csv(rows, args.out_dir / f"report_labeling_iu{suffix}.csv")
+        _print(rows)
+    if "speed" in only:
+        rows = speed(args.iu_dir, args.repeats)
+        _write_csv(rows, args.out_dir / "report_parsing_speed.csv")
+        _print(rows)
+    return 0

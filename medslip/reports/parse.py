@@ -1,0 +1,260 @@
+"""Radiology report text → (pathology, anatomy, presence) triplets.
+
+Pipeline per report: section extraction (``sections``) → scispaCy rule tokenizer on a blank
+English pipeline → rule-based sentence split on sentence-final punctuation → one ``PhraseMatcher``
+pass (``LOWER``) for observation phrases (``lexicon``) and negation/uncertainty cues
+(``context``), longest match first → anatomy words of each observation's own phrase → landmark by
+the reference rules (``landmarks``) → presence by cue scope.
+
+Anatomy linking: anatomy words inside the observation phrase ("enlarged cardiac silhouette");
+else the anatomy phrases of the following locative phrase ("opacity in the left lower lobe"); else
+those to its left back to the previous observation or clause boundary ("left pleural effusion",
+"heart size is normal"); else those to its right; else ``unspecified``. Each anatomy phrase found
+yields one triplet (``heart and mediastinum are normal`` → two).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+from medslip.reports.context import CUES, TERMINATORS, Cue, presence_of
+from medslip.reports.landmarks import RULE_TOKENS, landmark_for
+from medslip.reports.lexicon import SURFACE_LEMMAS, entity_for_lemma, normalise_lemma
+from medslip.reports.sections import report_sections
+from medslip.vocab import NORMAL_ENTITIES
+
+MAX_REPORT_CHARS = 100_000
+"""Longer reports are cut to this many characters (a chest X-ray report is ~1 kB)."""
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """One observation of a report: entity, landmark, presence and where it was read.
+
+    ``start``/``end`` are character offsets of the observation phrase in the report text;
+    ``lemma`` is the normalised lemma (``fibrosis`` for a ``tail_abnorm_obs``).
+    """
+
+    pathology: str
+    anatomy: str
+    presence: str
+    sentence: int
+    start: int
+    end: int
+    lemma: str
+
+
+ANATOMY_ALIASES: dict[str, str] = {
+    "t-spine": "spine", "l-spine": "spine", "vertebral": "spine", "vertebrae": "spine",
+    "hemi-thorax": "hemithorax", "hemithoraces": "hemithorax", "cavoatrial": "cavoatrial junction",
+    "zone": "lung", "zones": "lung", "field": "lung", "fields": "lung", "bilaterally": "bilateral",
+    "mid-lung": "midlung", "hemidiaphragmatic": "hemidiaphragm", "diaphragmatic": "diaphragm",
+    "cardiomediastinal": "cardiomediastinal", "heart": "heart", "midline": "mediastinal",
+}  # fmt: skip
+"""Anatomy word → the rule token it stands for."""
+
+_EXTRA_ANATOMY_WORDS = (
+    "silhouette contour contours size vasculature vascularity vascular structures osseous bony"
+    " bones bone soft tissues tissue chest angle angles sulcus sulci thorax knob arch carina"
+    " bronchus bronchi sternum sternal shoulder shoulders humerus thoracic lumbar parenchyma"
+    " hilus both bilateral junction vessels wall pericardial pericardium joint"
+)
+EXTRA_ANATOMY: frozenset[str] = frozenset(_EXTRA_ANATOMY_WORDS.split())
+"""Anatomy words no rule looks at (an observation linked only to these gets ``other``)."""
+
+ANATOMY_WORDS: frozenset[str] = (
+    frozenset(w for t in RULE_TOKENS for w in t.split())
+    | EXTRA_ANATOMY
+    | frozenset(ANATOMY_ALIASES.values())
+)
+_PHRASE_GLUE = frozenset({"of", "the", "-"})
+_LOCATIVE_WORDS = (
+    "in at of within along involving over overlying projecting near throughout from into on"
+    " above below beneath behind adjacent"
+)
+LOCATIVES: frozenset[str] = frozenset(_LOCATIVE_WORDS.split())
+_BOUNDARIES = TERMINATORS | {",", "and", "or"}
+_RIGHT_BOUNDARIES = TERMINATORS | {","}
+_SENTENCE_END = frozenset({".", "?", "!"})
+_NORMALS = frozenset(NORMAL_ENTITIES)
+_CLEAN = re.compile(r"[/\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class _Obs:
+    start: int  # token index in sentence
+    end: int
+    lemma: str
+
+
+class ReportParser:
+    """Holds the tokenizer and matcher; ``parse(text)`` gives a report's triplets."""
+
+    def __init__(self) -> None:
+        import spacy
+        from spacy.matcher import PhraseMatcher
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            from scispacy.custom_tokenizer import combined_rule_tokenizer
+
+            self.nlp = spacy.blank("en")
+            self.nlp.tokenizer = combined_rule_tokenizer(self.nlp)
+        self.matcher = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self._labels: dict[int, tuple[str, str]] = {}
+        for surface, lemma in SURFACE_LEMMAS.items():
+            self._add(f"OBS:{lemma}", ("OBS", lemma), surface)
+        for kind, phrases in CUES.items():
+            for phrase in phrases:
+                self._add(f"CUE:{kind}", ("CUE", kind), phrase)
+
+    def _add(self, key: str, label: tuple[str, str], phrase: str) -> None:
+        key_id = self.nlp.vocab.strings.add(key)
+        self._labels[key_id] = label
+        self.matcher.add(key, [self.nlp.make_doc(phrase)])
+
+    def parse(self, text: str) -> list[Triplet]:
+        """Triplets of one report (empty for a report with nothing to read)."""
+        text = _CLEAN.sub(" ", text[:MAX_REPORT_CHARS])
+        triplets: list[Triplet] = []
+        sentence_offset = 0
+        for section in report_sections(text):
+            doc = self.nlp.tokenizer(text[section.start : section.end])
+            n_sent = self._parse_doc(doc, section.start, sentence_offset, triplets)
+            sentence_offset += n_sent
+        return triplets
+
+    def _parse_doc(self, doc, char_offset: int, sent_offset: int, out: list[Triplet]) -> int:
+        words = [ANATOMY_ALIASES.get(t.lower_, t.lower_) for t in doc]
+        sent_of, bounds = _sentences(words, doc)
+        matches = sorted(
+            self.matcher(doc), key=lambda m: (m[1] - m[2], m[1])
+        )  # longest first, then leftmost
+        taken = [False] * len(words)
+        obs_by_sent: dict[int, list[_Obs]] = {}
+        cues_by_sent: dict[int, list[Cue]] = {}
+        for key_id, start, end in matches:
+            if any(taken[start:end]) or sent_of[start] != sent_of[end - 1]:
+                continue
+            for i in range(start, end):
+                taken[i] = True
+            s = sent_of[start]
+            base = bounds[s][0]
+            kind, value = self._labels[key_id]
+            if kind == "OBS":
+                obs_by_sent.setdefault(s, []).append(_Obs(start - base, end - base, value))
+            else:
+                cues_by_sent.setdefault(s, []).append(Cue(value, start - base, end - base))
+        for s, observations in obs_by_sent.items():
+            lo, hi = bounds[s]
+            sent_words = words[lo:hi]
+            observations.sort(key=lambda o: o.start)
+            cues = cues_by_sent.get(s, [])
+            for k, obs in enumerate(observations):
+                lemma = normalise_lemma(obs.lemma)
+                entity = entity_for_lemma(lemma)
+                presence = presence_of(obs.start, obs.end, sent_words, cues, entity in _NORMALS)
+                start_char = char_offset + doc[lo + obs.start].idx
+                last = doc[lo + obs.end - 1]
+                end_char = char_offset + last.idx + len(last.text)
+                for anatomy in _anatomy_phrases(observations, k, sent_words, cues):
+                    out.append(
+                        Triplet(
+                            entity,
+                            landmark_for(anatomy),
+                            presence,
+                            sent_offset + s,
+                            start_char,
+                            end_char,
+                            lemma,
+                        )  # fmt: skip
+                    )
+        out.sort(key=lambda t: (t.sentence, t.start))
+        return len(bounds)
+
+
+def _sentences(words: list[str], doc) -> tuple[list[int], list[tuple[int, int]]]:
+    """Sentence id of every token and each sentence's ``[start, end)`` token range."""
+    sent_of: list[int] = []
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for i, w in enumerate(words):
+        if start == i and bounds and doc[i].is_space:  # whitespace after a sentence end
+            sent_of.append(len(bounds) - 1)
+            bounds[-1] = (bounds[-1][0], i + 1)
+            start = i + 1
+            continue
+        sent_of.append(len(bounds))
+        if w in _SENTENCE_END or "\n\n" in doc[i].whitespace_ or (doc[i].is_space and "\n" in w):
+            bounds.append((start, i + 1))
+            start = i + 1
+    if start < len(words):
+        bounds.append((start, len(words)))
+    return sent_of, bounds
+
+
+def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
+    """Anatomy phrases (token sets) among ``words[lo:hi]``; "of the" glues a phrase together."""
+    runs: list[frozenset[str]] = []
+    current: list[str] = []
+    for w in words[lo:hi]:
+        if w in ANATOMY_WORDS:
+            current.append(w)
+        elif not (current and w in _PHRASE_GLUE):
+            if current:
+                runs.append(frozenset(current))
+            current = []
+    if current:
+        runs.append(frozenset(current))
+    return runs
+
+
+def _anatomy_phrases(
+    observations: list[_Obs], k: int, words: list[str], cues: list[Cue]
+) -> list[frozenset[str]]:
+    """Anatomy phrases of observation ``k`` (see module docstring); ``[∅]`` when none."""
+    obs = observations[k]
+    inside = _anatomy_runs(words, obs.start, obs.end)
+    if inside:
+        return [frozenset().union(*inside)]
+    # left window: back to a boundary or a non-adjacent observation
+    left_lo, j, adjacent = obs.start, k - 1, True
+    while left_lo > 0 and (
+        words[left_lo - 1] not in _BOUNDARIES
+        or (words[left_lo - 1] == "and" and left_lo > 1 and words[left_lo - 2] in ANATOMY_WORDS)
+    ):
+        if j >= 0 and observations[j].end == left_lo:
+            if not adjacent:
+                break  # a separate observation: what lies beyond it is its own
+            left_lo, j = observations[j].start, j - 1  # "calcified granuloma": one chain
+            continue
+        left_lo, adjacent = left_lo - 1, False
+    # right window: up to a boundary or a non-adjacent observation
+    right_hi, j, adjacent = obs.end, k + 1, True
+    while right_hi < len(words) and words[right_hi] not in _RIGHT_BOUNDARIES:
+        if j < len(observations) and observations[j].start == right_hi:
+            if not adjacent:
+                break
+            right_hi, j = observations[j].end, j + 1
+            continue
+        right_hi, adjacent = right_hi + 1, False
+    left = _anatomy_runs(words, left_lo, obs.start)
+    right = _anatomy_runs(words, obs.end, right_hi)
+    locative_next = any(w in LOCATIVES for w in words[obs.end : min(obs.end + 3, right_hi)])
+    if right and locative_next:
+        return right
+    return left or right or [frozenset()]
+
+
+@lru_cache(maxsize=1)
+def default_parser() -> ReportParser:
+    """The process-wide parser (building the matcher takes ~0.5 s)."""
+    return ReportParser()
+
+
+def parse_report(text: str) -> list[Triplet]:
+    """Triplets of one radiology report (see the module docstring)."""
+    return default_parser().parse(text)

@@ -1,0 +1,166 @@
+"""Report sources → ``Report`` records (id, text), or ``Skipped`` records saying why not.
+
+Sources: a MIMIC-CXR reports tree (``files/pXX/pXXXXXXXX/sXXXXXXXX.txt``, also SynthCXR's),
+IU X-ray ``indiana_reports.csv`` (Kaggle layout), the Open-i XML reports (a directory of
+``*.xml`` or the ``NLMCXR_reports.tgz`` archive) and a CSV of free-text reports. Readers never
+raise on a bad report: it comes back as ``Skipped`` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import tarfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from medslip.errors import MedslipError
+
+MAX_REPORT_BYTES = 1_000_000
+"""Reports larger than this are skipped (a chest X-ray report is ~1 kB)."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report's id (MIMIC study id ``s5xxxxxxx``, IU ``CXR<uid>``, CSV id) and its text."""
+
+    report_id: str
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A report that could not be read, and why."""
+
+    report_id: str
+    source: str
+    reason: str
+
+
+def decode_report(data: bytes) -> str:
+    """UTF-8 text of a report; bytes that are not UTF-8 are read as cp1252/latin-1."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            return data.decode("latin-1")
+
+
+def check_text(report_id: str, text: str, source: str) -> Report | Skipped:
+    """A ``Report``, or ``Skipped`` for an empty or oversized one."""
+    if len(text) > MAX_REPORT_BYTES:
+        return Skipped(report_id, source, f"report larger than {MAX_REPORT_BYTES} characters")
+    if not text.strip():
+        return Skipped(report_id, source, "empty report")
+    return Report(report_id, text, source)
+
+
+_STUDY_FILE = re.compile(r"^s\d+\.txt$")
+
+
+def mimic_report_paths(root: str | Path) -> list[Path]:
+    """All ``files/pXX/pXXXXXXXX/sXXXXXXXX.txt`` of a MIMIC-CXR tree, sorted by path."""
+    root = Path(root)
+    files = root / "files"
+    if not files.is_dir():
+        raise MedslipError(f"{root}: not a MIMIC-CXR reports tree (no 'files/' directory)")
+    return sorted(p for p in files.glob("p*/p*/s*.txt") if _STUDY_FILE.match(p.name))
+
+
+def read_mimic_files(paths: list[Path]) -> Iterator[Report | Skipped]:
+    """Reports of the given MIMIC study files; the report id is the study id (``s5...``)."""
+    for path in paths:
+        rid = path.stem
+        try:
+            if path.stat().st_size > MAX_REPORT_BYTES:
+                yield Skipped(rid, str(path), f"file larger than {MAX_REPORT_BYTES} bytes")
+                continue
+            data = path.read_bytes()
+        except OSError as exc:
+            yield Skipped(rid, str(path), f"unreadable: {exc.strerror or exc}")
+            continue
+        yield check_text(rid, decode_report(data), str(path))
+
+
+def _iu_text(findings: str | None, impression: str | None) -> str:
+    parts = []
+    if findings and findings.strip():
+        parts.append(f"FINDINGS: {findings.strip()}")
+    if impression and impression.strip():
+        parts.append(f"IMPRESSION: {impression.strip()}")
+    return "\n".join(parts)
+
+
+def read_iu_csv(path: str | Path) -> Iterator[Report | Skipped]:
+    """IU X-ray ``indiana_reports.csv`` (uid, findings, impression, ...); ids are ``CXR<uid>``."""
+    path = Path(path)
+    with _open_csv(path) as fh:
+        reader = csv.DictReader(fh)
+        missing = {"uid", "findings", "impression"} - set(reader.fieldnames or ())
+        if missing:
+            raise MedslipError(f"{path}: missing column(s) {sorted(missing)}")
+        for row in reader:
+            rid = f"CXR{row['uid']}"
+            yield check_text(rid, _iu_text(row["findings"], row["impression"]), str(path))
+
+
+def _open_csv(path: Path):
+    try:
+        return open(path, newline="", encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise MedslipError(f"{path}: cannot open ({exc.strerror or exc})") from exc
+
+
+def _xml_report(rid: str, data: bytes, source: str) -> Report | Skipped:
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        return Skipped(rid, source, f"malformed XML: {exc}")
+    sections = {
+        (node.get("Label") or "").upper(): (node.text or "") for node in root.iter("AbstractText")
+    }
+    return check_text(rid, _iu_text(sections.get("FINDINGS"), sections.get("IMPRESSION")), source)
+
+
+def read_iu_xml(path: str | Path) -> Iterator[Report | Skipped]:
+    """Open-i report XMLs from a directory of ``*.xml`` or a ``.tgz``; ids are ``CXR<n>``."""
+    path = Path(path)
+    if path.is_dir():
+        for xml in sorted(path.rglob("*.xml")):
+            yield _xml_report(f"CXR{xml.stem}", xml.read_bytes(), str(xml))
+        return
+    if not tarfile.is_tarfile(path) if path.is_file() else True:
+        raise MedslipError(f"{path}: neither a directory nor a tar archive of Open-i XML reports")
+    with tarfile.open(path) as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            if member.isfile() and member.name.endswith(".xml"):
+                stem = Path(member.name).stem
+                yield _xml_report(f"CXR{stem}", tar.extractfile(member).read(), member.name)
+
+
+def read_text_csv(
+    path: str | Path, id_column: str = "report_id", text_column: str = "text"
+) -> Iterator[Report | Skipped]:
+    """A CSV of free-text reports with an id column and a text column."""
+    path = Path(path)
+    with _open_csv(path) as fh:
+        reader = csv.DictReader(fh)
+        missing = {id_column, text_column} - set(reader.fieldnames or ())
+        if missing:
+            raise MedslipError(f"{path}: missing column(s) {sorted(missing)}")
+        for row in reader:
+            yield check_text(row[id_column], row[text_column] or "", str(path))
+
+
+READERS = {
+    "mimic": lambda p: read_mimic_files(mimic_report_paths(p)),
+    "iu_csv": read_iu_csv,
+    "iu_xml": read_iu_xml,
+    "text_csv": read_text_csv,
+}
+"""Input format name → reader taking a path."""
