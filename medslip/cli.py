@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.synth",
     "medslip.commands.contact_sheet",
     "medslip.commands.bench",
+    "medslip.commands.parse_reports",
 )
 
 

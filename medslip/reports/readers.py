@@ -134,7 +134,7 @@ def read_iu_xml(path: str | Path) -> Iterator[Report | Skipped]:
         for xml in sorted(path.rglob("*.xml")):
             yield _xml_report(f"CXR{xml.stem}", xml.read_bytes(), str(xml))
         return
-    if not tarfile.is_tarfile(path) if path.is_file() else True:
+    if not (path.is_file() and tarfile.is_tarfile(path)):
         raise MedslipError(f"{path}: neither a directory nor a tar archive of Open-i XML reports")
     with tarfile.open(path) as tar:
         for member in sorted(tar.getmembers(), key=lambda m: m.name):

@@ -1,0 +1,124 @@
+"""Triplets → per-study 51×75 label matrices and the output files of ``medslip parse-reports``.
+
+Output directory layout (every file written to a temporary name and renamed, so a crash never
+leaves a partial file):
+
+* ``triplets.parquet``: one row per triplet: report_id, sentence, start, end, pathology, anatomy,
+  presence, lemma;
+* ``label_matrix.npy``: int8 array (N, 51, 75) indexed ``[report, landmark, entity]`` (vocab order);
+  present 1, absent 0, uncertain and unmentioned -1 (the official encoding; uncertain → 1 with
+  ``uncertain_as_positive``); present beats absent;
+* ``report_ids.txt``: the N report ids, row i ↔ ``label_matrix[i]``;
+* ``labels_chestxray14.parquet`` (report_id + 14 int8 columns) and ``labels_chexpert.parquet``
+  (report_id + 14 float columns, 1.0/0.0/-1.0/NaN);
+* ``skipped.csv`` (report_id, source, reason) and ``counts.json`` (reports read, parsed, skipped,
+  triplets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medslip.labels import chestxray14_from_triplets, chexpert_from_triplets
+from medslip.reports.parse import Triplet
+from medslip.reports.readers import Skipped
+from medslip.vocab import ENTITIES, ENTITY_INDEX, LANDMARK_INDEX, LANDMARKS
+
+TRIPLET_COLUMNS = (
+    "report_id", "sentence", "start", "end", "pathology", "anatomy", "presence", "lemma",
+)  # fmt: skip
+OUTPUT_FILES = (
+    "triplets.parquet", "label_matrix.npy", "report_ids.txt", "labels_chestxray14.parquet",
+    "labels_chexpert.parquet", "skipped.csv", "counts.json",
+)  # fmt: skip
+
+
+def label_matrix(triplets: Iterable[Triplet], uncertain_as_positive: bool = False) -> np.ndarray:
+    """One study's (51, 75) int8 matrix: -1 everywhere, present → 1, absent → max(cell, 0)."""
+    m = np.full((len(LANDMARKS), len(ENTITIES)), -1, dtype=np.int8)
+    for t in triplets:
+        j, k = LANDMARK_INDEX[t.anatomy], ENTITY_INDEX[t.pathology]
+        if t.presence == "present" or (t.presence == "uncertain" and uncertain_as_positive):
+            m[j, k] = 1
+        elif t.presence == "absent":
+            m[j, k] = max(m[j, k], 0)
+    return m
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        np.save(fh, array)
+
+
+def write_outputs(
+    out_dir: Path,
+    parsed: Sequence[tuple[str, list[Triplet]]],
+    skipped: Sequence[Skipped],
+    uncertain_as_positive: bool = False,
+) -> dict[str, int]:
+    """Write every output file for ``parsed`` (report id, triplets) in order; returns the counts."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ids = [rid for rid, _ in parsed]
+    rows = [(rid, *(getattr(t, c) for c in TRIPLET_COLUMNS[1:])) for rid, ts in parsed for t in ts]
+    triplets = pd.DataFrame(rows, columns=list(TRIPLET_COLUMNS)).astype(
+        {"sentence": "int32", "start": "int32", "end": "int32"}
+    )
+    matrices = np.empty((len(parsed), len(LANDMARKS), len(ENTITIES)), dtype=np.int8)
+    for i, (_, ts) in enumerate(parsed):
+        matrices[i] = label_matrix(ts, uncertain_as_positive)
+    cxr14 = pd.DataFrame([chestxray14_from_triplets(ts) for _, ts in parsed]).astype("int8")
+    chexpert = pd.DataFrame([chexpert_from_triplets(ts) for _, ts in parsed]).astype("float32")
+    cxr14.insert(0, "report_id", ids)
+    chexpert.insert(0, "report_id", ids)
+    skipped_df = pd.DataFrame(
+        [(s.report_id, s.source, s.reason) for s in skipped],
+        columns=["report_id", "source", "reason"],
+    )
+    counts = {
+        "reports_read": len(parsed) + len(skipped),
+        "reports_parsed": len(parsed),
+        "reports_skipped": len(skipped),
+        "triplets": len(triplets),
+    }
+    _atomic(out_dir / "triplets.parquet", lambda p: triplets.to_parquet(p, index=False))
+    _atomic(out_dir / "label_matrix.npy", lambda p: _save_npy(p, matrices))
+    _atomic(out_dir / "report_ids.txt", lambda p: p.write_text("".join(f"{i}\n" for i in ids)))
+    _atomic(out_dir / "labels_chestxray14.parquet", lambda p: cxr14.to_parquet(p, index=False))
+    _atomic(out_dir / "labels_chexpert.parquet", lambda p: chexpert.to_parquet(p, index=False))
+    _atomic(out_dir / "skipped.csv", lambda p: skipped_df.to_csv(p, index=False))
+    _atomic(out_dir / "counts.json", lambda p: p.write_text(json.dumps(counts, indent=1) + "\n"))
+    return counts
+
+
+def read_outputs(out_dir: Path) -> tuple[list[tuple[str, list[Triplet]]], list[Skipped]]:
+    """Parsed reports and skipped records back from an output directory (for gathering)."""
+    ids = (out_dir / "report_ids.txt").read_text().split()
+    df = pd.read_parquet(out_dir / "triplets.parquet")
+    by_id: dict[str, list[Triplet]] = {rid: [] for rid in ids}
+    for row in df.itertuples(index=False):
+        by_id[row.report_id].append(
+            Triplet(
+                row.pathology,
+                row.anatomy,
+                row.presence,
+                int(row.sentence),
+                int(row.start),
+                int(row.end),
+                row.lemma,
+            )  # fmt: skip
+        )
+    skipped_df = pd.read_csv(out_dir / "skipped.csv", dtype=str, keep_default_na=False)
+    skipped = [Skipped(*r) for r in skipped_df.itertuples(index=False)]
+    return [(rid, by_id[rid]) for rid in ids], skipped
