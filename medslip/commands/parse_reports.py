@@ -14,12 +14,14 @@ from pathlib import Path
 NAME = "parse-reports"
 HELP = "parse radiology reports into triplets, label matrices and class labels"
 
-FORMATS = ("mimic", "iu_csv", "iu_xml", "text_csv")
+FORMATS = ("mimic", "iu_csv", "iu_xml", "text_csv", "radgraph")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, help="input format (not with --gather)")
-    parser.add_argument("--input", type=Path, help="reports tree, CSV, XML dir or .tgz")
+    parser.add_argument(
+        "--input", type=Path, help="reports tree, CSV, XML dir or .tgz, RadGraph JSON"
+    )
     parser.add_argument("--out-dir", type=Path, required=True, help="output directory")
     parser.add_argument("--chunk", type=int, default=0, help="chunk index (0-based)")
     parser.add_argument("--n-chunks", type=int, default=1, help="number of chunks")
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from medslip.errors import MedslipError
     from medslip.reports.matrix import read_outputs, write_outputs
     from medslip.reports.parse import default_parser
+    from medslip.reports.radgraph import read_radgraph
     from medslip.reports.readers import (
         Skipped,
         mimic_report_paths,
@@ -69,24 +72,26 @@ def run(args: argparse.Namespace) -> int:
         if not args.input.exists():
             raise MedslipError(f"{args.input}: input does not exist")
         if args.format == "mimic":
-            records = read_mimic_files(
-                _chunk(mimic_report_paths(args.input), args.chunk, args.n_chunks)
-            )
+            paths = mimic_report_paths(args.input)
+            records = read_mimic_files(_chunk(paths, args.chunk, args.n_chunks))
         else:
             reader = {
                 "iu_csv": lambda: read_iu_csv(args.input),
                 "iu_xml": lambda: read_iu_xml(args.input),
                 "text_csv": lambda: read_text_csv(args.input, args.id_column, args.text_column),
+                "radgraph": lambda: read_radgraph(args.input),
             }[args.format]
             records = _chunk(list(reader()), args.chunk, args.n_chunks)
-        parser = default_parser()
+        parser = None if args.format == "radgraph" else default_parser()
         parsed, skipped = [], []
         for rec in records:
             if isinstance(rec, Skipped):
                 log.warning("skipped %s (%s): %s", rec.report_id, rec.source, rec.reason)
                 skipped.append(rec)
-                continue
-            parsed.append((rec.report_id, parser.parse(rec.text)))
+            elif parser is None:
+                parsed.append(rec)  # RadGraph: already (report id, triplets)
+            else:
+                parsed.append((rec.report_id, parser.parse(rec.text)))
     counts = write_outputs(args.out_dir, parsed, skipped, args.uncertain_as_positive)
     log.info("parse-reports: %s → %s", counts, args.out_dir)
     return 0
