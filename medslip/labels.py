@@ -10,7 +10,8 @@ Two label sets are derived from the same triplets:
 
 A triplet matches a class rule when its pathology (or, for ``tail_abnorm_obs``, its optional
 ``lemma`` attribute, e.g. ``fibrosis``) is one of the rule's entities and its anatomy is one of the
-rule's landmarks (any landmark when the rule names none). A *normal* entity (normal, clear, sharp,
+rule's landmarks (any landmark when the rule names none), and its lemma (when it has one) is not
+one the rule excludes. A *normal* entity (normal, clear, sharp,
 unremarkable, ...) asserted at a class's own landmark counts as a negative mention of that class
 ("heart size is normal" → Cardiomegaly 0).
 """
@@ -39,15 +40,22 @@ class ClassRule:
 
     entities: frozenset[str]
     landmarks: frozenset[str] | None = None
+    except_lemmas: frozenset[str] = frozenset()
 
     def matches(self, pathology: str, lemma: str | None, anatomy: str) -> bool:
         hit = pathology in self.entities or (lemma is not None and lemma in self.entities)
-        return hit and (self.landmarks is None or anatomy in self.landmarks)
+        return (
+            hit
+            and (self.landmarks is None or anatomy in self.landmarks)
+            and lemma not in self.except_lemmas
+        )
 
 
-def _rule(entities: str, landmarks: str | None = None) -> ClassRule:
+def _rule(entities: str, landmarks: str | None = None, except_lemmas: str = "") -> ClassRule:
     return ClassRule(
-        frozenset(entities.split()), None if landmarks is None else frozenset(landmarks.split())
+        frozenset(entities.split()),
+        None if landmarks is None else frozenset(landmarks.split()),
+        frozenset(except_lemmas.split()),
     )
 
 
@@ -95,7 +103,7 @@ CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
     "Effusion": (_rule("effusion", _NOT_OTHER), _rule("fluid blunt", _PLEURA)),
     "Infiltration": (_rule("infiltrate"),),
     "Mass": (_rule("mass"),),
-    "Nodule": (_rule("nodule"),),
+    "Nodule": (_rule("nodule", None, "nodular"),),  # NegBio gold: "nodular density" is no nodule
     "Pneumonia": (_rule("pneumonia"),),
     "Pneumothorax": (_rule("pneumothorax"),),
     "Consolidation": (_rule("consolidation"),),

@@ -29,8 +29,9 @@ CUES: dict[str, tuple[str, ...]] = {
     ),
     "NEG_POST": _phrases(
         "not seen, not identified, not present, not evident, not visualized, not demonstrated,"
-        " not appreciated, not visible, not detected, not noted, not apparent, are absent,"
-        " is absent, has resolved, have resolved, resolved, has cleared, have cleared,"
+        " not appreciated, not definitely seen, not definitely identified, not clearly seen,"
+        " not visible, not detected, not noted, not apparent, are absent,"
+        " is absent, has resolved, have resolved, has cleared, have cleared,"
         " no longer seen, no longer visualized, no longer present, no longer evident,"
         " no longer identified, no longer apparent, has been removed, have been removed,"
         " were removed, was removed, removed, is excluded, are excluded, ruled out"
@@ -38,6 +39,7 @@ CUES: dict[str, tuple[str, ...]] = {
     "UNC_PRE": _phrases(
         "may, might, could, possible, possibly, probable, probably, likely, suspect, suspected,"
         " suspicious for, suspicion for, suspicion of, concerning for, concern for, question of,"
+        " question,"
         " questionable, suggest, suggests, suggestive of, suggesting, consider, considered,"
         " cannot exclude, can not exclude, cannot rule out, can not rule out, cannot be excluded,"
         " difficult to exclude, not excluded, differential, differential diagnosis includes,"
@@ -56,8 +58,9 @@ CUES: dict[str, tuple[str, ...]] = {
     "PSEUDO": _phrases(
         "no change, no interval change, no significant change, no significant interval change,"
         " without change, no increase, not only, no further, to suggest, gram negative,"
-        " not change, without interval change, no other"
+        " not change, without interval change"
     ),
+    "NEG_BOTH": _phrases("resolved"),
     "UNC_BOTH": _phrases("versus, vs, vs ., or possibly, and / or"),
 }
 """Cue kind → lower-case cue phrases (matched on tokens, longest match wins)."""

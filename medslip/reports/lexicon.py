@@ -95,7 +95,8 @@ _FORMS: dict[str, str] = {
     "catheter": "catheter, catheters",
     "cardiomegaly": (
         "cardiomegaly, enlarged cardiac silhouette, enlarged heart, cardiac enlargement,"
-        " enlargement of the cardiac silhouette, enlarged cardiac shadow, heart is enlarged"
+        " enlargement of the cardiac silhouette, enlarged cardiac shadow, heart is enlarged,"
+        " heart is large, large heart"
     ),
     "fracture": "fracture, fractures, fractured",
     "air": "air",
@@ -110,7 +111,8 @@ _FORMS: dict[str, str] = {
     "clip": "clip, clips",
     "elevation": "elevation, elevated",
     "expand": "expand, expanded, expansion",
-    "nodule": "nodule, nodules, nodular, nodularity",
+    "nodule": "nodule, nodules",
+    "nodular": "nodular, nodularity",  # → nodule by the reference normalisation
     "wire": "wire, wires",
     "fluid": "fluid",
     "degenerative": "degenerative, degeneration, degenerated",
@@ -129,7 +131,7 @@ _FORMS: dict[str, str] = {
     "density": "density, densities",
     "emphysema": "emphysema, emphysematous",
     "aerate": "aerated, aeration",
-    "mass": "mass, masses",
+    "mass": "mass, masses, masslike, mass-like",
     "crowd": "crowding, crowded",
     "infiltrate": "infiltrate, infiltrates, infiltration, infiltrative",
     "obscure": "obscured, obscuring, obscuration, obscures",

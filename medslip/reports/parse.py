@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from medslip.reports.context import CUES, TERMINATORS, Cue, presence_of
 from medslip.reports.landmarks import RULE_TOKENS, landmark_for
-from medslip.reports.lexicon import SURFACE_LEMMAS, entity_for_lemma, normalise_lemma
+from medslip.reports.lexicon import SURFACE_LEMMAS, entity_for_lemma
 from medslip.reports.sections import report_sections
 from medslip.vocab import NORMAL_ENTITIES
 
@@ -35,7 +35,8 @@ class Triplet:
     """One observation of a report: entity, landmark, presence and where it was read.
 
     ``start``/``end`` are character offsets of the observation phrase in the report text;
-    ``lemma`` is the normalised lemma (``fibrosis`` for a ``tail_abnorm_obs``).
+    ``lemma`` is the lexicon lemma before the reference's normalisation (``nodular`` for a
+    ``nodule``, ``fibrosis`` for a ``tail_abnorm_obs``).
     """
 
     pathology: str
@@ -70,7 +71,12 @@ ANATOMY_WORDS: frozenset[str] = (
     | EXTRA_ANATOMY
     | frozenset(ANATOMY_ALIASES.values())
 )
-_PHRASE_GLUE = frozenset({"of", "the", "-"})
+_GLUE_WORDS = (
+    "of the - anterior posterior lateral medial first second third fourth fifth sixth seventh"
+    " eighth ninth tenth eleventh twelfth"
+)
+_PHRASE_GLUE = frozenset(_GLUE_WORDS.split())
+_ORDINAL = re.compile(r"^\d+(st|nd|rd|th)?$")
 _LOCATIVE_WORDS = (
     "in at of within along involving over overlying projecting near throughout from into on"
     " above below beneath behind adjacent"
@@ -154,7 +160,7 @@ class ReportParser:
             observations.sort(key=lambda o: o.start)
             cues = cues_by_sent.get(s, [])
             for k, obs in enumerate(observations):
-                lemma = normalise_lemma(obs.lemma)
+                lemma = obs.lemma
                 entity = entity_for_lemma(lemma)
                 presence = presence_of(obs.start, obs.end, sent_words, cues, entity in _NORMALS)
                 start_char = char_offset + doc[lo + obs.start].idx
@@ -203,7 +209,7 @@ def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
     for w in words[lo:hi]:
         if w in ANATOMY_WORDS:
             current.append(w)
-        elif not (current and w in _PHRASE_GLUE):
+        elif not (current and (w in _PHRASE_GLUE or _ORDINAL.match(w))):
             if current:
                 runs.append(frozenset(current))
             current = []
@@ -244,7 +250,7 @@ def _anatomy_phrases(
     left = _anatomy_runs(words, left_lo, obs.start)
     right = _anatomy_runs(words, obs.end, right_hi)
     locative_next = any(w in LOCATIVES for w in words[obs.end : min(obs.end + 3, right_hi)])
-    if right and locative_next:
+    if locative_next and any(run & RULE_TOKENS for run in right):
         return right
     return left or right or [frozenset()]
 

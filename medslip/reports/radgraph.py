@@ -24,7 +24,7 @@ from pathlib import Path
 
 from medslip.errors import MedslipError
 from medslip.reports.landmarks import landmark_for
-from medslip.reports.lexicon import SURFACE_LEMMAS, entity_for_lemma, normalise_lemma
+from medslip.reports.lexicon import SURFACE_LEMMAS, entity_for_lemma
 from medslip.reports.parse import Triplet
 from medslip.reports.readers import Skipped
 
@@ -80,7 +80,7 @@ def graph_triplets(text: str, entities: dict) -> list[Triplet]:
         if relations and not anchors:
             continue  # an observation modifier (modify / suggestive_of): not used
         anatomies = ["|".join(parts[a]) for a in anchors] or ["unspecified"]
-        lemma = normalise_lemma(lemma_of(e["tokens"]))
+        lemma = lemma_of(e["tokens"])
         i, j = int(e["start_ix"]), int(e["end_ix"])
         start = offsets[i] if i < len(offsets) else 0
         end = offsets[j] + len(words[j]) if j < len(offsets) else start
