@@ -100,7 +100,7 @@ CHEXPERT_RULES: dict[str, tuple[ClassRule, ...]] = {
 CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
     "Atelectasis": (_rule("atelectasis collapse"),),
     "Cardiomegaly": (_rule("cardiomegaly"), _rule("enlarge", _HEART)),
-    "Effusion": (_rule("effusion", _NOT_OTHER), _rule("fluid blunt", _PLEURA)),
+    "Effusion": (_rule("effusion", _NOT_OTHER), _rule("fluid", _PLEURA)),  # blunting alone: 0
     "Infiltration": (_rule("infiltrate"),),
     "Mass": (_rule("mass"),),
     "Nodule": (_rule("nodule", None, "nodular"),),  # NegBio gold: "nodular density" is no nodule

@@ -37,7 +37,7 @@ CUES: dict[str, tuple[str, ...]] = {
         " were removed, was removed, removed, is excluded, are excluded, ruled out"
     ),
     "UNC_PRE": _phrases(
-        "may, might, could, possible, possibly, probable, probably, likely, suspect, suspected,"
+        "may, might, could, possible, possibly, probable, probably, suspect, suspected,"
         " suspicious for, suspicion for, suspicion of, concerning for, concern for, question of,"
         " question,"
         " questionable, suggest, suggests, suggestive of, suggesting, consider, considered,"
@@ -45,14 +45,14 @@ CUES: dict[str, tuple[str, ...]] = {
         " difficult to exclude, not excluded, differential, differential diagnosis includes,"
         " equivocal, indeterminate, presumed, presumably, perhaps, potential,"
         " potentially, uncertain, either, may represent, could represent, may be, could be,"
-        " compatible with, worrisome for, raises the possibility of, not entirely excluded,"
+        " worrisome for, raises the possibility of, not entirely excluded,"
         " may reflect"
     ),
     "UNC_POST": _phrases(
         "cannot be excluded, can not be excluded, not excluded, cannot be ruled out,"
         " can not be ruled out, not ruled out, is possible, are possible, is suspected,"
-        " are suspected, is likely, are likely, is not excluded, is questioned,"
-        " is questionable, difficult to exclude, not entirely excluded, unlikely,"
+        " are suspected, is not excluded, is questioned,"
+        " is questionable, difficult to exclude, not entirely excluded, unlikely, less likely,"
         " is unlikely, are unlikely"
     ),
     "PSEUDO": _phrases(

@@ -88,7 +88,7 @@ _FORMS: dict[str, str] = {
     "low": "low, lower volumes",
     "pneumonia": (
         "pneumonia, pneumonias, pneumonic, infection, infections, infectious, infectious process,"
-        " bronchopneumonia"
+        " bronchopneumonia, pneumonitis"
     ),
     "line": "line, lines",
     "congestion": "congestion, congested, congestive",
