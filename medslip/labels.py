@@ -59,7 +59,6 @@ def _rule(entities: str, landmarks: str | None = None, except_lemmas: str = "") 
     )
 
 
-_HEART = "heart_size unspecified"
 _MEDIASTINUM = "mediastinal hilar_unspec left_hilar right_hilar"
 _PLEURA = (
     "left_pleural right_pleural pleural_unspec left_costophrenic right_costophrenic "
@@ -99,7 +98,7 @@ CHEXPERT_RULES: dict[str, tuple[ClassRule, ...]] = {
 
 CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
     "Atelectasis": (_rule("atelectasis collapse"),),
-    "Cardiomegaly": (_rule("cardiomegaly"), _rule("enlarge", _HEART)),
+    "Cardiomegaly": (_rule("cardiomegaly"), _rule("enlarge", "heart_size")),
     "Effusion": (_rule("effusion", _NOT_OTHER), _rule("fluid", _PLEURA)),  # blunting alone: 0
     "Infiltration": (_rule("infiltrate"),),
     "Mass": (_rule("mass"),),

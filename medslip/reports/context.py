@@ -61,7 +61,7 @@ CUES: dict[str, tuple[str, ...]] = {
         " not change, without interval change"
     ),
     "NEG_BOTH": _phrases("resolved"),
-    "UNC_BOTH": _phrases("versus, vs, vs ., or possibly, and / or"),
+    "UNC_BOTH": _phrases("or possibly"),  # NegBio has no "versus" uncertainty pattern
 }
 """Cue kind → lower-case cue phrases (matched on tokens, longest match wins)."""
 
