@@ -58,22 +58,22 @@ def iu_gold(iu_dir: Path) -> dict[str, dict[str, int]]:
 def chexpert_peer(iu_dir: Path) -> dict[str, dict[str, int]]:
     """The CheXpert labeler's present-only labels by IU id (its rows are matched by text).
 
-    The peer's ``Reports`` column is ``impression + "\\n" + findings`` of ``indiana_reports.csv``.
+    The peer's ``Reports`` column is ``impression + "\\n" + findings`` of ``indiana_reports.csv``;
+    reports with identical text get the same labels.
     """
-    by_text: dict[str, str] = {}
+    by_text: dict[str, list[str]] = {}
     with open(iu_dir / "indiana_reports.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             key = _norm(f"{row['impression'] or ''} {row['findings'] or ''}")
-            by_text.setdefault(key, f"CXR{row['uid']}")
+            by_text.setdefault(key, []).append(f"CXR{row['uid']}")
     out: dict[str, dict[str, int]] = {}
     with open(iu_dir / "chexpert_labeler_output_iu_all_data.csv", newline="") as fh:
         for row in csv.DictReader(fh):
-            rid = by_text.get(_norm(row["Reports"].strip('"')))
-            if rid is not None and rid not in out:
-                out[rid] = {
-                    cls: int(row[col] == "1.0" or row[col] == "1")
-                    for cls, col in SHARED_WITH_CHEXPERT.items()
-                }
+            labels = {
+                cls: int(row[col] in ("1.0", "1")) for cls, col in SHARED_WITH_CHEXPERT.items()
+            }
+            for rid in by_text.get(_norm(row["Reports"].strip('"')), []):
+                out.setdefault(rid, labels)  # identical texts share the labeler's output
     return out
 
 
