@@ -61,6 +61,16 @@ def test_outputs_and_skips(tree, tmp_path):
     assert cxr14.loc["s50000001", "Effusion"] == 1 and cxr14.loc["s50000003", "Pneumonia"] == 0
 
 
+def test_vanished_file_is_skipped_with_reason(tree, tmp_path):
+    dangling = tree / "files" / "p10" / "p10000000" / "s50000099.txt"
+    dangling.symlink_to(tmp_path / "gone.txt")  # listed in the tree, but cannot be read
+    out = tmp_path / "out"
+    assert _run("--format", "mimic", "--input", tree, "--out-dir", out) == 0
+    skipped = pd.read_csv(out / "skipped.csv").set_index("report_id")
+    assert skipped.loc["s50000099", "reason"].startswith("unreadable")
+    assert json.loads((out / "counts.json").read_text())["reports_skipped"] == 3
+
+
 def test_scatter_gather_equals_single_chunk(tree, tmp_path):
     _run("--format", "mimic", "--input", tree, "--out-dir", tmp_path / "one")
     chunks = [tmp_path / f"c{i}" for i in range(3)]

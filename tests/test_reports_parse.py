@@ -98,3 +98,14 @@ def test_junk_gives_no_triplets_and_no_error(text):
 def test_huge_report_is_parsed_without_error():
     trips = parse_report("No pneumothorax. " * 60_000)
     assert trips and all(t.presence == "absent" for t in trips)
+
+
+def test_markup_is_ignored_and_spans_index_the_original_text():
+    text = "<p><b>FINDINGS:</b> Small&nbsp;right effusion.</p><br/>IMPRESSION: No pneumothorax."
+    trips = parse_report(text)
+    assert {(t.pathology, t.anatomy, t.presence) for t in trips} == {
+        ("excluded_obs", "right_lung_unspec", "present"),
+        ("effusion", "right_lung_unspec", "present"),
+        ("pneumothorax", "unspecified", "absent"),
+    }
+    assert {text[t.start : t.end] for t in trips} == {"Small", "effusion", "pneumothorax"}

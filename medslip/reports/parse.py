@@ -86,7 +86,12 @@ _BOUNDARIES = TERMINATORS | {",", "and", "or"}
 _RIGHT_BOUNDARIES = TERMINATORS | {","}
 _SENTENCE_END = frozenset({".", "?", "!"})
 _NORMALS = frozenset(NORMAL_ENTITIES)
-_CLEAN = re.compile(r"[/\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CLEAN = re.compile(r"[/\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|<[^<>]{0,200}>|&#?\w{1,10};")
+
+
+def _blank(match: re.Match) -> str:
+    """Markup, control characters and slashes become spaces of the same length."""
+    return " " * len(match.group(0))
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class ReportParser:
 
     def parse(self, text: str) -> list[Triplet]:
         """Triplets of one report (empty for a report with nothing to read)."""
-        text = _CLEAN.sub(" ", text[:MAX_REPORT_CHARS])
+        text = _CLEAN.sub(_blank, text[:MAX_REPORT_CHARS])  # same length: spans stay valid
         triplets: list[Triplet] = []
         sentence_offset = 0
         for section in report_sections(text):
