@@ -109,3 +109,21 @@ def test_markup_is_ignored_and_spans_index_the_original_text():
         ("pneumothorax", "unspecified", "absent"),
     }
     assert {text[t.start : t.end] for t in trips} == {"Small", "effusion", "pneumothorax"}
+
+
+def test_mimic_wrapped_lines_stay_in_one_sentence():
+    text = (
+        "                                 FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n\n"
+        " INDICATION:  ___ with pneumonia\n\n FINDINGS: \n\n There is no focal consolidation,\n"
+        " effusion, or pneumothorax.  The cardiomediastinal silhouette is normal.\n\n"
+        " IMPRESSION: \n\n No acute intrathoracic process.\n"
+    )
+    trips = parse_report(text)
+    got = {(t.pathology, t.anatomy, t.presence, t.sentence) for t in trips}
+    assert got == {
+        ("consolidation", "unspecified", "absent", 0),
+        ("effusion", "unspecified", "absent", 0),
+        ("pneumothorax", "unspecified", "absent", 0),
+        ("normal", "mediastinal", "present", 1),
+        ("process", "unspecified", "absent", 2),
+    }

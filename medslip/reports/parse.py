@@ -193,13 +193,16 @@ def _sentences(words: list[str], doc) -> tuple[list[int], list[tuple[int, int]]]
     bounds: list[tuple[int, int]] = []
     start = 0
     for i, w in enumerate(words):
-        if start == i and bounds and doc[i].is_space:  # whitespace after a sentence end
-            sent_of.append(len(bounds) - 1)
-            bounds[-1] = (bounds[-1][0], i + 1)
-            start = i + 1
+        if start == i and doc[i].is_space:  # whitespace opening a sentence: not a sentence
+            if bounds:  # glue it to the previous sentence
+                sent_of.append(len(bounds) - 1)
+                bounds[-1] = (bounds[-1][0], i + 1)
+                start = i + 1
+            else:
+                sent_of.append(0)
             continue
         sent_of.append(len(bounds))
-        if w in _SENTENCE_END or "\n\n" in doc[i].whitespace_ or (doc[i].is_space and "\n" in w):
+        if w in _SENTENCE_END or (doc[i].is_space and w.count("\n") > 1):  # "." or blank line
             bounds.append((start, i + 1))
             start = i + 1
     if start < len(words):
