@@ -1,7 +1,8 @@
 """Radiology report text → (pathology, anatomy, presence) triplets.
 
 Pipeline per report: section extraction (``sections``) → scispaCy rule tokenizer on a blank
-English pipeline → rule-based sentence split on sentence-final punctuation → one ``PhraseMatcher``
+English pipeline → rule-based sentence split on sentence-final punctuation and blank lines (MIMIC wraps lines
+inside sentences) → one ``PhraseMatcher``
 pass (``LOWER``) for observation phrases (``lexicon``) and negation/uncertainty cues
 (``context``), longest match first → anatomy words of each observation's own phrase → landmark by
 the reference rules (``landmarks``) → presence by cue scope.
@@ -10,7 +11,7 @@ Anatomy linking: anatomy words inside the observation phrase ("enlarged cardiac 
 else the anatomy phrases of the following locative phrase ("opacity in the left lower lobe"); else
 those to its left back to the previous observation or clause boundary ("left pleural effusion",
 "heart size is normal"); else those to its right; else ``unspecified``. Each anatomy phrase found
-yields one triplet (``heart and mediastinum are normal`` → two).
+yields one triplet per distinct landmark (``heart and mediastinum are normal`` → two).
 """
 
 from __future__ import annotations
@@ -141,9 +142,8 @@ class ReportParser:
     def _parse_doc(self, doc, char_offset: int, sent_offset: int, out: list[Triplet]) -> int:
         words = [ANATOMY_ALIASES.get(t.lower_, t.lower_) for t in doc]
         sent_of, bounds = _sentences(words, doc)
-        matches = sorted(
-            self.matcher(doc), key=lambda m: (m[1] - m[2], m[1])
-        )  # longest first, then leftmost
+        # longest match first, then leftmost; a token belongs to at most one match
+        matches = sorted(self.matcher(doc), key=lambda m: (m[1] - m[2], m[1]))
         taken = [False] * len(words)
         obs_by_sent: dict[int, list[_Obs]] = {}
         cues_by_sent: dict[int, list[Cue]] = {}
@@ -165,22 +165,22 @@ class ReportParser:
             observations.sort(key=lambda o: o.start)
             cues = cues_by_sent.get(s, [])
             for k, obs in enumerate(observations):
-                lemma = obs.lemma
-                entity = entity_for_lemma(lemma)
+                entity = entity_for_lemma(obs.lemma)
                 presence = presence_of(obs.start, obs.end, sent_words, cues, entity in _NORMALS)
                 start_char = char_offset + doc[lo + obs.start].idx
                 last = doc[lo + obs.end - 1]
                 end_char = char_offset + last.idx + len(last.text)
-                for anatomy in _anatomy_phrases(observations, k, sent_words, cues):
+                phrases = _anatomy_phrases(observations, k, sent_words)
+                for landmark in dict.fromkeys(landmark_for(a) for a in phrases):
                     out.append(
                         Triplet(
                             entity,
-                            landmark_for(anatomy),
+                            landmark,
                             presence,
                             sent_offset + s,
                             start_char,
                             end_char,
-                            lemma,
+                            obs.lemma,
                         )  # fmt: skip
                     )
         out.sort(key=lambda t: (t.sentence, t.start))
@@ -226,9 +226,7 @@ def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
     return runs
 
 
-def _anatomy_phrases(
-    observations: list[_Obs], k: int, words: list[str], cues: list[Cue]
-) -> list[frozenset[str]]:
+def _anatomy_phrases(observations: list[_Obs], k: int, words: list[str]) -> list[frozenset[str]]:
     """Anatomy phrases of observation ``k`` (see module docstring); ``[∅]`` when none."""
     obs = observations[k]
     inside = _anatomy_runs(words, obs.start, obs.end)
