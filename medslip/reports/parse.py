@@ -1,11 +1,11 @@
 """Radiology report text → (pathology, anatomy, presence) triplets.
 
 Pipeline per report: section extraction (``sections``) → scispaCy rule tokenizer on a blank
-English pipeline → rule-based sentence split on sentence-final punctuation and blank lines (MIMIC wraps lines
-inside sentences) → one ``PhraseMatcher``
-pass (``LOWER``) for observation phrases (``lexicon``) and negation/uncertainty cues
-(``context``), longest match first → anatomy words of each observation's own phrase → landmark by
-the reference rules (``landmarks``) → presence by cue scope.
+English pipeline → rule-based sentence split on sentence-final punctuation and blank lines (MIMIC
+wraps lines inside sentences) → one ``PhraseMatcher`` pass (``LOWER``) for observation phrases
+(``lexicon``) and negation/uncertainty cues (``context``), longest match first → anatomy words of
+each observation's own phrase → landmark by the reference rules (``landmarks``) → presence by
+cue scope.
 
 Anatomy linking: anatomy words inside the observation phrase ("enlarged cardiac silhouette");
 else the anatomy phrases of the following locative phrase ("opacity in the left lower lobe"); else
