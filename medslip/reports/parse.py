@@ -53,10 +53,13 @@ ANATOMY_ALIASES: dict[str, str] = {
     "t-spine": "spine", "l-spine": "spine", "vertebral": "spine", "vertebrae": "spine",
     "hemi-thorax": "hemithorax", "hemithoraces": "hemithorax", "cavoatrial": "cavoatrial junction",
     "zone": "lung", "zones": "lung", "field": "lung", "fields": "lung", "bilaterally": "bilateral",
-    "mid-lung": "midlung", "hemidiaphragmatic": "hemidiaphragm", "diaphragmatic": "diaphragm",
+    "mid-lung": "midlung", "left-sided": "left", "right-sided": "right", "hemidiaphragmatic": "hemidiaphragm", "diaphragmatic": "diaphragm",
     "cardiomediastinal": "cardiomediastinal", "heart": "heart", "midline": "mediastinal",
 }  # fmt: skip
 """Anatomy word → the rule token it stands for."""
+
+ANATOMY_SPLITS: dict[str, tuple[str, ...]] = {"midlung": ("mid", "lung")}
+"""Anatomy words that stand for two rule tokens (the reference only lists ``midlung|left``)."""
 
 _EXTRA_ANATOMY_WORDS = (
     "silhouette contour contours size vasculature vascularity vascular structures osseous bony"
@@ -216,7 +219,7 @@ def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
     current: list[str] = []
     for w in words[lo:hi]:
         if w in ANATOMY_WORDS:
-            current.append(w)
+            current.extend(ANATOMY_SPLITS.get(w, (w,)))
         elif not (current and (w in _PHRASE_GLUE or _ORDINAL.match(w))):
             if current:
                 runs.append(frozenset(current))
