@@ -53,7 +53,8 @@ ANATOMY_ALIASES: dict[str, str] = {
     "t-spine": "spine", "l-spine": "spine", "vertebral": "spine", "vertebrae": "spine",
     "hemi-thorax": "hemithorax", "hemithoraces": "hemithorax", "cavoatrial": "cavoatrial junction",
     "zone": "lung", "zones": "lung", "field": "lung", "fields": "lung", "bilaterally": "bilateral",
-    "mid-lung": "midlung", "left-sided": "left", "right-sided": "right", "hemidiaphragmatic": "hemidiaphragm", "diaphragmatic": "diaphragm",
+    "mid-lung": "midlung", "left-sided": "left", "right-sided": "right",
+    "hemidiaphragmatic": "hemidiaphragm", "diaphragmatic": "diaphragm",
     "cardiomediastinal": "cardiomediastinal", "heart": "heart", "midline": "mediastinal",
 }  # fmt: skip
 """Anatomy word → the rule token it stands for."""
