@@ -55,7 +55,6 @@ ANATOMY_ALIASES: dict[str, str] = {
     "zone": "lung", "zones": "lung", "field": "lung", "fields": "lung", "bilaterally": "bilateral",
     "mid-lung": "midlung", "left-sided": "left", "right-sided": "right",
     "hemidiaphragmatic": "hemidiaphragm", "diaphragmatic": "diaphragm",
-    "cardiomediastinal": "cardiomediastinal", "heart": "heart", "midline": "mediastinal",
 }  # fmt: skip
 """Anatomy word → the rule token it stands for."""
 
