@@ -1,0 +1,892 @@
+"""SynthCXR report writer: a MIMIC-style radiology report for a study, with its ground truth.
+
+:func:`write_report` turns a :class:`~medslip.synth.spec.StudySpec` into report text and the
+(pathology, anatomy, presence) triplets the text states, in the vocabulary of
+:mod:`medslip.vocab` and the conventions of the method reference (§2.2, §2.2a).
+
+Every sentence comes from a template declared below *with its triplets next to it* (data, not
+code paths), so the ground truth can be audited by reading the tables. A triplet spec is the
+string ``"entity landmark presence"``, where the landmark ``@`` means the finding's landmark (or a
+landmark pattern such as ``{side}_costophrenic``) and the presence ``~`` means the finding's own
+presence (``present``, or ``uncertain`` when the finding is hedged).
+
+Annotation conventions (what a careful annotator following the reference extracts):
+
+* An observation word gets the landmark of the anatomy phrase that locates it, by the reference's
+  token rules ("right lower lobe" → ``lower_right_lobe``, "bibasilar" → ``lung_bases``, "left
+  pleural" → ``left_pleural``, "lungs" → ``lung_volumes``, "osseous structures" → ``other``);
+  an observation with no anatomy in its phrase gets ``unspecified`` ("no pneumothorax",
+  "cardiomegaly").
+* Severity, comparison and extent words ("small", "moderate", "unchanged", "new", "worsened",
+  "patchy") modify an observation: they yield no triplet of their own.
+* Hedges ("may represent", "cannot be excluded", "possible", "likely", "concerning for") make the
+  hedged observation ``uncertain``; the observation that prompts the hedge ("opacity ... may
+  represent atelectasis") is ``present``.
+* A device is located where its tip lies; each observation word of the device phrase gets that
+  landmark ("PICC line tip in the SVC" → picc, line and tip at ``svc``). Laterality of the
+  device itself ("left-sided pacemaker", "right PICC") and distance references ("4 cm above the
+  carina") do not locate it.
+
+Sentence indices: the report body is the FINDINGS section followed by the IMPRESSION section
+(sentences of EXAMINATION/INDICATION/TECHNIQUE/COMPARISON are not counted). Sentences end with
+``.`` and contain no other period; ``Triplet.sentence`` is the 0-based index of the sentence in
+that body, in reading order. When the FINDINGS section is omitted, counting starts at the first
+IMPRESSION sentence.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+
+import numpy as np
+
+from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec, Triplet, rng_for
+
+# --------------------------------------------------------------------------------------------
+# Templates
+
+
+@dataclass(frozen=True)
+class Template:
+    """One sentence pattern and the triplets it states (``"entity landmark presence"`` specs)."""
+
+    text: str
+    triplets: tuple[str, ...]
+
+
+def _t(text: str, *triplets: str) -> Template:
+    return Template(text, triplets)
+
+
+# Anatomy phrases per landmark: (adjectival forms, prepositional forms). Each maps to its landmark
+# by the reference's token rules (checked in the tests).
+LOCATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "left_pleural": (("left pleural",), ("in the left pleural space",)),
+    "right_pleural": (("right pleural",), ("in the right pleural space",)),
+    "lower_left_lobe": (("left lower lobe",), ("in the left lower lobe",)),
+    "upper_left_lobe": (("left upper lobe",), ("in the left upper lobe",)),
+    "lower_right_lobe": (("right lower lobe",), ("in the right lower lobe",)),
+    "middle_right_lobe": (("right middle lobe",), ("in the right middle lobe",)),
+    "upper_right_lobe": (("right upper lobe",), ("in the right upper lobe",)),
+    "retrocardiac": (("retrocardiac",), ("in the retrocardiac region",)),
+    "left_lower_lung": (
+        ("left basilar", "left base", "left lower lung"),
+        ("at the left base", "at the left lung base", "in the left lower lung"),
+    ),
+    "right_lower_lung": (
+        ("right basilar", "right base", "right lower lung"),
+        ("at the right base", "at the right lung base", "in the right lower lung"),
+    ),
+    "lung_bases": (("bibasilar", "bibasal"), ("at the lung bases", "at both lung bases")),
+    "left_apical_lung": (("left apical",), ("at the left apex", "at the left lung apex")),
+    "right_apical_lung": (("right apical",), ("at the right apex", "at the right lung apex")),
+    "left_lung_unspec": (("left",), ("on the left", "in the left hemithorax")),
+    "right_lung_unspec": (("right",), ("on the right", "in the right hemithorax")),
+    "left_upper_lung": (("left upper lung",), ("in the left upper lung",)),
+    "right_upper_lung": (("right upper lung",), ("in the right upper lung",)),
+    "left_mid_lung": (("left mid lung",), ("in the left mid lung", "in the left midlung")),
+    "right_mid_lung": (("right mid lung",), ("in the right mid lung",)),
+    "left_hilar": (("left hilar", "left perihilar"), ("at the left hilum", "in the left hilum")),
+    "right_hilar": (
+        ("right hilar", "right perihilar"),
+        ("at the right hilum", "in the right hilum"),
+    ),
+    "pulmonary": (("pulmonary",), ()),
+    "interstitium": (("interstitial",), ()),
+    "svc": (("SVC",), ("in the SVC", "in the mid SVC", "in the lower SVC")),
+    "cavoatrial_junction": (("cavoatrial junction",), ("at the cavoatrial junction",)),
+    "trachea": (("tracheal",), ("in the trachea", "in the mid trachea")),
+}
+"""Landmark → (adjectival phrases, prepositional phrases) naming it."""
+
+_SIZE = ("small", "moderate", "large")
+_DEGREE = ("mild", "moderate", "severe")
+_EXTENT = ("patchy", "moderate", "extensive")
+SEVERITY_WORDS: dict[str, tuple[str, str, str]] = {
+    "effusion": _SIZE,
+    "pneumothorax": _SIZE,
+    "consolidation": _EXTENT,
+    "pneumonia": _EXTENT,
+    "atelectasis": _DEGREE,
+    "cardiomegaly": _DEGREE,
+    "edema": _DEGREE,
+    "emphysema": _DEGREE,
+    "rib_fracture": ("nondisplaced", "minimally displaced", "displaced"),
+}
+"""Kind → words for severity in (0, 0.45], (0.45, 0.75], (0.75, 1]."""
+
+ADVERBS = {"mild": "mildly", "moderate": "moderately", "severe": "severely"}
+
+# Definite (present) and hedged (uncertain) sentences per finding kind. Slots: {sev} severity word,
+# {adv} its adverb, {adj}/{pp} adjectival/prepositional anatomy phrase of the landmark, {side}
+# left/right, {n} a size or distance, {chg} a comparison word ("" without a prior study).
+DEFINITE: dict[str, tuple[Template, ...]] = {
+    "effusion": (
+        _t("There is a {chg}{sev} {side} pleural effusion.", "effusion @ ~"),
+        _t("{chg}{sev} {side} pleural effusion.", "effusion @ ~"),
+        _t("A {chg}{sev} {side} pleural effusion is present.", "effusion @ ~"),
+        _t(
+            "{chg}{sev} {side} pleural effusion with blunting of the {side} costophrenic angle.",
+            "effusion @ ~",
+            "blunt {side}_costophrenic present",
+        ),
+        _t("A {sev} amount of {side} pleural fluid is seen.", "fluid @ ~"),
+    ),
+    "pneumothorax": (
+        _t("There is a {chg}{sev} {adj} pneumothorax.", "pneumothorax @ ~"),
+        _t("{chg}{sev} {adj} pneumothorax.", "pneumothorax @ ~"),
+        _t("A {chg}{sev} pneumothorax is seen {pp}.", "pneumothorax @ ~"),
+        _t("{chg}{sev} pneumothorax {pp}.", "pneumothorax @ ~"),
+    ),
+    "consolidation": (
+        _t("There is {chg}{sev} consolidation {pp}.", "consolidation @ ~"),
+        _t("{chg}{sev} {adj} consolidation.", "consolidation @ ~"),
+        _t("{sev} consolidation is present {pp}.", "consolidation @ ~"),
+        _t(
+            "{chg}{sev} opacity {pp} consistent with consolidation.",
+            "opacity @ present",
+            "consolidation @ ~",
+        ),
+    ),
+    "pneumonia": (
+        _t(
+            "{chg}{sev} {adj} opacity consistent with pneumonia.",
+            "opacity @ present",
+            "pneumonia @ ~",
+        ),
+        _t("{chg}{sev} {adj} pneumonia.", "pneumonia @ ~"),
+        _t(
+            "{sev} consolidation {pp} compatible with pneumonia.",
+            "consolidation @ present",
+            "pneumonia @ ~",
+        ),
+        _t("There is {chg}{sev} pneumonia {pp}.", "pneumonia @ ~"),
+    ),
+    "atelectasis": (
+        _t("{chg}{sev} {adj} atelectasis.", "atelectasis @ ~"),
+        _t("There is {chg}{sev} atelectasis {pp}.", "atelectasis @ ~"),
+        _t("{sev} atelectasis is seen {pp}.", "atelectasis @ ~"),
+        _t(
+            "{chg}{sev} {adj} opacity consistent with atelectasis.",
+            "opacity @ present",
+            "atelectasis @ ~",
+        ),
+    ),
+    "cardiomegaly": (
+        _t("{chg}{sev} cardiomegaly.", "cardiomegaly unspecified ~"),
+        _t("The heart is {adv} enlarged.", "enlarge heart_size ~"),
+        _t("Heart size is {adv} enlarged.", "enlarge heart_size ~"),
+        _t("{sev} enlargement of the cardiac silhouette.", "enlarge heart_size ~"),
+        _t("The cardiac silhouette is {adv} enlarged.", "enlarge heart_size ~"),
+        _t("There is {chg}{sev} cardiomegaly.", "cardiomegaly unspecified ~"),
+    ),
+    "edema": (
+        _t("{chg}{sev} {adj} edema.", "edema @ ~"),
+        _t("There is {chg}{sev} {adj} edema.", "edema @ ~"),
+        _t("{sev} {adj} edema is present.", "edema @ ~"),
+        _t(
+            "Pulmonary vascular congestion with {chg}{sev} {adj} edema.",
+            "congestion pulmonary present",
+            "edema @ ~",
+        ),
+    ),
+    "nodule": (
+        _t("{chg}{n} mm nodule {pp}.", "nodule @ ~"),
+        _t("There is a {chg}{n} mm {adj} nodule.", "nodule @ ~"),
+        _t("A {n} mm nodule is seen {pp}.", "nodule @ ~"),
+        _t("{adj} nodule measuring {n} mm.", "nodule @ ~"),
+        _t("Well-circumscribed {n} mm nodule {pp}.", "nodule @ ~"),
+    ),
+    "mass": (
+        _t("{chg}{n} cm {adj} mass.", "mass @ ~"),
+        _t("There is a {chg}{n} cm mass {pp}.", "mass @ ~"),
+        _t("A {n} cm mass is seen {pp}.", "mass @ ~"),
+        _t("{adj} mass measuring {n} cm.", "mass @ ~"),
+    ),
+    "emphysema": (
+        _t("{chg}{sev} emphysema.", "emphysema unspecified ~"),
+        _t(
+            "The lungs are hyperinflated with {sev} emphysema.",
+            "hyperinflate lung_volumes present",
+            "emphysema lung_volumes ~",
+        ),
+        _t(
+            "Hyperinflated lungs consistent with {sev} emphysema.",
+            "hyperinflate lung_volumes present",
+            "emphysema lung_volumes ~",
+        ),
+        _t("There is {sev} emphysema.", "emphysema unspecified ~"),
+    ),
+    "rib_fracture": (
+        _t("{chg}{sev} posterior rib fracture.", "fracture @ ~"),
+        _t("There is a {chg}{sev} fracture of a posterior rib.", "fracture @ ~"),
+        _t("A {sev} fracture of a posterior rib is seen.", "fracture @ ~"),
+        _t("{sev} fracture of one of the posterior ribs.", "fracture @ ~"),
+    ),
+    "endotracheal_tube": (
+        _t("Endotracheal tube terminates {pp}, {n} cm above the carina.", "tube @ ~"),
+        _t(
+            "The endotracheal tube tip is {pp}, approximately {n} cm above the carina.",
+            "tube @ ~",
+            "tip @ ~",
+        ),
+        _t("ET tube tip {pp}.", "tube @ ~", "tip @ ~"),
+        _t("An endotracheal tube is in place with its tip {pp}.", "tube @ ~", "tip @ ~"),
+    ),
+    "chest_tube": (
+        _t("{side} chest tube is in place {pp}.", "tube @ ~"),
+        _t("A {side} pleural tube is present.", "tube @ ~"),
+        _t("{side} pigtail catheter {pp}.", "catheter @ ~"),
+        _t("{chg}{side} pleural drain is in place.", "drainage @ ~"),
+    ),
+    "central_line": (
+        _t("Right internal jugular central line terminates {pp}.", "line @ ~"),
+        _t("Central venous catheter tip {pp}.", "catheter @ ~", "tip @ ~"),
+        _t("Right IJ line with tip {pp}.", "line @ ~", "tip @ ~"),
+        _t("A central line ends {pp}.", "line @ ~"),
+    ),
+    "picc": (
+        _t("Right PICC line tip {pp}.", "picc @ ~", "line @ ~", "tip @ ~"),
+        _t("Right arm PICC terminates {pp}.", "picc @ ~"),
+        _t("A right-sided PICC ends {pp}.", "picc @ ~"),
+        _t("PICC tip {pp}.", "picc @ ~", "tip @ ~"),
+    ),
+    "pacemaker": (
+        _t(
+            "Left-sided pacemaker with {leads}.",
+            "pacemaker @ ~",
+            "lead @ ~",
+        ),
+        _t("Pacemaker {leads}.", "pacemaker @ ~", "lead @ ~"),
+        _t("Left chest wall pacemaker with {leads}.", "pacemaker @ ~", "lead @ ~"),
+        _t("A left pectoral pacemaker is present with {leads}.", "pacemaker @ ~", "lead @ ~"),
+    ),
+}
+"""Kind → sentences stating the finding (``~`` is ``present`` here)."""
+
+HEDGED: dict[str, tuple[Template, ...]] = {
+    "effusion": (
+        _t("Possible {sev} {side} pleural effusion.", "effusion @ ~"),
+        _t("A {sev} {side} pleural effusion cannot be excluded.", "effusion @ ~"),
+        _t("There may be a {sev} {side} pleural effusion.", "effusion @ ~"),
+        _t("Probable {sev} {side} pleural effusion.", "effusion @ ~"),
+        _t(
+            "Blunting of the {side} costophrenic angle, likely a {sev} {side} pleural effusion.",
+            "blunt {side}_costophrenic present",
+            "effusion @ ~",
+        ),
+    ),
+    "pneumothorax": (
+        _t("Possible {sev} {adj} pneumothorax.", "pneumothorax @ ~"),
+        _t("A {sev} pneumothorax {pp} cannot be excluded.", "pneumothorax @ ~"),
+        _t("Questionable {sev} {adj} pneumothorax.", "pneumothorax @ ~"),
+        _t("There may be a {sev} pneumothorax {pp}.", "pneumothorax @ ~"),
+    ),
+    "consolidation": (
+        _t(
+            "{sev} opacity {pp} may represent consolidation.",
+            "opacity @ present",
+            "consolidation @ ~",
+        ),
+        _t("Possible {sev} {adj} consolidation.", "consolidation @ ~"),
+        _t("{sev} consolidation {pp} cannot be excluded.", "consolidation @ ~"),
+        _t(
+            "{sev} {adj} opacity, possibly consolidation.", "opacity @ present", "consolidation @ ~"
+        ),
+    ),
+    "pneumonia": (
+        _t("{sev} opacity {pp} may represent pneumonia.", "opacity @ present", "pneumonia @ ~"),
+        _t("{sev} {adj} opacity, concerning for pneumonia.", "opacity @ present", "pneumonia @ ~"),
+        _t("Pneumonia {pp} cannot be excluded.", "pneumonia @ ~"),
+        _t("Possible {sev} {adj} pneumonia.", "pneumonia @ ~"),
+        _t(
+            "{sev} {adj} opacity could reflect pneumonia in the appropriate clinical setting.",
+            "opacity @ present",
+            "pneumonia @ ~",
+        ),
+    ),
+    "atelectasis": (
+        _t("{sev} {adj} opacity, likely atelectasis.", "opacity @ present", "atelectasis @ ~"),
+        _t("{sev} opacity {pp} may represent atelectasis.", "opacity @ present", "atelectasis @ ~"),
+        _t("Possible {sev} {adj} atelectasis.", "atelectasis @ ~"),
+        _t("{sev} atelectasis {pp} cannot be excluded.", "atelectasis @ ~"),
+    ),
+    "cardiomegaly": (
+        _t("Possible {sev} cardiomegaly.", "cardiomegaly unspecified ~"),
+        _t("The heart may be {adv} enlarged.", "enlarge heart_size ~"),
+        _t("Heart size is likely {adv} enlarged.", "enlarge heart_size ~"),
+        _t("{sev} cardiomegaly cannot be excluded.", "cardiomegaly unspecified ~"),
+    ),
+    "edema": (
+        _t("Possible {sev} {adj} edema.", "edema @ ~"),
+        _t("{sev} {adj} edema cannot be excluded.", "edema @ ~"),
+        _t("There may be {sev} {adj} edema.", "edema @ ~"),
+        _t("Probable {sev} {adj} edema.", "edema @ ~"),
+    ),
+    "nodule": (
+        _t("Possible {n} mm nodule {pp}.", "nodule @ ~"),
+        _t("A {n} mm opacity {pp} may represent a nodule.", "opacity @ present", "nodule @ ~"),
+        _t("Questionable {n} mm nodule {pp}.", "nodule @ ~"),
+        _t("A {n} mm {adj} nodule cannot be excluded.", "nodule @ ~"),
+    ),
+    "mass": (
+        _t("Possible {n} cm mass {pp}.", "mass @ ~"),
+        _t("A {n} cm {adj} mass cannot be excluded.", "mass @ ~"),
+        _t("{adj} opacity, concerning for a mass.", "opacity @ present", "mass @ ~"),
+        _t("A {n} cm opacity {pp} may represent a mass.", "opacity @ present", "mass @ ~"),
+    ),
+    "emphysema": (
+        _t("Possible {sev} emphysema.", "emphysema unspecified ~"),
+        _t(
+            "The lungs are hyperinflated, which may reflect emphysema.",
+            "hyperinflate lung_volumes present",
+            "emphysema lung_volumes ~",
+        ),
+        _t("{sev} emphysema cannot be excluded.", "emphysema unspecified ~"),
+        _t("Probable {sev} emphysema.", "emphysema unspecified ~"),
+    ),
+    "rib_fracture": (
+        _t("Possible {sev} posterior rib fracture.", "fracture @ ~"),
+        _t("A {sev} fracture of a posterior rib cannot be excluded.", "fracture @ ~"),
+        _t("Questionable {sev} posterior rib fracture.", "fracture @ ~"),
+        _t("There may be a {sev} fracture of a posterior rib.", "fracture @ ~"),
+    ),
+}
+"""Kind → sentences hedging the finding (``~`` is ``uncertain`` here). Devices are never hedged."""
+
+KIND_ANCHORS: dict[str, frozenset[str]] = {
+    "effusion": frozenset({"effusion", "fluid"}),
+    "cardiomegaly": frozenset({"cardiomegaly", "enlarge"}),
+    "chest_tube": frozenset({"tube", "catheter", "drainage"}),
+    "central_line": frozenset({"line", "catheter"}),
+}
+"""Kind → entities that mention it (default: the kind's own entity)."""
+
+ANATOMY_OPTIONAL: frozenset[str] = frozenset({"cardiomegaly", "emphysema"})
+"""Kinds some of whose phrasings carry no anatomy ("moderate cardiomegaly" → unspecified)."""
+
+
+def anchor_entities(kind: str) -> frozenset[str]:
+    """Entities whose triplet mentions a finding of ``kind``."""
+    return KIND_ANCHORS.get(kind, frozenset({FINDING_KINDS[kind].entity}))
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A normal or stated-absent sentence, allowed only when no finding in ``forbid`` is shown.
+
+    ``forbid`` entries are finding kinds, or ``kind@landmark`` for one landmark only.
+    """
+
+    template: Template
+    forbid: frozenset[str]
+
+
+def _s(text: str, triplets: tuple[str, ...], forbid: str) -> Statement:
+    return Statement(Template(text, triplets), frozenset(forbid.split()))
+
+
+_LUNG_KINDS = "consolidation pneumonia atelectasis edema nodule mass emphysema pneumothorax"
+_OPACITY_KINDS = "consolidation pneumonia atelectasis nodule mass"
+
+# Normal and stated-absent sentences by system, in the order a report walks through the chest.
+NORMAL: dict[str, tuple[Statement, ...]] = {
+    "lungs": (
+        _s("The lungs are clear.", ("clear lung_volumes present",), _LUNG_KINDS),
+        _s(
+            "Lungs are well expanded and clear.",
+            ("expand lung_volumes present", "clear lung_volumes present"),
+            _LUNG_KINDS,
+        ),
+        _s(
+            "There is no focal consolidation.",
+            ("consolidation unspecified absent",),
+            _OPACITY_KINDS,
+        ),
+        _s(
+            "No focal consolidation is seen.", ("consolidation unspecified absent",), _OPACITY_KINDS
+        ),
+        _s(
+            "No focal opacity concerning for pneumonia.",
+            ("opacity unspecified absent", "pneumonia unspecified absent"),
+            _OPACITY_KINDS,
+        ),
+        _s("There is no pulmonary edema.", ("edema pulmonary absent",), "edema"),
+        _s("No evidence of pulmonary edema.", ("edema pulmonary absent",), "edema"),
+        _s("Pulmonary vascularity is normal.", ("normal pulmonary present",), "edema"),
+        _s("No pulmonary vascular congestion.", ("congestion pulmonary absent",), "edema"),
+        _s("No suspicious pulmonary nodules.", ("nodule pulmonary absent",), "nodule mass"),
+        _s("Lung volumes are normal.", ("normal lung_volumes present",), "emphysema"),
+        _s("The lungs are not hyperinflated.", ("hyperinflate lung_volumes absent",), "emphysema"),
+    ),
+    "pleura": (
+        _s(
+            "No pleural effusion or pneumothorax.",
+            ("effusion pleural_unspec absent", "pneumothorax unspecified absent"),
+            "effusion pneumothorax",
+        ),
+        _s(
+            "There is no pleural effusion or pneumothorax.",
+            ("effusion pleural_unspec absent", "pneumothorax unspecified absent"),
+            "effusion pneumothorax",
+        ),
+        _s("There is no pleural effusion.", ("effusion pleural_unspec absent",), "effusion"),
+        _s("No pneumothorax is seen.", ("pneumothorax unspecified absent",), "pneumothorax"),
+        _s("No pneumothorax.", ("pneumothorax unspecified absent",), "pneumothorax"),
+        _s(
+            "There is no evidence of pneumothorax.",
+            ("pneumothorax unspecified absent",),
+            "pneumothorax",
+        ),
+        _s(
+            "The costophrenic angles are sharp.", ("sharp costophrenic_unspec present",), "effusion"
+        ),
+        _s("No left pleural effusion.", ("effusion left_pleural absent",), "effusion@left_pleural"),
+        _s(
+            "No right pleural effusion.",
+            ("effusion right_pleural absent",),
+            "effusion@right_pleural",
+        ),
+        _s(
+            "The left costophrenic angle is sharp.",
+            ("sharp left_costophrenic present",),
+            "effusion@left_pleural",
+        ),
+        _s(
+            "The right costophrenic angle is sharp.",
+            ("sharp right_costophrenic present",),
+            "effusion@right_pleural",
+        ),
+    ),
+    "heart": (
+        _s("Heart size is normal.", ("normal heart_size present",), "cardiomegaly"),
+        _s("The heart is normal in size.", ("normal heart_size present",), "cardiomegaly"),
+        _s(
+            "The cardiac silhouette is within normal limits.",
+            ("normal heart_size present",),
+            "cardiomegaly",
+        ),
+        _s("The heart is not enlarged.", ("enlarge heart_size absent",), "cardiomegaly"),
+        _s("No cardiomegaly.", ("cardiomegaly unspecified absent",), "cardiomegaly"),
+    ),
+    "mediastinum": (
+        _s(
+            "The mediastinal and hilar contours are unremarkable.",
+            ("unremarkable mediastinal present", "unremarkable hilar_unspec present"),
+            "mass@left_hilar mass@right_hilar",
+        ),
+        _s("Mediastinal contours are normal.", ("normal mediastinal present",), ""),
+        _s(
+            "The cardiomediastinal silhouette is normal.",
+            ("normal mediastinal present",),
+            "cardiomegaly",
+        ),
+        _s(
+            "Cardiomediastinal and hilar contours are within normal limits.",
+            ("normal mediastinal present", "normal hilar_unspec present"),
+            "cardiomegaly mass@left_hilar mass@right_hilar",
+        ),
+        _s(
+            "The hila are unremarkable.",
+            ("unremarkable hilar_unspec present",),
+            "mass@left_hilar mass@right_hilar",
+        ),
+    ),
+    "bones": (
+        _s("The osseous structures are intact.", ("intact other present",), "rib_fracture"),
+        _s("No acute osseous abnormality.", ("abnormality other absent",), "rib_fracture"),
+        _s("No displaced rib fractures.", ("fracture rib absent",), "rib_fracture"),
+        _s(
+            "Visualized osseous structures are unremarkable.",
+            ("unremarkable other present",),
+            "rib_fracture",
+        ),
+        _s("No acute fracture is seen.", ("fracture unspecified absent",), "rib_fracture"),
+    ),
+}
+"""System → normal / stated-absent sentences and the findings that rule each out."""
+
+NORMAL_WITH_PRIOR: tuple[Statement, ...] = (
+    _s("Heart size is stable.", ("stable heart_size present",), "cardiomegaly"),
+    _s("The cardiomediastinal silhouette is stable.", ("stable mediastinal present",), ""),
+)
+"""Extra normal sentences used only when there is a prior study."""
+
+_ALL_KINDS = " ".join(k for k in FINDING_KINDS if not FINDING_KINDS[k].device)
+NORMAL_IMPRESSION: tuple[Statement, ...] = (
+    _s("No acute cardiopulmonary process.", ("process cardiopulmonary absent",), _ALL_KINDS),
+    _s(
+        "No acute cardiopulmonary abnormality.",
+        ("abnormality cardiopulmonary absent",),
+        _ALL_KINDS,
+    ),
+    _s(
+        "No radiographic evidence of acute cardiopulmonary disease.",
+        ("disease cardiopulmonary absent",),
+        _ALL_KINDS,
+    ),
+    _s("No acute intrathoracic process.", ("process other absent",), _ALL_KINDS),
+)
+"""Impressions of a study with no finding other than devices."""
+
+# Sentences that state nothing (no triplets): views, comparison, recommendations, notification.
+VIEWS = {
+    "PA": (
+        "PA and lateral views of the chest provided.",
+        "PA and lateral views of the chest were obtained.",
+        "Frontal and lateral views of the chest were obtained.",
+    ),
+    "AP": (
+        "Portable AP view of the chest.",
+        "Single portable frontal view of the chest was obtained.",
+        "AP upright view of the chest provided.",
+    ),
+}
+COMPARE_SENTENCES = (
+    "Comparison is made to the prior study from ___.",
+    "The previous radiograph from ___ was reviewed.",
+)
+COMPARE_PREFIXES = (
+    "Compared to the prior study, ",
+    "As compared to the previous radiograph, ",
+    "Since the prior exam, ",
+)
+CHANGE_WORDS = ("unchanged ", "new ", "persistent ", "slightly worsened ", "improving ")
+RECOMMEND = (
+    "Recommend chest CT for further evaluation.",
+    "Further evaluation with CT is recommended.",
+)
+NOTIFY = (
+    "These results were communicated to ___ by telephone at ___ on ___.",
+    "The referring clinician, ___, was paged with these results at ___.",
+)
+INDICATIONS = (
+    "___-year-old {sex} with shortness of breath.",
+    "___-year-old {sex} with cough and fever.",
+    "___ {sex_short} with chest pain.",
+    "History: ___{sex_short} with dyspnea.",
+    "___-year-old {sex} status post line placement.",
+    "Preoperative evaluation.",
+    "___-year-old {sex} with hypoxia, evaluate for interval change.",
+)
+TYPO_WORDS = frozenset(
+    {
+        "there", "again", "noted", "seen", "visualized", "present", "identified", "previous",
+        "radiograph", "views", "obtained", "provided", "terminates", "measuring", "place",
+    }
+)  # fmt: skip
+"""Words a typo may hit (never an observation, anatomy, negation or hedge word)."""
+
+TYPO_RATE = 0.08
+"""Probability that a report carries one typo."""
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _severity_word(kind: str, severity: float) -> str:
+    words = SEVERITY_WORDS.get(kind, _DEGREE)
+    return words[0] if severity <= 0.45 else words[1] if severity <= 0.75 else words[2]
+
+
+def _side(landmark: str) -> str:
+    parts = landmark.split("_")
+    return "left" if "left" in parts else "right" if "right" in parts else ""
+
+
+def _pick(rng: np.random.Generator, options):
+    return options[int(rng.integers(len(options)))]
+
+
+def _slots(f: Finding, has_prior: bool, rng: np.random.Generator) -> dict[str, str]:
+    sev = _severity_word(f.kind, f.severity)
+    adj, pp = LOCATIONS.get(f.landmark, ((), ()))
+    n = {
+        "nodule": str(int(round(5 + 20 * f.severity))),
+        "mass": str(int(round(3 + 5 * f.severity))),
+        "endotracheal_tube": str(int(rng.integers(2, 6))),
+    }.get(f.kind, "")
+    leads = PACEMAKER_LEADS.get(f.landmark, "")
+    return {
+        "sev": sev,
+        "adv": ADVERBS.get(sev, sev),
+        "adj": _pick(rng, adj) if adj else "",
+        "pp": _pick(rng, pp) if pp else "",
+        "side": _side(f.landmark),
+        "n": n,
+        "leads": leads,
+        "chg": _pick(rng, CHANGE_WORDS) if has_prior and rng.random() < 0.4 else "",
+    }
+
+
+def _finish(text: str) -> str:
+    """Articles before vowels/digits read 'an', the first letter capitalised."""
+    text = re.sub(r"\b([Aa]) (?=[aeiou]|8\b|8 |11 |18 )", r"\1n ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[0].upper() + text[1:]
+
+
+def _triplets(tpl: Template, f: Finding | None, slots: dict[str, str], sentence: int):
+    presence = "uncertain" if f is not None and f.uncertain else "present"
+    out = []
+    for spec in tpl.triplets:
+        entity, landmark, pres = spec.split()
+        if landmark == "@":
+            assert f is not None
+            landmark = f.landmark
+        landmark = landmark.format(**slots)
+        if pres == "~":
+            pres = presence
+        out.append(Triplet(entity, landmark, pres, sentence))
+    return out
+
+
+PACEMAKER_LEADS = {
+    "right_atrium": "lead terminating in the right atrium",
+    "right_ventricle": "leads in the right atrium and right ventricle",
+}
+"""Pacemaker landmark → the lead phrase (the renderer draws an atrial lead with every
+ventricular one, so a ``right_ventricle`` pacemaker also states its atrial lead)."""
+
+
+def _extra_triplets(f: Finding) -> list[tuple[str, str]]:
+    """(entity, landmark) the pacemaker phrase adds besides the finding's own landmark."""
+    if f.kind == "pacemaker" and f.landmark == "right_ventricle":
+        return [("pacemaker", "right_atrium"), ("lead", "right_atrium")]
+    return []
+
+
+@dataclass
+class _Sentence:
+    text: str
+    triplets: list[tuple[str, str, str]]  # entity, landmark, presence
+
+
+def _finding_sentence(
+    f: Finding, has_prior: bool, rng: np.random.Generator, exclude: str | None = None
+) -> tuple[_Sentence, str]:
+    """A sentence stating ``f`` (avoiding the template ``exclude``) and its template text."""
+    table = HEDGED if f.uncertain and f.kind in HEDGED else DEFINITE
+    options = [t for t in table[f.kind] if t.text != exclude] or list(table[f.kind])
+    tpl = _pick(rng, options)
+    slots = _slots(f, has_prior, rng)
+    text = _finish(tpl.text.format(**slots))
+    trip = [(t.pathology, t.anatomy, t.presence) for t in _triplets(tpl, f, slots, 0)]
+    for entity, landmark in _extra_triplets(f):
+        trip.append((entity, landmark, "uncertain" if f.uncertain else "present"))
+    return _Sentence(text, trip), tpl.text
+
+
+def _allowed(st: Statement, findings: list[Finding]) -> bool:
+    return not any(f.kind in st.forbid or f"{f.kind}@{f.landmark}" in st.forbid for f in findings)
+
+
+def _statement(st: Statement) -> _Sentence:
+    trip = [tuple(spec.split()) for spec in st.template.triplets]
+    return _Sentence(st.template.text, trip)  # type: ignore[arg-type]
+
+
+_SYSTEM_OF = {
+    "effusion": "pleura",
+    "pneumothorax": "pleura",
+    "chest_tube": "devices",
+    "cardiomegaly": "heart",
+    "rib_fracture": "bones",
+    "mass": "lungs",
+}
+_ORDER = ("devices", "lungs", "pleura", "heart", "mediastinum", "bones")
+
+
+def _system(f: Finding) -> str:
+    if FINDING_KINDS[f.kind].device:
+        return "devices"
+    return _SYSTEM_OF.get(f.kind, "lungs")
+
+
+def _normals(study: StudySpec, rng: np.random.Generator) -> dict[str, list[_Sentence]]:
+    """Normal / stated-absent sentences per system: one or two per system, none contradicting."""
+    out: dict[str, list[_Sentence]] = {}
+    for system, statements in NORMAL.items():
+        options = [s for s in statements if _allowed(s, study.findings)]
+        if study.has_prior:
+            extra = NORMAL_WITH_PRIOR if system in ("heart", "mediastinum") else ()
+            options += [s for s in extra if _allowed(s, study.findings)]
+        if not options or rng.random() < 0.12:  # occasional omission of a system
+            continue
+        k = 1 + int(rng.random() < 0.35 and len(options) > 1)
+        idx = rng.choice(len(options), size=k, replace=False)
+        chosen = [options[i] for i in sorted(idx)]
+        covered: set[tuple[str, str]] = set()
+        sentences = []
+        for st in chosen:
+            key = {(t.split()[0], t.split()[1]) for t in st.template.triplets}
+            if key & covered:
+                continue
+            covered |= key
+            sentences.append(_statement(st))
+        out[system] = sentences
+    return out
+
+
+def _typo(word: str, rng: np.random.Generator) -> str:
+    i = int(rng.integers(1, len(word) - 1))
+    op = int(rng.integers(3))
+    if op == 0:
+        return word[:i] + word[i] + word[i:]  # doubled letter
+    if op == 1:
+        return word[:i] + word[i + 1 :]  # missing letter
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]  # swapped letters
+
+
+def _add_typo(sentences: list[_Sentence], rng: np.random.Generator) -> None:
+    spots = [
+        (i, m.start(), m.end())
+        for i, s in enumerate(sentences)
+        for m in re.finditer(r"[A-Za-z]+", s.text)
+        if m.group().lower() in TYPO_WORDS
+    ]
+    if not spots:
+        return
+    i, a, b = spots[int(rng.integers(len(spots)))]
+    s = sentences[i]
+    s.text = s.text[:a] + _typo(s.text[a:b], rng) + s.text[b:]
+
+
+def _body(study: StudySpec, rng: np.random.Generator) -> tuple[list[_Sentence], list[_Sentence]]:
+    """FINDINGS and IMPRESSION sentences of a study (FINDINGS may come back empty: omitted)."""
+    findings = list(study.findings)
+    omit_findings = rng.random() < 0.1
+    abnormal = [f for f in findings if not FINDING_KINDS[f.kind].device]
+    devices = [f for f in findings if FINDING_KINDS[f.kind].device]
+
+    body: list[_Sentence] = []
+    used: dict[int, str] = {}
+    if not omit_findings:
+        if rng.random() < 0.3:
+            body.append(_Sentence(_pick(rng, VIEWS["AP" if study.view == "AP" else "PA"]), []))
+        if study.has_prior and rng.random() < 0.3:
+            body.append(_Sentence(_pick(rng, COMPARE_SENTENCES), []))
+        by_system: dict[str, list[_Sentence]] = {s: [] for s in _ORDER}
+        for i, f in enumerate(findings):
+            sent, used[i] = _finding_sentence(f, study.has_prior, rng)
+            if study.has_prior and rng.random() < 0.2:
+                sent.text = _pick(rng, COMPARE_PREFIXES) + sent.text[0].lower() + sent.text[1:]
+            by_system[_system(f)].append(sent)
+        normals = _normals(study, rng)
+        for system in _ORDER:
+            body += by_system[system]
+            body += normals.get(system, [])
+
+    impression: list[_Sentence] = []
+    for f in devices if omit_findings else []:
+        impression.append(_finding_sentence(f, study.has_prior, rng)[0])
+    # Impression: the abnormal findings (each again, in other words when possible).
+    order = sorted(range(len(findings)), key=lambda i: findings[i].severity, reverse=True)
+    for i in order:
+        f = findings[i]
+        if f in abnormal:
+            sent, _ = _finding_sentence(f, study.has_prior, rng, exclude=used.get(i))
+            impression.append(sent)
+    if not abnormal:
+        options = [s for s in NORMAL_IMPRESSION if _allowed(s, findings)]
+        impression.append(_statement(_pick(rng, options)))
+    elif omit_findings and rng.random() < 0.5:  # a stated-absent finding in a short report
+        pleura = [s for s in NORMAL["pleura"] if _allowed(s, findings)]
+        if pleura:
+            impression.append(_statement(_pick(rng, pleura)))
+    if any(f.kind in ("nodule", "mass") for f in abnormal) and rng.random() < 0.6:
+        impression.append(_Sentence(_pick(rng, RECOMMEND), []))
+    if abnormal and rng.random() < 0.15:
+        impression.append(_Sentence(_pick(rng, NOTIFY), []))
+    return body, impression
+
+
+def _section(title: str, sentences: list[_Sentence], wrap: bool) -> str:
+    text = "  ".join(s.text for s in sentences)
+    if wrap:
+        text = "\n ".join(textwrap.wrap(text, width=76, break_on_hyphens=False))
+    return f" {title}: \n \n {text}\n"
+
+
+def write_report(study: StudySpec, rng: np.random.Generator) -> tuple[str, list[Triplet]]:
+    """Report text for ``study`` and the triplets it states, deterministic given ``rng``.
+
+    Returns ``(text, triplets)``: MIMIC-CXR-style text (EXAMINATION/INDICATION/TECHNIQUE/
+    COMPARISON headers, some omitted, then FINDINGS — occasionally omitted — and IMPRESSION),
+    and one :class:`Triplet` per (entity, landmark, presence) statement of each sentence, where
+    ``sentence`` indexes the FINDINGS-then-IMPRESSION body sentences from 0 (see module doc).
+    Every finding of ``study.findings`` is stated at its landmark (hedged → ``uncertain``).
+    """
+    body, impression = _body(study, rng)
+    if rng.random() < TYPO_RATE:
+        _add_typo(body + impression, rng)
+
+    triplets: list[Triplet] = []
+    for k, s in enumerate(body + impression):
+        seen = set()
+        for entity, landmark, presence in s.triplets:
+            if (entity, landmark, presence) not in seen:
+                seen.add((entity, landmark, presence))
+                triplets.append(Triplet(entity, landmark, presence, k))
+
+    sex = "F" if rng.random() < 0.5 else "M"
+    wrap = rng.random() < 0.7
+    parts = ["                                 FINAL REPORT\n"]
+    if rng.random() < 0.8:
+        exam = "CHEST (PORTABLE AP)" if study.view == "AP" else "CHEST (PA AND LAT)"
+        parts.append(f" EXAMINATION:  {exam}\n")
+    if rng.random() < 0.85:
+        indication = _pick(rng, INDICATIONS).format(
+            sex="woman" if sex == "F" else "man", sex_short=sex
+        )
+        parts.append(f" INDICATION:  {indication}\n")
+    if rng.random() < 0.5:
+        parts.append(f" TECHNIQUE:  {_pick(rng, VIEWS['AP' if study.view == 'AP' else 'PA'])}\n")
+    if rng.random() < 0.8:
+        comparison = (
+            _pick(rng, ("___.", "Chest radiograph from ___.")) if study.has_prior else "None."
+        )
+        parts.append(f" COMPARISON:  {comparison}\n")
+    if body:
+        parts.append(_section("FINDINGS", body, wrap))
+    parts.append(_section("IMPRESSION", impression, wrap))
+    return "\n".join(parts), triplets
+
+
+def demo_reports(n: int, seed: int) -> list[tuple[str, list[Triplet]]]:
+    """``n`` reports of random studies (0–3 findings of any kind at valid landmarks), seeded.
+
+    For scoring a report parser without the renderer's study sampler.
+    """
+    out = []
+    kinds = list(FINDING_KINDS)
+    for i in range(n):
+        rng = rng_for(seed, i)
+        findings: list[Finding] = []
+        seen: set[tuple[str, str]] = set()
+        for kind in rng.choice(kinds, size=int(rng.integers(0, 4)), replace=False):
+            spec = FINDING_KINDS[str(kind)]
+            landmark = str(rng.choice(spec.landmarks))
+            if (spec.name, landmark) in seen:
+                continue
+            seen.add((spec.name, landmark))
+            findings.append(
+                Finding(
+                    spec.name,
+                    landmark,
+                    float(rng.uniform(0.2, 1.0)),
+                    uncertain=bool(not spec.device and rng.random() < 0.2),
+                )
+            )
+        study = StudySpec(
+            study_id=50000000 + i,
+            patient_id=10000000 + i,
+            findings=findings,
+            view="AP" if rng.random() < 0.3 else "PA",
+            has_prior=bool(rng.random() < 0.4),
+            seed=seed,
+        )
+        out.append(write_report(study, rng))
+    return out
