@@ -46,3 +46,10 @@ def test_second_run_has_nothing_to_do(run):
     res = _snakemake(run, "-n", "all")
     assert res.returncode == 0
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_snakemake_report_builds(run):
+    res = _snakemake(run, "--report", "results/report.html")
+    assert res.returncode == 0, res.stderr[-3000:]
+    html = (run / "results" / "report.html").read_text(errors="replace")
+    assert "synthcxr_examples.png" in html
