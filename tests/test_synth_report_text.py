@@ -85,6 +85,9 @@ def test_every_kind_stated_at_its_landmark(kind):
                     triplets,
                 )
                 assert all(t.presence == want for t in mentions), (text, triplets)
+                # ... and named by its own entity at least once (e.g. "cardiomegaly").
+                own = [t for t in triplets if t.pathology == spec.entity]
+                assert any(t.presence == want for t in own), (text, triplets)
 
 
 def test_hedged_text_uses_hedge_words():

@@ -22,10 +22,14 @@ Annotation conventions (what a careful annotator following the reference extract
 * Hedges ("may represent", "cannot be excluded", "possible", "likely", "concerning for") make the
   hedged observation ``uncertain``; the observation that prompts the hedge ("opacity ... may
   represent atelectasis") is ``present``.
+* A diagnosis suggested by a located observation shares its location ("right lower lobe opacity
+  consistent with pneumonia" → opacity and pneumonia at ``lower_right_lobe``).
 * A device is located where its tip lies; each observation word of the device phrase gets that
-  landmark ("PICC line tip in the SVC" → picc, line and tip at ``svc``). Laterality of the
-  device itself ("left-sided pacemaker", "right PICC") and distance references ("4 cm above the
-  carina") do not locate it.
+  landmark ("PICC line tip in the SVC" → picc, line and tip at ``svc``; "pacemaker leads in the
+  right atrium and right ventricle" → pacemaker and lead at both). Laterality of the device
+  itself ("left-sided pacemaker", "right PICC") and distance references ("4 cm above the carina")
+  do not locate it; an anatomy phrase of its own does ("left chest wall pacemaker", "right
+  internal jugular line" → also at ``other``, as those words match no landmark rule).
 
 Sentence indices: the report body is the FINDINGS section followed by the IMPRESSION section
 (sentences of EXAMINATION/INDICATION/TECHNIQUE/COMPARISON are not counted). Sentences end with
@@ -181,6 +185,11 @@ DEFINITE: dict[str, tuple[Template, ...]] = {
         _t("{sev} enlargement of the cardiac silhouette.", "enlarge heart_size ~"),
         _t("The cardiac silhouette is {adv} enlarged.", "enlarge heart_size ~"),
         _t("There is {chg}{sev} cardiomegaly.", "cardiomegaly unspecified ~"),
+        _t(
+            "Enlarged cardiac silhouette, consistent with {sev} cardiomegaly.",
+            "enlarge heart_size ~",
+            "cardiomegaly heart_size ~",
+        ),
     ),
     "edema": (
         _t("{chg}{sev} {adj} edema.", "edema @ ~"),
@@ -207,11 +216,7 @@ DEFINITE: dict[str, tuple[Template, ...]] = {
     ),
     "emphysema": (
         _t("{chg}{sev} emphysema.", "emphysema unspecified ~"),
-        _t(
-            "The lungs are hyperinflated with {sev} emphysema.",
-            "hyperinflate lung_volumes present",
-            "emphysema lung_volumes ~",
-        ),
+        _t("{sev} emphysema is seen in both lungs.", "emphysema lung_volumes ~"),
         _t(
             "Hyperinflated lungs consistent with {sev} emphysema.",
             "hyperinflate lung_volumes present",
@@ -242,9 +247,9 @@ DEFINITE: dict[str, tuple[Template, ...]] = {
         _t("{chg}{side} pleural drain is in place.", "drainage @ ~"),
     ),
     "central_line": (
-        _t("Right internal jugular central line terminates {pp}.", "line @ ~"),
+        _t("Right internal jugular central line terminates {pp}.", "line @ ~", "line other ~"),
         _t("Central venous catheter tip {pp}.", "catheter @ ~", "tip @ ~"),
-        _t("Right IJ line with tip {pp}.", "line @ ~", "tip @ ~"),
+        _t("Right IJ line with tip {pp}.", "line @ ~", "tip @ ~", "line other ~"),
         _t("A central line ends {pp}.", "line @ ~"),
     ),
     "picc": (
@@ -260,8 +265,9 @@ DEFINITE: dict[str, tuple[Template, ...]] = {
             "lead @ ~",
         ),
         _t("Pacemaker {leads}.", "pacemaker @ ~", "lead @ ~"),
-        _t("Left chest wall pacemaker with {leads}.", "pacemaker @ ~", "lead @ ~"),
-        _t("A left pectoral pacemaker is present with {leads}.", "pacemaker @ ~", "lead @ ~"),
+        _t("Left chest wall pacemaker with {leads}.", "pacemaker other ~", "lead @ ~"),
+        _t("A left pectoral pacemaker is present with {leads}.", "pacemaker other ~", "lead @ ~"),
+        _t("Dual-chamber pacemaker {leads}.", "pacemaker @ ~", "lead @ ~"),
     ),
 }
 """Kind → sentences stating the finding (``~`` is ``present`` here)."""
@@ -339,11 +345,7 @@ HEDGED: dict[str, tuple[Template, ...]] = {
     ),
     "emphysema": (
         _t("Possible {sev} emphysema.", "emphysema unspecified ~"),
-        _t(
-            "The lungs are hyperinflated, which may reflect emphysema.",
-            "hyperinflate lung_volumes present",
-            "emphysema lung_volumes ~",
-        ),
+        _t("Possible {sev} emphysema in both lungs.", "emphysema lung_volumes ~"),
         _t("{sev} emphysema cannot be excluded.", "emphysema unspecified ~"),
         _t("Probable {sev} emphysema.", "emphysema unspecified ~"),
     ),
@@ -361,6 +363,7 @@ KIND_ANCHORS: dict[str, frozenset[str]] = {
     "cardiomegaly": frozenset({"cardiomegaly", "enlarge"}),
     "chest_tube": frozenset({"tube", "catheter", "drainage"}),
     "central_line": frozenset({"line", "catheter"}),
+    "pacemaker": frozenset({"pacemaker", "lead"}),
 }
 """Kind → entities that mention it (default: the kind's own entity)."""
 
@@ -409,9 +412,14 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
             "No focal consolidation is seen.", ("consolidation unspecified absent",), _OPACITY_KINDS
         ),
         _s(
-            "No focal opacity concerning for pneumonia.",
-            ("opacity unspecified absent", "pneumonia unspecified absent"),
+            "There is no focal opacity or consolidation.",
+            ("opacity unspecified absent", "consolidation unspecified absent"),
             _OPACITY_KINDS,
+        ),
+        _s(
+            "No evidence of pneumonia.",
+            ("pneumonia unspecified absent",),
+            "pneumonia consolidation",
         ),
         _s("There is no pulmonary edema.", ("edema pulmonary absent",), "edema"),
         _s("No evidence of pulmonary edema.", ("edema pulmonary absent",), "edema"),
@@ -628,18 +636,20 @@ def _finish(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
-def _triplets(tpl: Template, f: Finding | None, slots: dict[str, str], sentence: int):
+def _triplets(
+    tpl: Template, f: Finding | None = None, slots: dict[str, str] | None = None
+) -> list[tuple[str, str, str]]:
+    """The (entity, landmark, presence) statements of a filled-in template."""
     presence = "uncertain" if f is not None and f.uncertain else "present"
     out = []
     for spec in tpl.triplets:
         entity, landmark, pres = spec.split()
+        pres = presence if pres == "~" else pres
         if landmark == "@":
-            assert f is not None
-            landmark = f.landmark
-        landmark = landmark.format(**slots)
-        if pres == "~":
-            pres = presence
-        out.append(Triplet(entity, landmark, pres, sentence))
+            assert f is not None, spec
+            out += [(entity, lm, pres) for lm in _finding_landmarks(f)]
+        else:
+            out.append((entity, landmark.format(**(slots or {})), pres))
     return out
 
 
@@ -651,11 +661,11 @@ PACEMAKER_LEADS = {
 ventricular one, so a ``right_ventricle`` pacemaker also states its atrial lead)."""
 
 
-def _extra_triplets(f: Finding) -> list[tuple[str, str]]:
-    """(entity, landmark) the pacemaker phrase adds besides the finding's own landmark."""
+def _finding_landmarks(f: Finding) -> tuple[str, ...]:
+    """Landmarks ``@`` stands for: the finding's, and the atrium for a ventricular pacemaker."""
     if f.kind == "pacemaker" and f.landmark == "right_ventricle":
-        return [("pacemaker", "right_atrium"), ("lead", "right_atrium")]
-    return []
+        return ("right_ventricle", "right_atrium")
+    return (f.landmark,)
 
 
 @dataclass
@@ -665,18 +675,26 @@ class _Sentence:
 
 
 def _finding_sentence(
-    f: Finding, has_prior: bool, rng: np.random.Generator, exclude: str | None = None
+    f: Finding,
+    has_prior: bool,
+    rng: np.random.Generator,
+    exclude: str | None = None,
+    own_entity: bool = False,
 ) -> tuple[_Sentence, str]:
-    """A sentence stating ``f`` (avoiding the template ``exclude``) and its template text."""
+    """A sentence stating ``f`` and its template text.
+
+    Avoids the template ``exclude`` when it can; with ``own_entity`` only templates naming the
+    kind's own entity (``FINDING_KINDS[kind].entity``) are used.
+    """
     table = HEDGED if f.uncertain and f.kind in HEDGED else DEFINITE
-    options = [t for t in table[f.kind] if t.text != exclude] or list(table[f.kind])
+    options = list(table[f.kind])
+    if own_entity:
+        entity = FINDING_KINDS[f.kind].entity
+        options = [t for t in options if any(x.split()[0] == entity for x in t.triplets)]
+    options = [t for t in options if t.text != exclude] or options
     tpl = _pick(rng, options)
     slots = _slots(f, has_prior, rng)
-    text = _finish(tpl.text.format(**slots))
-    trip = [(t.pathology, t.anatomy, t.presence) for t in _triplets(tpl, f, slots, 0)]
-    for entity, landmark in _extra_triplets(f):
-        trip.append((entity, landmark, "uncertain" if f.uncertain else "present"))
-    return _Sentence(text, trip), tpl.text
+    return _Sentence(_finish(tpl.text.format(**slots)), _triplets(tpl, f, slots)), tpl.text
 
 
 def _allowed(st: Statement, findings: list[Finding]) -> bool:
@@ -684,8 +702,7 @@ def _allowed(st: Statement, findings: list[Finding]) -> bool:
 
 
 def _statement(st: Statement) -> _Sentence:
-    trip = [tuple(spec.split()) for spec in st.template.triplets]
-    return _Sentence(st.template.text, trip)  # type: ignore[arg-type]
+    return _Sentence(st.template.text, _triplets(st.template))
 
 
 _SYSTEM_OF = {
@@ -762,7 +779,7 @@ def _body(study: StudySpec, rng: np.random.Generator) -> tuple[list[_Sentence], 
     devices = [f for f in findings if FINDING_KINDS[f.kind].device]
 
     body: list[_Sentence] = []
-    used: dict[int, str] = {}
+    used: dict[int, tuple[str, bool]] = {}  # finding → (template text, names its own entity)
     if not omit_findings:
         if rng.random() < 0.3:
             body.append(_Sentence(_pick(rng, VIEWS["AP" if study.view == "AP" else "PA"]), []))
@@ -770,9 +787,12 @@ def _body(study: StudySpec, rng: np.random.Generator) -> tuple[list[_Sentence], 
             body.append(_Sentence(_pick(rng, COMPARE_SENTENCES), []))
         by_system: dict[str, list[_Sentence]] = {s: [] for s in _ORDER}
         for i, f in enumerate(findings):
-            sent, used[i] = _finding_sentence(f, study.has_prior, rng)
+            # A finding mentioned only here names its own entity (e.g. "cardiomegaly").
+            sent, tpl = _finding_sentence(f, study.has_prior, rng, own_entity=f not in abnormal)
+            used[i] = (tpl, any(t[0] == f.entity for t in sent.triplets))
             if study.has_prior and rng.random() < 0.2:
-                sent.text = _pick(rng, COMPARE_PREFIXES) + sent.text[0].lower() + sent.text[1:]
+                first = sent.text[0].lower() if sent.text[1:2].islower() else sent.text[0]
+                sent.text = _pick(rng, COMPARE_PREFIXES) + first + sent.text[1:]
             by_system[_system(f)].append(sent)
         normals = _normals(study, rng)
         for system in _ORDER:
@@ -781,13 +801,15 @@ def _body(study: StudySpec, rng: np.random.Generator) -> tuple[list[_Sentence], 
 
     impression: list[_Sentence] = []
     for f in devices if omit_findings else []:
-        impression.append(_finding_sentence(f, study.has_prior, rng)[0])
-    # Impression: the abnormal findings (each again, in other words when possible).
+        impression.append(_finding_sentence(f, study.has_prior, rng, own_entity=True)[0])
+    # Impression: the abnormal findings again, in other words when possible; each finding is
+    # named by its own entity at least once in the report.
     order = sorted(range(len(findings)), key=lambda i: findings[i].severity, reverse=True)
     for i in order:
         f = findings[i]
         if f in abnormal:
-            sent, _ = _finding_sentence(f, study.has_prior, rng, exclude=used.get(i))
+            tpl, named = used.get(i, (None, False))
+            sent, _ = _finding_sentence(f, study.has_prior, rng, exclude=tpl, own_entity=not named)
             impression.append(sent)
     if not abnormal:
         options = [s for s in NORMAL_IMPRESSION if _allowed(s, findings)]
