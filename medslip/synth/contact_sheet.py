@@ -77,9 +77,7 @@ def contact_sheet(
             )
         ax_img.set_title(f"p{row['patient_id']} s{row['study_id']} {row['view']}", fontsize=8)
         report = studies.loc[row["study_id"], "report"]
-        wrapped = "\n".join(
-            textwrap.fill(line, 70) if line.strip() else "" for line in report.splitlines()
-        )
+        wrapped = "\n".join(textwrap.fill(line, 82) or "" for line in report.splitlines())
         ax_txt.text(0, 1, wrapped, fontsize=6.5, family="monospace", va="top", wrap=True)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
