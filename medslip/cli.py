@@ -19,6 +19,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.contact_sheet",
     "medslip.commands.bench",
     "medslip.commands.parse_reports",
+    "medslip.commands.manifest",
+    "medslip.commands.splits",
+    "medslip.commands.preprocess",
 )
 
 

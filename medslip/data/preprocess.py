@@ -1,0 +1,227 @@
+"""Preprocessing: manifest rows -> decoded, resized uint8 images (+ masks, boxes) in shards.
+
+Scatter: :func:`preprocess_shard` handles the rows whose ``stable_shard(image_id)`` is its index
+(multiprocessing inside) and writes ``<shard>`` plus three sidecars: ``<stem>.index.parquet``
+(geometry and transformed boxes per image), ``<stem>.quarantine.csv`` (image_id, path, reason)
+and ``<stem>.json`` (counts, sha256). Gather: :func:`gather_shards` writes ``manifest.json``
+(the shard list with counts and sha256), ``index.parquet`` and ``quarantine.csv`` beside the
+shards and fails when the bad fraction exceeds the configured maximum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from medslip.data.atomic import atomic_path, write_bytes_atomic
+from medslip.data.decode import BadImage, decode, read_source, resize, resize_mask, transform_boxes
+from medslip.data.shards import SUFFIX, ShardWriter, sha256_file
+from medslip.errors import MedslipError
+from medslip.rle import decode_siim
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff")
+QUARANTINE_COLUMNS = ["image_id", "path", "reason"]
+_GEOMETRY = ["src_width", "src_height", "sx", "sy", "ox", "oy"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every image is turned into: ``size`` x ``size`` uint8 with an aspect policy."""
+
+    size: int = 224
+    aspect: str = "stretch"
+
+
+def stable_shard(image_id: str, n_shards: int) -> int:
+    """Shard index of an image id: sha256-based, so stable across runs, machines and Pythons."""
+    return int(hashlib.sha256(image_id.encode()).hexdigest()[:16], 16) % n_shards
+
+
+def shard_name(index: int, backend: str) -> str:
+    """File name of shard ``index``, e.g. ``shard-00003.lmdb``."""
+    return f"shard-{index:05d}{SUFFIX[backend]}"
+
+
+def _mask(root: Path, row: dict, width: int, height: int) -> np.ndarray | None:
+    """Source-resolution bool (height, width) mask of a row, or None when it has none."""
+    what = row["image_id"]
+    if len(row["mask_rle"]):
+        try:
+            return decode_siim(row["mask_rle"], height, width)
+        except MedslipError as exc:
+            raise BadImage(
+                f"{what}: mask RLE does not fit the {width}x{height} image ({exc})"
+            ) from None
+    if row["mask_path"]:
+        pixels, w, h = decode(read_source(root, row["mask_path"]), row["mask_path"])
+        if (w, h) != (width, height):
+            raise BadImage(f"{row['mask_path']}: mask is {w}x{h}, image is {width}x{height}")
+        return pixels > (127 if pixels.max() > 1 else 0)
+    return None
+
+
+def process_row(root: Path, row: dict, settings: Settings) -> dict:
+    """Decode, resize and transform one manifest row; ``{"reason": ...}`` if it is bad."""
+    try:
+        data = read_source(root, row["path"])
+        pixels, width, height = decode(data, row["path"], settings.size)
+        image, geometry = resize(pixels, settings.size, settings.aspect, width, height)
+        mask = _mask(root, row, width, height)
+    except BadImage as exc:
+        return {"image_id": row["image_id"], "path": row["path"], "reason": str(exc)}
+    boxes = transform_boxes(json.loads(row["boxes"]), geometry, settings.size)
+    return {
+        "image_id": row["image_id"],
+        "image": image,
+        "mask": None if mask is None else resize_mask(mask, settings.size, settings.aspect),
+        "geometry": asdict(geometry),
+        "boxes": json.dumps(boxes),
+    }
+
+
+def _process(job: tuple[Path, dict, Settings]) -> dict:
+    return process_row(*job)
+
+
+def preprocess_shard(
+    manifest: pd.DataFrame,
+    root: Path,
+    out: Path,
+    shard: int,
+    n_shards: int,
+    settings: Settings,
+    workers: int = 1,
+) -> dict:
+    """Write shard ``shard`` of ``n_shards`` (file ``out``, backend from its suffix) and its
+    sidecars; returns the counts written to ``<stem>.json``."""
+    out = Path(out)
+    mine = manifest[[stable_shard(i, n_shards) == shard for i in manifest["image_id"]]]
+    jobs = [(Path(root), row, settings) for row in mine.to_dict("records")]
+    bad: list[dict] = []
+    index: list[dict] = []
+    with ShardWriter(out) as writer:
+        if workers > 1 and len(jobs) > 1:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = pool.imap(_process, jobs, chunksize=16)
+                _collect(results, writer, bad, index)
+        else:
+            _collect(map(_process, jobs), writer, bad, index)
+    stem = out.name.removesuffix(out.suffix)
+    frame = pd.DataFrame(index, columns=["image_id", "boxes", "has_mask", *_GEOMETRY])
+    with atomic_path(out.with_name(f"{stem}.index.parquet")) as tmp:
+        frame.to_parquet(tmp, index=False)
+    with atomic_path(out.with_name(f"{stem}.quarantine.csv")) as tmp:
+        pd.DataFrame(bad, columns=QUARANTINE_COLUMNS).to_csv(tmp, index=False)
+    counts = {
+        "file": out.name,
+        "count": len(writer.keys),
+        "masks": writer.masks,
+        "quarantined": len(bad),
+        "bytes": out.stat().st_size,
+        "sha256": sha256_file(out),
+    }
+    write_bytes_atomic(out.with_name(f"{stem}.json"), json.dumps(counts, indent=1).encode())
+    log.info(
+        "%s: %d images, %d masks, %d quarantined", out, counts["count"], writer.masks, len(bad)
+    )
+    return counts
+
+
+def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -> None:
+    for result in results:
+        if "reason" in result:
+            log.warning("quarantined %s: %s", result["image_id"], result["reason"])
+            bad.append(result)
+            continue
+        writer.add(result["image_id"], result["image"], result["mask"])
+        index.append(
+            {
+                "image_id": result["image_id"],
+                "boxes": result["boxes"],
+                "has_mask": result["mask"] is not None,
+                **result["geometry"],
+            }
+        )
+
+
+def gather_shards(
+    shards: list[Path], out_dir: Path, settings: Settings, max_bad_fraction: float
+) -> dict:
+    """Write ``manifest.json``, ``index.parquet`` and ``quarantine.csv`` into ``out_dir``.
+
+    Raises MedslipError (after writing ``quarantine.csv``) when more than ``max_bad_fraction``
+    of the images were quarantined.
+    """
+    out_dir = Path(out_dir)
+    entries, indexes, quarantines = [], [], []
+    for shard in map(Path, shards):
+        stem = shard.name.removesuffix(shard.suffix)
+        entries.append(json.loads(shard.with_name(f"{stem}.json").read_text()))
+        indexes.append(pd.read_parquet(shard.with_name(f"{stem}.index.parquet")))
+        quarantines.append(pd.read_csv(shard.with_name(f"{stem}.quarantine.csv"), dtype=str))
+    good = sum(e["count"] for e in entries)
+    quarantine = pd.concat(quarantines, ignore_index=True).sort_values("image_id")
+    with atomic_path(out_dir / "quarantine.csv") as tmp:
+        quarantine.to_csv(tmp, index=False)
+    total = good + len(quarantine)
+    fraction = len(quarantine) / total if total else 0.0
+    log.info("%d images in %d shards, %d quarantined (%.2f%%)", good, len(entries),
+             len(quarantine), 100 * fraction)  # fmt: skip
+    if fraction > max_bad_fraction:
+        raise MedslipError(
+            f"{out_dir}: {len(quarantine)} of {total} images ({100 * fraction:.1f}%) could not be "
+            f"used, more than the allowed {100 * max_bad_fraction:.1f}% "
+            f"(data.max_bad_fraction); see {out_dir / 'quarantine.csv'}"
+        )
+    index = pd.concat(indexes, ignore_index=True).sort_values("image_id")
+    with atomic_path(out_dir / "index.parquet") as tmp:
+        index.to_parquet(tmp, index=False)
+    manifest = {
+        "size": settings.size,
+        "aspect": settings.aspect,
+        "images": good,
+        "quarantined": len(quarantine),
+        "bad_fraction": fraction,
+        "shards": entries,
+    }
+    write_bytes_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
+    return manifest
+
+
+def folder_manifest(images: Path) -> pd.DataFrame:
+    """A minimal manifest of every image file below ``images``, keyed by its relative path
+    without the extension."""
+    from medslip.data.manifest import make_manifest
+
+    files = sorted(
+        p for p in Path(images).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    rel = [p.relative_to(images).as_posix() for p in files]
+    frame = pd.DataFrame({"image_id": [r.rsplit(".", 1)[0] for r in rel], "path": rel})
+    return make_manifest(frame, "folder")
+
+
+def preprocess_all(
+    manifest: pd.DataFrame,
+    root: Path,
+    out_dir: Path,
+    settings: Settings,
+    backend: str,
+    n_shards: int,
+    max_bad_fraction: float,
+    workers: int = 1,
+) -> dict:
+    """Every shard, then the gather step, in one process (the CLI's ``--images`` mode)."""
+    out_dir = Path(out_dir)
+    paths = [out_dir / shard_name(i, backend) for i in range(n_shards)]
+    for i, path in enumerate(paths):
+        preprocess_shard(manifest, root, path, i, n_shards, settings, workers)
+    return gather_shards(paths, out_dir, settings, max_bad_fraction)

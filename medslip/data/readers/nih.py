@@ -1,0 +1,74 @@
+"""NIH ChestX-ray14 (NIH Clinical Center; Wang et al., CVPR 2017).
+
+Tree: ``images/*.png`` (1024x1024), ``Data_Entry_2017_v2020.csv``, ``train_val_list.txt``,
+``test_list.txt``, ``BBox_List_2017.csv`` (boxes in the 1024x1024 image pixels). Labels: the 14
+classes, 1/0 from ``Finding Labels``. Split: official ``test`` and ``train`` (= train_val; the
+validation part is carved out by :mod:`medslip.data.splits`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from medslip.data.manifest import labels_json, make_manifest
+from medslip.data.readers._files import official_file, read_table, require_columns
+from medslip.errors import MedslipError
+from medslip.vocab import CHESTXRAY14_CLASSES
+
+NAME = "nih_cxr14"
+# BBox_List_2017.csv spells one class differently from Data_Entry.
+_BOX_LABEL = {"Infiltrate": "Infiltration"}
+
+
+def _id_list(root: Path, name: str) -> set[str]:
+    path = official_file(root, name)
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
+def _boxes(root: Path) -> dict[str, list]:
+    path = official_file(root, "BBox_List_2017.csv")
+    table = pd.read_csv(path)
+    if table.shape[1] < 6:
+        raise MedslipError(f"{path}: expected Image Index, Finding Label and 4 box columns")
+    boxes: dict[str, list] = {}
+    for row in table.itertuples(index=False):
+        name, label, x, y, w, h = row[:6]
+        boxes.setdefault(str(name), []).append(
+            [_BOX_LABEL.get(label, label), float(x), float(y), float(w), float(h)]
+        )
+    return boxes
+
+
+def read(root: Path) -> pd.DataFrame:
+    """Manifest of the NIH ChestX-ray14 tree at ``root``."""
+    entries = read_table(root, "Data_Entry_2017_v2020.csv")
+    where = official_file(root, "Data_Entry_2017_v2020.csv")
+    require_columns(
+        entries, ["Image Index", "Finding Labels", "Patient ID", "View Position"], where
+    )
+    test, train_val = _id_list(root, "test_list.txt"), _id_list(root, "train_val_list.txt")
+    names = entries["Image Index"].astype(str)
+    unknown = set(names) - test - train_val
+    if unknown:
+        raise MedslipError(f"{root}: {len(unknown)} images in no split list, e.g. {min(unknown)}")
+    boxes = _boxes(root)
+    labels = [
+        labels_json({c: float(c in set(f.split("|"))) for c in CHESTXRAY14_CLASSES})
+        for f in entries["Finding Labels"].astype(str)
+    ]
+    out = pd.DataFrame(
+        {
+            "image_id": names.str.removesuffix(".png"),
+            "study_id": names.str.removesuffix(".png"),
+            "patient_id": entries["Patient ID"].astype(str),
+            "split": ["test" if n in test else "train" for n in names],
+            "view": entries["View Position"].astype(str),
+            "path": "images/" + names,
+            "labels": labels,
+            "boxes": [json.dumps(boxes.get(n, [])) for n in names],
+        }
+    )
+    return make_manifest(out, NAME)

@@ -1,0 +1,53 @@
+"""RSNA Pneumonia Detection Challenge, stage 2 (RSNA / Kaggle 2018; images from NIH CXR14).
+
+Tree: ``stage_2_train_images/<patientId>.dcm``, ``stage_2_train_labels.csv`` (one row per box,
+or one box-less row for negatives), ``stage_2_detailed_class_info.csv``. Labels: ``Pneumonia``
+(= Target) and the detailed class. No official test labels: the split comes from
+:mod:`medslip.data.splits`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from medslip.data.manifest import labels_json, make_manifest
+from medslip.data.readers._files import official_file, read_table, require_columns
+
+NAME = "rsna_pneumonia"
+DETAILED = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
+
+
+def read(root: Path) -> pd.DataFrame:
+    """Manifest of the RSNA Pneumonia tree at ``root``."""
+    table = read_table(root, "stage_2_train_labels.csv")
+    require_columns(table, ["patientId", "x", "y", "width", "height", "Target"],
+                    official_file(root, "stage_2_train_labels.csv"))  # fmt: skip
+    try:
+        detail = read_table(root, "stage_2_detailed_class_info.csv").drop_duplicates("patientId")
+        detailed = dict(zip(detail["patientId"], detail["class"], strict=True))
+    except KeyError:
+        detailed = {}
+    rows = []
+    for pid, group in table.groupby("patientId", sort=True):
+        boxed = group.dropna(subset=["x", "y", "width", "height"])
+        boxes = [
+            ["Lung Opacity", float(r.x), float(r.y), float(r.width), float(r.height)]
+            for r in boxed.itertuples(index=False)
+        ]
+        values = {"Pneumonia": float(group["Target"].max())}
+        if pid in detailed:
+            values |= {c: float(detailed[pid] == c) for c in DETAILED}
+        rows.append(
+            {
+                "image_id": pid,
+                "patient_id": pid,
+                "study_id": pid,
+                "path": f"stage_2_train_images/{pid}.dcm",
+                "labels": labels_json(values),
+                "boxes": json.dumps(boxes),
+            }
+        )
+    return make_manifest(pd.DataFrame(rows), NAME)

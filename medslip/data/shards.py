@@ -1,0 +1,262 @@
+"""Image shards: raw uint8 grayscale pixels (plus optional uint8 {0,1} masks) keyed by image id.
+
+Two backends behind one reader:
+
+- LMDB (default, ``*.lmdb``, one file): ``i:<key>`` / ``m:<key>`` -> 4-byte header (uint16 H, W,
+  big-endian) + H*W bytes; ``__keys__`` -> JSON list of keys in write order.
+- Parquet (``*.parquet``): columns ``key``, ``height``, ``width``, ``pixels`` (binary), ``mask``
+  (binary, null when none); the table is memory-mapped once and rows are sliced from its buffers.
+
+:class:`ShardWriter` writes to a temporary file and renames it on success, so a shard either
+exists complete or not at all. :class:`ShardReader` reads one shard file or a directory of them
+(the output of ``medslip preprocess``); LMDB environments are opened lazily in each process, so
+a reader can be handed to DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from medslip.data.atomic import atomic_path
+from medslip.errors import MedslipError
+
+BACKENDS = ("lmdb", "parquet")
+SUFFIX = {"lmdb": ".lmdb", "parquet": ".parquet"}
+_HEADER = struct.Struct(">HH")
+_KEYS = b"__keys__"
+_MAP_SIZE = 1 << 40  # LMDB address space only; the file grows with the data
+
+
+def backend_of(path: Path) -> str:
+    """The backend of a shard file, from its suffix."""
+    for backend, suffix in SUFFIX.items():
+        if path.name.endswith(suffix):
+            return backend
+    raise MedslipError(f"{path}: not a shard (expected a {' or '.join(SUFFIX.values())} file)")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pack(array: np.ndarray) -> bytes:
+    height, width = array.shape
+    return _HEADER.pack(height, width) + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def _unpack(buffer) -> np.ndarray:
+    height, width = _HEADER.unpack_from(buffer)
+    return np.frombuffer(buffer, dtype=np.uint8, count=height * width, offset=4).reshape(
+        height, width
+    )
+
+
+class ShardWriter:
+    """Write one shard atomically: ``with ShardWriter(path) as w: w.add(key, pixels, mask)``."""
+
+    def __init__(self, path: str | Path, backend: str | None = None) -> None:
+        self.path = Path(path)
+        self.backend = backend or backend_of(self.path)
+        if self.backend not in BACKENDS:
+            raise MedslipError(f"shard backend {self.backend!r} is not one of {BACKENDS}")
+        self.keys: list[str] = []
+        self.masks = 0
+        self._rows: dict[str, list] = {
+            "key": [],
+            "height": [],
+            "width": [],
+            "pixels": [],
+            "mask": [],
+        }
+
+    def __enter__(self) -> ShardWriter:
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        if self.backend == "lmdb":
+            import lmdb
+
+            self._env = lmdb.open(str(self._tmp), subdir=False, map_size=_MAP_SIZE, lock=False)
+            self._txn = self._env.begin(write=True)
+        return self
+
+    def add(self, key: str, pixels: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """Store an (H, W) uint8 image and optionally its (H, W) uint8 {0,1} mask."""
+        if pixels.dtype != np.uint8 or pixels.ndim != 2:
+            raise MedslipError(f"shard {self.path}: {key}: pixels must be (H, W) uint8")
+        self.keys.append(key)
+        self.masks += mask is not None
+        if self.backend == "lmdb":
+            self._txn.put(b"i:" + key.encode(), _pack(pixels))
+            if mask is not None:
+                self._txn.put(b"m:" + key.encode(), _pack(mask))
+            if len(self.keys) % 512 == 0:
+                self._txn.commit()
+                self._txn = self._env.begin(write=True)
+            return
+        self._rows["key"].append(key)
+        self._rows["height"].append(pixels.shape[0])
+        self._rows["width"].append(pixels.shape[1])
+        self._rows["pixels"].append(np.ascontiguousarray(pixels).tobytes())
+        self._rows["mask"].append(None if mask is None else np.ascontiguousarray(mask).tobytes())
+
+    def __exit__(self, kind, value, tb) -> None:
+        try:
+            if kind is None:
+                if len(set(self.keys)) != len(self.keys):
+                    raise MedslipError(f"shard {self.path}: duplicate keys")
+                self._finish()
+        finally:
+            if self.backend == "lmdb":
+                self._env.close()
+            self._atomic.__exit__(kind, value, tb)
+
+    def _finish(self) -> None:
+        if self.backend == "lmdb":
+            self._txn.put(_KEYS, json.dumps(self.keys).encode())
+            self._txn.commit()
+            self._env.sync(True)
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table(
+            {
+                "key": pa.array(self._rows["key"], pa.string()),
+                "height": pa.array(self._rows["height"], pa.int32()),
+                "width": pa.array(self._rows["width"], pa.int32()),
+                "pixels": pa.array(self._rows["pixels"], pa.large_binary()),
+                "mask": pa.array(self._rows["mask"], pa.large_binary()),
+            }
+        )
+        pq.write_table(table, self._tmp, compression="none", row_group_size=4096)
+
+
+class _LmdbShard:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._env = None
+        self._pid = -1
+        txn = self._txn()
+        raw = txn.get(_KEYS)
+        if raw is None:
+            raise MedslipError(f"{path}: LMDB shard without its key list (not a medslip shard?)")
+        self.keys = json.loads(bytes(raw))
+
+    def _txn(self):
+        if self._env is None or self._pid != os.getpid():  # one environment per process
+            import lmdb
+
+            try:
+                self._env = lmdb.open(str(self.path), subdir=False, readonly=True, lock=False,
+                                      readahead=False, meminit=False)  # fmt: skip
+            except lmdb.Error as exc:
+                raise MedslipError(f"{self.path}: unreadable LMDB shard ({exc})") from None
+            self._pid = os.getpid()
+            self._read = self._env.begin(buffers=True)
+        return self._read
+
+    def get(self, prefix: bytes, key: str) -> np.ndarray | None:
+        value = self._txn().get(prefix + key.encode())
+        return None if value is None else _unpack(value).copy()
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "keys": self.keys, "_env": None, "_pid": -1}
+
+
+class _ParquetShard:
+    def __init__(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = path
+        try:
+            table = pq.read_table(path, memory_map=True)
+        except OSError as exc:
+            raise MedslipError(f"{path}: unreadable Parquet shard ({exc})") from None
+        self.keys = table.column("key").to_pylist()
+        self._row = {k: i for i, k in enumerate(self.keys)}
+        self._height = table.column("height").to_numpy()
+        self._width = table.column("width").to_numpy()
+        self._columns = {}
+        for prefix, name in ((b"i:", "pixels"), (b"m:", "mask")):
+            column = table.column(name).combine_chunks()
+            offsets = np.frombuffer(column.buffers()[1], dtype=np.int64,
+                                    count=len(column) + 1, offset=column.offset * 8)  # fmt: skip
+            data = column.buffers()[2]
+            valid = column.is_valid().to_numpy(zero_copy_only=False)
+            self._columns[prefix] = (offsets, data, valid)
+
+    def get(self, prefix: bytes, key: str) -> np.ndarray | None:
+        (offsets, data, valid), row = self._columns[prefix], self._row[key]
+        if not valid[row]:
+            return None
+        start, end = int(offsets[row]), int(offsets[row + 1])
+        shape = (int(self._height[row]), int(self._width[row]))
+        return np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start).reshape(shape)
+
+
+class ShardReader:
+    """Random access to shards: ``len(r)``, ``r.keys()``, ``r[key]`` -> (H, W) uint8,
+    ``r.mask(key)`` -> (H, W) uint8 {0,1} or None.
+
+    ``path`` is one shard file or a directory of shards (its ``manifest.json`` lists them in
+    order; without one, every shard file in it, sorted by name).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.is_dir():
+            listing = path / "manifest.json"
+            if listing.is_file():
+                files = [path / s["file"] for s in json.loads(listing.read_text())["shards"]]
+            else:
+                files = sorted(p for p in path.iterdir() if p.suffix in SUFFIX.values())
+            if not files:
+                raise MedslipError(f"{path}: no shard files in this directory")
+        elif path.is_file():
+            files = [path]
+        else:
+            raise MedslipError(f"{path}: no such shard or shard directory")
+        self.path = path
+        self._shards = [
+            (_LmdbShard if backend_of(f) == "lmdb" else _ParquetShard)(f) for f in files
+        ]
+        self._where: dict[str, int] = {}
+        for index, shard in enumerate(self._shards):
+            for key in shard.keys:
+                if key in self._where:
+                    raise MedslipError(f"{path}: key {key!r} is in two shards")
+                self._where[key] = index
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def keys(self) -> list[str]:
+        """Every key, shard by shard in write order."""
+        return list(self._where)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._where
+
+    def _shard(self, key: str):
+        try:
+            return self._shards[self._where[key]]
+        except KeyError:
+            raise KeyError(f"{key!r} is not in {self.path}") from None
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._shard(key).get(b"i:", key)
+
+    def mask(self, key: str) -> np.ndarray | None:
+        """The mask stored beside image ``key``, or None."""
+        return self._shard(key).get(b"m:", key)

@@ -1,0 +1,124 @@
+# Data layer: official-format trees -> manifest -> published splits -> image shards.
+# Scatter: each dataset's images go to config["data"]["n_shards"] shards by a stable sha256 of
+# their id (one job each, decoding with `threads` processes); gather: the shard manifest
+# (counts, sha256), the per-image index and the quarantine table.
+
+import os
+
+DATA = config["data"]
+# Sources read by the data layer: the four SynthCXR-served datasets plus IU X-ray and the COVID-19
+# collection when their roots are configured.
+DATA_ROOTS = {name: dataset_root(name) for name in SYNTH_DATASETS} | {
+    name: DATA[name]
+    for name in ("iu_xray", "covid_chestxray")
+    if DATA[name] is not None
+}
+DATA_SHARDS = [
+    "results/data/{source}/shards/shard-%05d%s"
+    % (i, ".lmdb" if DATA["backend"] == "lmdb" else ".parquet")
+    for i in range(DATA["n_shards"])
+]
+DATA_SPLIT_SEED = (
+    DATA["splits"]["seed"] if DATA["splits"]["seed"] is not None else config["seed"]
+)
+# Final outputs of the data stage (inputs of rule all).
+DATA_FINAL_OUTPUTS = expand(
+    "results/data/{source}/{name}",
+    source=sorted(DATA_ROOTS),
+    name=["splits.csv", "split_counts.json", "shards/manifest.json"],
+)
+
+
+wildcard_constraints:
+    source="|".join(DATA_ROOTS),
+    shard=r"\d{5}",
+
+
+rule data_manifest:
+    input:
+        root=lambda wildcards: DATA_ROOTS[wildcards.source],
+    output:
+        ensure("results/data/{source}/manifest.parquet", non_empty=True),
+    log:
+        "results/logs/data/manifest_{source}.log",
+    benchmark:
+        "results/benchmarks/data/manifest_{source}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        views=lambda wildcards: (
+            "--views " + " ".join(DATA["mimic_views"])
+            if wildcards.source == "mimic_cxr_jpg"
+            else ""
+        ),
+    shell:
+        "medslip manifest --dataset {wildcards.source} --root {input.root} {params.views}"
+        " --out {output} > {log} 2>&1"
+
+
+rule data_splits:
+    input:
+        "results/data/{source}/manifest.parquet",
+    output:
+        table="results/data/{source}/splits.csv",
+        counts="results/data/{source}/split_counts.json",
+    log:
+        "results/logs/data/splits_{source}.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        seed=DATA_SPLIT_SEED,
+        val=DATA["splits"]["val_fraction"],
+        test=DATA["splits"]["test_fraction"],
+        subsets=" ".join(str(f) for f in DATA["splits"]["subset_fractions"]),
+    shell:
+        "medslip splits --manifest {input} --seed {params.seed} --val-fraction {params.val}"
+        " --test-fraction {params.test} --subsets {params.subsets} --out {output.table}"
+        " --counts {output.counts} > {log} 2>&1"
+
+
+rule data_preprocess_shard:
+    input:
+        manifest="results/data/{source}/manifest.parquet",
+        root=lambda wildcards: DATA_ROOTS[wildcards.source],
+    output:
+        shard="results/data/{source}/shards/shard-{shard}.%s" % DATA["backend"],
+        index="results/data/{source}/shards/shard-{shard}.index.parquet",
+        quarantine="results/data/{source}/shards/shard-{shard}.quarantine.csv",
+        counts="results/data/{source}/shards/shard-{shard}.json",
+    log:
+        "results/logs/data/preprocess_{source}_{shard}.log",
+    benchmark:
+        "results/benchmarks/data/preprocess_{source}_{shard}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 2
+    params:
+        n_shards=DATA["n_shards"],
+        size=DATA["image_size"],
+        aspect=DATA["aspect"],
+    shell:
+        "medslip preprocess --manifest {input.manifest} --root {input.root}"
+        " --shard {wildcards.shard} --n-shards {params.n_shards} --size {params.size}"
+        " --aspect {params.aspect} --workers {threads} --out {output.shard} > {log} 2>&1"
+
+
+rule data_gather_shards:
+    input:
+        DATA_SHARDS,
+    output:
+        manifest="results/data/{source}/shards/manifest.json",
+        index="results/data/{source}/shards/index.parquet",
+        quarantine="results/data/{source}/shards/quarantine.csv",
+    log:
+        "results/logs/data/gather_{source}.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+        size=DATA["image_size"],
+        aspect=DATA["aspect"],
+        max_bad=DATA["max_bad_fraction"],
+    shell:
+        "medslip preprocess --gather {input} --size {params.size} --aspect {params.aspect}"
+        " --max-bad-fraction {params.max_bad} --out {params.out_dir} > {log} 2>&1"
