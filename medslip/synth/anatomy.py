@@ -136,6 +136,10 @@ class Anatomy:
         """Patient-frame points (N, 2) to pixel coordinates (N, 2)."""
         return np.asarray(pts) @ self.A.T + self.b
 
+    def px(self, pts: np.ndarray) -> list[float]:
+        """Patient-frame points (N, 2) as the flat pixel list ``[x0, y0, x1, ...]`` PIL draws."""
+        return self.to_px(pts).ravel().tolist()
+
     @cached_property
     def uv(self) -> tuple[np.ndarray, np.ndarray]:
         """Patient-frame coordinates (u, v) of every pixel centre, two (S, S) float32 arrays."""
@@ -340,7 +344,7 @@ def fill(anat: Anatomy, polygons: list[np.ndarray]) -> np.ndarray:
     im = Image.new("L", (anat.size, anat.size), 0)
     draw = ImageDraw.Draw(im)
     for poly in polygons:
-        draw.polygon([tuple(q) for q in anat.to_px(poly)], fill=1)
+        draw.polygon(anat.px(poly), fill=1)
     return np.asarray(im, dtype=bool)
 
 

@@ -93,16 +93,16 @@ class Renderer:
         base = Image.new("L", (s, s), 6)
         d = ImageDraw.Draw(base)
         for poly, val in ((anat.body, 120), (anat.neck, 125)):
-            d.polygon([tuple(q) for q in anat.to_px(poly)], fill=val)
+            d.polygon(anat.px(poly), fill=val)
         lung_val = 28 if "emphysema" in kinds else 42
         for poly in anat.lungs():
-            d.polygon([tuple(q) for q in anat.to_px(poly)], fill=lung_val)
-        d.polygon([tuple(q) for q in anat.to_px(anat.gastric_bubble)], fill=55)
+            d.polygon(anat.px(poly), fill=lung_val)
+        d.polygon(anat.px(anat.gastric_bubble), fill=55)
         for poly, val in ((anat.mediastinum, 175), (anat.heart, 182), (anat.aortic_knob, 185)):
-            d.polygon([tuple(q) for q in anat.to_px(poly)], fill=val)
-        d.polygon([tuple(q) for q in anat.to_px(an.strip(anat.trachea, 0.016))], fill=120)
+            d.polygon(anat.px(poly), fill=val)
+        d.polygon(anat.px(an.strip(anat.trachea, 0.016)), fill=120)
         for br in anat.bronchi:
-            d.line([tuple(q) for q in anat.to_px(br)], fill=130, width=max(1, int(0.015 * s)))
+            d.line(anat.px(br), fill=130, width=max(1, int(0.015 * s)))
 
         extra = np.zeros((s, s), np.float32)  # additive density of findings (blurred)
         sharp = Image.new("L", (s, s), 0)  # devices and fracture lines (unblurred)
@@ -119,23 +119,22 @@ class Renderer:
         bones = Image.new("L", (s, s), 0)
         db = ImageDraw.Draw(bones)
         w = max(1, round(0.017 * s))
-        for v in np.arange(0.0, 1.0, 0.045):
-            db.rectangle(
-                [
-                    tuple(anat.to_px(np.array([(0.468, v)]))[0]),
-                    tuple(anat.to_px(np.array([(0.532, v + 0.037)]))[0]),
-                ],
-                fill=38,
-            )
+        v = np.arange(0.0, 1.0, 0.045)
+        corners = np.stack(  # vertebral bodies as quadrilaterals, (n, 4, 2) in pixels
+            [
+                np.stack([np.full_like(v, u), v + dv], -1)
+                for u, dv in ((0.468, 0.0), (0.532, 0.0), (0.532, 0.037), (0.468, 0.037))
+            ],
+            1,
+        )
+        for quad in anat.to_px(corners).reshape(len(v), 8).tolist():
+            db.polygon(quad, fill=38)
         for r in anat.posterior_ribs:
-            db.line([tuple(q) for q in anat.to_px(r)], fill=95, width=w, joint="curve")
+            db.line(anat.px(r), fill=95, width=w, joint="curve")
         for r in anat.anterior_ribs:
-            db.line([tuple(q) for q in anat.to_px(r)], fill=45, width=w, joint="curve")
+            db.line(anat.px(r), fill=45, width=w, joint="curve")
         for c in anat.clavicles:
-            db.line(
-                [tuple(q) for q in anat.to_px(c)], fill=120, width=round(w * 1.3), joint="curve"
-            )
-        fracture = [f for f in findings if f.kind == "rib_fracture"]
+            db.line(anat.px(c), fill=120, width=round(w * 1.3), joint="curve")
         for f, m in zip(findings, masks, strict=True):
             if f.kind == "rib_fracture":  # a gap across the rib
                 ys, xs = np.nonzero(m)
@@ -144,7 +143,6 @@ class Renderer:
                 db.line(
                     [(cx - gap, cy - 2 * w), (cx + gap, cy + 2 * w)], fill=0, width=max(1, int(gap))
                 )
-        del fracture
         bone = np.asarray(_soften(bones, s / 300), dtype=np.float32) / 255.0
 
         inner = _blur(lungs & ~no_markings, s / 120)
@@ -319,15 +317,15 @@ class Renderer:
                 targets = targets[:1]
             for t in targets:
                 pts = an._spline([gen, (0.62, 0.2), (0.5, 0.3), t], 6)
-                ds.line([tuple(q) for q in anat.to_px(pts)], fill=220, width=w_line, joint="curve")
+                ds.line(anat.px(pts), fill=220, width=w_line, joint="curve")
             im = Image.new("L", (s, s), 0)
             d = ImageDraw.Draw(im)
             d.rounded_rectangle(_box(anat, gen, 0.05), radius=max(1, s // 60), fill=1)
             for t in targets:
                 pts = an._spline([gen, (0.62, 0.2), (0.5, 0.3), t], 6)
-                d.line([tuple(q) for q in anat.to_px(pts)], fill=1, width=w_line + 2)
+                d.line(anat.px(pts), fill=1, width=w_line + 2)
             return np.asarray(im, dtype=bool)
-        px = [tuple(q) for q in anat.to_px(pts)]
+        px = anat.px(pts)
         ds.line(px, fill=210, width=width, joint="curve")
         im = Image.new("L", (s, s), 0)
         ImageDraw.Draw(im).line(px, fill=1, width=width + 2, joint="curve")

@@ -380,7 +380,9 @@ def anchor_entities(kind: str) -> frozenset[str]:
 class Statement:
     """A normal or stated-absent sentence, allowed only when no finding in ``forbid`` is shown.
 
-    ``forbid`` entries are finding kinds, or ``kind@landmark`` for one landmark only.
+    ``forbid`` entries are finding kinds, or ``kind@landmark`` for one landmark only; a
+    statement with ``kind@landmark`` entries ("no right pleural effusion") is used only when the
+    study has that kind elsewhere (a left effusion).
     """
 
     template: Template
@@ -398,6 +400,7 @@ _OPACITY_KINDS = "consolidation pneumonia atelectasis nodule mass"
 NORMAL: dict[str, tuple[Statement, ...]] = {
     "lungs": (
         _s("The lungs are clear.", ("clear lung_volumes present",), _LUNG_KINDS),
+        _s("The lungs are well aerated.", ("aerate lung_volumes present",), _LUNG_KINDS),
         _s(
             "Lungs are well expanded and clear.",
             ("expand lung_volumes present", "clear lung_volumes present"),
@@ -441,6 +444,15 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
             "effusion pneumothorax",
         ),
         _s("There is no pleural effusion.", ("effusion pleural_unspec absent",), "effusion"),
+        _s(
+            "No focal consolidation, pleural effusion, or pneumothorax.",
+            (
+                "consolidation unspecified absent",
+                "effusion pleural_unspec absent",
+                "pneumothorax unspecified absent",
+            ),
+            f"{_OPACITY_KINDS} effusion pneumothorax",
+        ),
         _s("No pneumothorax is seen.", ("pneumothorax unspecified absent",), "pneumothorax"),
         _s("No pneumothorax.", ("pneumothorax unspecified absent",), "pneumothorax"),
         _s(
@@ -471,6 +483,7 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
     "heart": (
         _s("Heart size is normal.", ("normal heart_size present",), "cardiomegaly"),
         _s("The heart is normal in size.", ("normal heart_size present",), "cardiomegaly"),
+        _s("Heart size is within normal limits.", ("normal heart_size present",), "cardiomegaly"),
         _s(
             "The cardiac silhouette is within normal limits.",
             ("normal heart_size present",),
@@ -497,6 +510,12 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
             "cardiomegaly mass@left_hilar mass@right_hilar",
         ),
         _s(
+            "The cardiomediastinal silhouette and pulmonary vasculature are within normal limits.",
+            ("normal mediastinal present", "normal pulmonary present"),
+            "cardiomegaly edema",
+        ),
+        _s("Normal cardiomediastinal silhouette.", ("normal mediastinal present",), "cardiomegaly"),
+        _s(
             "The hila are unremarkable.",
             ("unremarkable hilar_unspec present",),
             "mass@left_hilar mass@right_hilar",
@@ -512,15 +531,18 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
             "rib_fracture",
         ),
         _s("No acute fracture is seen.", ("fracture unspecified absent",), "rib_fracture"),
+        _s("No acute bony abnormality.", ("abnormality other absent",), "rib_fracture"),
     ),
 }
 """System → normal / stated-absent sentences and the findings that rule each out."""
 
-NORMAL_WITH_PRIOR: tuple[Statement, ...] = (
-    _s("Heart size is stable.", ("stable heart_size present",), "cardiomegaly"),
-    _s("The cardiomediastinal silhouette is stable.", ("stable mediastinal present",), ""),
-)
-"""Extra normal sentences used only when there is a prior study."""
+NORMAL_WITH_PRIOR: dict[str, tuple[Statement, ...]] = {
+    "heart": (_s("Heart size is stable.", ("stable heart_size present",), "cardiomegaly"),),
+    "mediastinum": (
+        _s("The cardiomediastinal silhouette is stable.", ("stable mediastinal present",), ""),
+    ),
+}
+"""System → extra normal sentences used only when there is a prior study."""
 
 _ALL_KINDS = " ".join(k for k in FINDING_KINDS if not FINDING_KINDS[k].device)
 NORMAL_IMPRESSION: tuple[Statement, ...] = (
@@ -698,7 +720,10 @@ def _finding_sentence(
 
 
 def _allowed(st: Statement, findings: list[Finding]) -> bool:
-    return not any(f.kind in st.forbid or f"{f.kind}@{f.landmark}" in st.forbid for f in findings)
+    if any(f.kind in st.forbid or f"{f.kind}@{f.landmark}" in st.forbid for f in findings):
+        return False
+    sided = {x.split("@")[0] for x in st.forbid if "@" in x}
+    return all(any(f.kind == kind for f in findings) for kind in sided)
 
 
 def _statement(st: Statement) -> _Sentence:
@@ -726,10 +751,9 @@ def _normals(study: StudySpec, rng: np.random.Generator) -> dict[str, list[_Sent
     """Normal / stated-absent sentences per system: one or two per system, none contradicting."""
     out: dict[str, list[_Sentence]] = {}
     for system, statements in NORMAL.items():
-        options = [s for s in statements if _allowed(s, study.findings)]
         if study.has_prior:
-            extra = NORMAL_WITH_PRIOR if system in ("heart", "mediastinum") else ()
-            options += [s for s in extra if _allowed(s, study.findings)]
+            statements = statements + NORMAL_WITH_PRIOR.get(system, ())
+        options = [s for s in statements if _allowed(s, study.findings)]
         if not options or rng.random() < 0.12:  # occasional omission of a system
             continue
         k = 1 + int(rng.random() < 0.35 and len(options) > 1)
@@ -814,6 +838,12 @@ def _body(study: StudySpec, rng: np.random.Generator) -> tuple[list[_Sentence], 
     if not abnormal:
         options = [s for s in NORMAL_IMPRESSION if _allowed(s, findings)]
         impression.append(_statement(_pick(rng, options)))
+    elif devices and rng.random() < 0.5:  # lines and tubes: say there is no pneumothorax
+        no_ptx = ("pneumothorax unspecified absent",)
+        options = [s for s in NORMAL["pleura"] if s.template.triplets == no_ptx]
+        options = [s for s in options if _allowed(s, findings)]
+        if options:
+            impression.append(_statement(_pick(rng, options)))
     elif omit_findings and rng.random() < 0.5:  # a stated-absent finding in a short report
         pleura = [s for s in NORMAL["pleura"] if _allowed(s, findings)]
         if pleura:
