@@ -228,7 +228,8 @@ def _template_words() -> set[str]:
     tables = [*rt.DEFINITE.values(), *rt.HEDGED.values()]
     texts = [t.text for table in tables for t in table]
     texts += [s.template.text for sts in rt.NORMAL.values() for s in sts]
-    texts += [s.template.text for s in (*rt.NORMAL_WITH_PRIOR, *rt.NORMAL_IMPRESSION)]
+    texts += [s.template.text for sts in rt.NORMAL_WITH_PRIOR.values() for s in sts]
+    texts += [s.template.text for s in rt.NORMAL_IMPRESSION]
     texts += [*rt.VIEWS["PA"], *rt.VIEWS["AP"], *rt.COMPARE_SENTENCES, *rt.COMPARE_PREFIXES]
     texts += [*rt.CHANGE_WORDS, *rt.RECOMMEND, *rt.NOTIFY, *rt.PACEMAKER_LEADS.values()]
     texts += [p for a, b in rt.LOCATIONS.values() for p in a + b]
@@ -246,3 +247,21 @@ def test_typos_are_rare_and_spare_finding_words():
         words = set(re.findall(r"[a-z]+", " ".join(_body_sentences(text)).lower()))
         with_typo += bool(words - known)
     assert 0 < with_typo < 0.2 * len(reports)
+
+
+def test_one_sided_normal_statements_only_beside_the_other_side():
+    one_sided = re.compile(
+        r"no (left|right) pleural|(left|right) costophrenic angle is sharp", re.I
+    )
+    for seed in range(40):
+        text, _ = write_report(_study([]), rng_for(seed, 4))
+        assert not one_sided.search(text)
+    hits = 0
+    for seed in range(40):
+        f = Finding("effusion", "left_pleural", 0.5)
+        text, triplets = write_report(_study([f]), rng_for(seed, 4))
+        hits += bool(one_sided.search(text))
+        assert ("effusion", "left_pleural", "absent") not in {
+            (t.pathology, t.anatomy, t.presence) for t in triplets
+        }
+    assert hits > 3

@@ -380,17 +380,17 @@ def anchor_entities(kind: str) -> frozenset[str]:
 class Statement:
     """A normal or stated-absent sentence, allowed only when no finding in ``forbid`` is shown.
 
-    ``forbid`` entries are finding kinds, or ``kind@landmark`` for one landmark only; a
-    statement with ``kind@landmark`` entries ("no right pleural effusion") is used only when the
-    study has that kind elsewhere (a left effusion).
+    ``forbid`` entries are finding kinds, or ``kind@landmark`` for one landmark only; ``needs``
+    are kinds the study must show somewhere ("no right pleural effusion" beside a left one).
     """
 
     template: Template
     forbid: frozenset[str]
+    needs: frozenset[str] = frozenset()
 
 
-def _s(text: str, triplets: tuple[str, ...], forbid: str) -> Statement:
-    return Statement(Template(text, triplets), frozenset(forbid.split()))
+def _s(text: str, triplets: tuple[str, ...], forbid: str, needs: str = "") -> Statement:
+    return Statement(Template(text, triplets), frozenset(forbid.split()), frozenset(needs.split()))
 
 
 _LUNG_KINDS = "consolidation pneumonia atelectasis edema nodule mass emphysema pneumothorax"
@@ -463,21 +463,29 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
         _s(
             "The costophrenic angles are sharp.", ("sharp costophrenic_unspec present",), "effusion"
         ),
-        _s("No left pleural effusion.", ("effusion left_pleural absent",), "effusion@left_pleural"),
+        _s(
+            "No left pleural effusion.",
+            ("effusion left_pleural absent",),
+            "effusion@left_pleural",
+            needs="effusion",
+        ),
         _s(
             "No right pleural effusion.",
             ("effusion right_pleural absent",),
             "effusion@right_pleural",
+            needs="effusion",
         ),
         _s(
             "The left costophrenic angle is sharp.",
             ("sharp left_costophrenic present",),
             "effusion@left_pleural",
+            needs="effusion",
         ),
         _s(
             "The right costophrenic angle is sharp.",
             ("sharp right_costophrenic present",),
             "effusion@right_pleural",
+            needs="effusion",
         ),
     ),
     "heart": (
@@ -722,8 +730,7 @@ def _finding_sentence(
 def _allowed(st: Statement, findings: list[Finding]) -> bool:
     if any(f.kind in st.forbid or f"{f.kind}@{f.landmark}" in st.forbid for f in findings):
         return False
-    sided = {x.split("@")[0] for x in st.forbid if "@" in x}
-    return all(any(f.kind == kind for f in findings) for kind in sided)
+    return all(any(f.kind == kind for f in findings) for kind in st.needs)
 
 
 def _statement(st: Statement) -> _Sentence:
@@ -750,6 +757,7 @@ def _system(f: Finding) -> str:
 def _normals(study: StudySpec, rng: np.random.Generator) -> dict[str, list[_Sentence]]:
     """Normal / stated-absent sentences per system: one or two per system, none contradicting."""
     out: dict[str, list[_Sentence]] = {}
+    covered: set[tuple[str, str]] = set()  # (entity, landmark) already stated
     for system, statements in NORMAL.items():
         if study.has_prior:
             statements = statements + NORMAL_WITH_PRIOR.get(system, ())
@@ -759,7 +767,6 @@ def _normals(study: StudySpec, rng: np.random.Generator) -> dict[str, list[_Sent
         k = 1 + int(rng.random() < 0.35 and len(options) > 1)
         idx = rng.choice(len(options), size=k, replace=False)
         chosen = [options[i] for i in sorted(idx)]
-        covered: set[tuple[str, str]] = set()
         sentences = []
         for st in chosen:
             key = {(t.split()[0], t.split()[1]) for t in st.template.triplets}
