@@ -265,3 +265,63 @@ def test_one_sided_normal_statements_only_beside_the_other_side():
             (t.pathology, t.anatomy, t.presence) for t in triplets
         }
     assert hits > 3
+
+
+# Anatomy phrases the templates write outside LOCATIONS; their landmarks come from the rules.
+_ANATOMY_PHRASES = (
+    "left pleural", "right pleural", "pleural", "left costophrenic", "right costophrenic",
+    "costophrenic angles", "cardiac silhouette", "heart size", "heart", "lungs", "lung volumes",
+    "both lungs", "pulmonary", "pulmonary vascular", "pulmonary vasculature", "mediastinal",
+    "cardiomediastinal", "osseous", "rib",
+    "hilar", "hila", "cardiomediastinal silhouette", "osseous structures", "bony",
+    "intrathoracic", "cardiopulmonary", "posterior rib", "posterior ribs", "internal jugular",
+    "ij", "chest wall", "pectoral", "right atrium", "right ventricle",
+)  # fmt: skip
+
+
+def _landmarks_named(text: str) -> set[str]:
+    """Landmarks of the anatomy phrases in ``text`` (longest phrase first, no overlaps)."""
+    from medslip.synth import report_text as rt
+
+    phrases = {*_ANATOMY_PHRASES, *(p for a, b in rt.LOCATIONS.values() for p in a + b)}
+    phrases = {p.lower().removeprefix("in the ").removeprefix("at the ") for p in phrases}
+    low = text.lower()
+    taken = [False] * len(low)
+    out = set()
+    for p in sorted(phrases, key=len, reverse=True):
+        # A bare side names a hemithorax only as a pneumothorax's side ("left chest tube": no).
+        tail = "(?= pneumothorax)" if p in ("left", "right") else ""
+        for m in re.finditer(rf"\b{re.escape(p)}\b{tail}", low):
+            if any(taken[m.start() : m.end()]):
+                continue
+            taken[m.start() : m.end()] = [True] * (m.end() - m.start())
+            words = p.replace("cavoatrial junction", "cavoatrial_junction").split()
+            tokens = frozenset(w.replace("_", " ") for w in words if w not in _STOP)
+            out.add(landmark_for(tokens))
+    return out
+
+
+def test_declared_landmarks_are_the_ones_named_in_the_sentence():
+    from medslip.synth import report_text as rt
+
+    statements = [s for sts in rt.NORMAL.values() for s in sts]
+    statements += [s for sts in rt.NORMAL_WITH_PRIOR.values() for s in sts]
+    statements += list(rt.NORMAL_IMPRESSION)
+    for st in statements:
+        for entity, landmark, _ in rt._triplets(st.template):
+            if landmark != "unspecified":
+                assert landmark in _landmarks_named(st.template.text), (st.template.text, entity)
+        declared = {lm for _, lm, _ in rt._triplets(st.template)}
+        assert _landmarks_named(st.template.text) <= declared, st.template.text
+    for kind, spec in FINDING_KINDS.items():
+        for landmark in spec.landmarks:
+            for hedged in (False, True):
+                f = Finding(kind, landmark, 0.5, uncertain=hedged)
+                for tpl in (rt.HEDGED if hedged else rt.DEFINITE).get(kind, ()):
+                    slots = rt._slots(f, False, rng_for(0))
+                    text = tpl.text.format(**slots)
+                    named = _landmarks_named(text)
+                    declared = {lm for _, lm, _ in rt._triplets(tpl, f, slots)}
+                    assert named <= declared, (text, named, declared)
+                    for lm in declared - {"unspecified"}:
+                        assert lm in named, (text, lm, named)

@@ -254,7 +254,7 @@ DEFINITE: dict[str, tuple[Template, ...]] = {
     ),
     "picc": (
         _t("Right PICC line tip {pp}.", "picc @ ~", "line @ ~", "tip @ ~"),
-        _t("Right arm PICC terminates {pp}.", "picc @ ~"),
+        _t("PICC line terminates {pp}.", "picc @ ~", "line @ ~"),
         _t("A right-sided PICC ends {pp}.", "picc @ ~"),
         _t("PICC tip {pp}.", "picc @ ~", "tip @ ~"),
     ),
