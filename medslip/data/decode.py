@@ -14,6 +14,7 @@ Anything else raises :class:`BadImage` (quarantined by preprocessing).
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +84,10 @@ def decode_dicom(data: bytes, what: str) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
-        ds = pydicom.dcmread(io.BytesIO(data))
-        raw = ds.pixel_array
+        with warnings.catch_warnings():  # malformed headers are reported as BadImage below
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data))
+            raw = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "unreadable DICOM"
         raise BadImage(f"{what}: unreadable DICOM ({type(exc).__name__}: {exc})") from None
     photometric = str(ds.get("PhotometricInterpretation", ""))
