@@ -18,7 +18,8 @@ Annotation conventions (what a careful annotator following the reference extract
   an observation with no anatomy in its phrase gets ``unspecified`` ("no pneumothorax",
   "cardiomegaly").
 * Severity, comparison and extent words ("small", "moderate", "unchanged", "new", "worsened",
-  "patchy") modify an observation: they yield no triplet of their own.
+  "patchy") modify an observation: they yield no triplet of their own (the reference collects
+  RadGraph modifiers as ``obs_modify`` and does not use them downstream).
 * Hedges ("may represent", "cannot be excluded", "possible", "likely", "concerning for") make the
   hedged observation ``uncertain``; the observation that prompts the hedge ("opacity ... may
   represent atelectasis") is ``present``.
@@ -28,8 +29,15 @@ Annotation conventions (what a careful annotator following the reference extract
   landmark ("PICC line tip in the SVC" → picc, line and tip at ``svc``; "pacemaker leads in the
   right atrium and right ventricle" → pacemaker and lead at both). Laterality of the device
   itself ("left-sided pacemaker", "right PICC") and distance references ("4 cm above the carina")
-  do not locate it; an anatomy phrase of its own does ("left chest wall pacemaker", "right
-  internal jugular line" → also at ``other``, as those words match no landmark rule).
+  do not locate it; an anatomy phrase of its own does, and matches no landmark rule ("right
+  internal jugular line terminates in the SVC" → line at ``other`` and ``svc``; "left chest
+  wall pacemaker with lead terminating in the right atrium" → pacemaker at ``other``, lead at
+  ``right_atrium``).
+
+Consistency with the image: every finding is stated at least once, at its landmark (hedged when
+``uncertain``) and at least once by its kind's own entity (``FINDING_KINDS[kind].entity``, e.g.
+"cardiomegaly" besides "the heart is enlarged"); normal and stated-absent sentences are used only
+when no finding of the study contradicts them (``Statement.forbid``).
 
 Sentence indices: the report body is the FINDINGS section followed by the IMPRESSION section
 (sentences of EXAMINATION/INDICATION/TECHNIQUE/COMPARISON are not counted). Sentences end with
