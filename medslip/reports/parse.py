@@ -143,10 +143,20 @@ class ReportParser:
         return triplets
 
     def _parse_doc(self, doc, char_offset: int, sent_offset: int, out: list[Triplet]) -> int:
-        words = [ANATOMY_ALIASES.get(t.lower_, t.lower_) for t in doc]
-        sent_of, bounds = _sentences(words, doc)
+        from spacy.tokens import Doc
+
+        kept = [t for t in doc if not t.is_space]  # line wraps and blank lines are not words
+        if not kept:
+            return 0
+        starts = [t.idx for t in kept]
+        ends = [t.idx + len(t.text) for t in kept]
+        words = [ANATOMY_ALIASES.get(t.lower_, t.lower_) for t in kept]
+        text = doc.text  # built on each access: read it once
+        gaps = [text[ends[i] : starts[i + 1]] for i in range(len(kept) - 1)] + [""]
+        sent_of, bounds = _sentences(words, gaps)
+        clean = doc if len(kept) == len(doc) else Doc(self.nlp.vocab, words=[t.text for t in kept])
         # longest match first, then leftmost; a token belongs to at most one match
-        matches = sorted(self.matcher(doc), key=lambda m: (m[1] - m[2], m[1]))
+        matches = sorted(self.matcher(clean), key=lambda m: (m[1] - m[2], m[1]))
         taken = [False] * len(words)
         obs_by_sent: dict[int, list[_Obs]] = {}
         cues_by_sent: dict[int, list[Cue]] = {}
@@ -162,50 +172,34 @@ class ReportParser:
                 obs_by_sent.setdefault(s, []).append(_Obs(start - base, end - base, value))
             else:
                 cues_by_sent.setdefault(s, []).append(Cue(value, start - base, end - base))
-        for s, observations in obs_by_sent.items():
+        for s in sorted(obs_by_sent):
+            observations = sorted(obs_by_sent[s], key=lambda o: o.start)
             lo, hi = bounds[s]
             sent_words = words[lo:hi]
-            observations.sort(key=lambda o: o.start)
             cues = cues_by_sent.get(s, [])
             for k, obs in enumerate(observations):
                 entity = entity_for_lemma(obs.lemma)
                 presence = presence_of(obs.start, obs.end, sent_words, cues, entity in _NORMALS)
-                start_char = char_offset + doc[lo + obs.start].idx
-                last = doc[lo + obs.end - 1]
-                end_char = char_offset + last.idx + len(last.text)
+                span = (char_offset + starts[lo + obs.start], char_offset + ends[lo + obs.end - 1])
                 phrases = _anatomy_phrases(observations, k, sent_words)
                 for landmark in dict.fromkeys(landmark_for(a) for a in phrases):
                     out.append(
-                        Triplet(
-                            entity,
-                            landmark,
-                            presence,
-                            sent_offset + s,
-                            start_char,
-                            end_char,
-                            obs.lemma,
-                        )  # fmt: skip
+                        Triplet(entity, landmark, presence, sent_offset + s, *span, obs.lemma)
                     )
-        out.sort(key=lambda t: (t.sentence, t.start))
         return len(bounds)
 
 
-def _sentences(words: list[str], doc) -> tuple[list[int], list[tuple[int, int]]]:
-    """Sentence id of every token and each sentence's ``[start, end)`` token range."""
+def _sentences(words: list[str], gaps: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
+    """Sentence id of every token and each sentence's ``[start, end)`` token range.
+
+    A sentence ends at ``.``/``?``/``!`` or where the gap after a token holds a blank line.
+    """
     sent_of: list[int] = []
     bounds: list[tuple[int, int]] = []
     start = 0
     for i, w in enumerate(words):
-        if start == i and doc[i].is_space:  # whitespace opening a sentence: not a sentence
-            if bounds:  # glue it to the previous sentence
-                sent_of.append(len(bounds) - 1)
-                bounds[-1] = (bounds[-1][0], i + 1)
-                start = i + 1
-            else:
-                sent_of.append(0)
-            continue
         sent_of.append(len(bounds))
-        if w in _SENTENCE_END or (doc[i].is_space and w.count("\n") > 1):  # "." or blank line
+        if w in _SENTENCE_END or gaps[i].count("\n") > 1:
             bounds.append((start, i + 1))
             start = i + 1
     if start < len(words):
