@@ -35,9 +35,10 @@ Annotation conventions (what a careful annotator following the reference extract
   ``right_atrium``).
 
 Consistency with the image: every finding is stated at least once, at its landmark (hedged when
-``uncertain``) and at least once by its kind's own entity (``FINDING_KINDS[kind].entity``, e.g.
-"cardiomegaly" besides "the heart is enlarged"); normal and stated-absent sentences are used only
-when no finding of the study contradicts them (``Statement.forbid``).
+``uncertain``) by its kind's own entity (``FINDING_KINDS[kind].entity``: "enlarged cardiac
+silhouette, consistent with cardiomegaly" → cardiomegaly at ``heart_size``), other phrasings
+("moderate cardiomegaly", "the heart is enlarged") coming on top; normal and stated-absent
+sentences are used only when no finding of the study contradicts them (``Statement.forbid``).
 
 Sentence indices: the report body is the FINDINGS section followed by the IMPRESSION section
 (sentences of EXAMINATION/INDICATION/TECHNIQUE/COMPARISON are not counted). Sentences end with
@@ -275,7 +276,7 @@ DEFINITE: dict[str, tuple[Template, ...]] = {
         _t("Pacemaker {leads}.", "pacemaker @ ~", "lead @ ~"),
         _t("Left chest wall pacemaker with {leads}.", "pacemaker other ~", "lead @ ~"),
         _t("A left pectoral pacemaker is present with {leads}.", "pacemaker other ~", "lead @ ~"),
-        _t("Dual-chamber pacemaker {leads}.", "pacemaker @ ~", "lead @ ~"),
+        _t("Transvenous pacemaker {leads}.", "pacemaker @ ~", "lead @ ~"),
     ),
 }
 """Kind → sentences stating the finding (``~`` is ``present`` here)."""
@@ -332,6 +333,11 @@ HEDGED: dict[str, tuple[Template, ...]] = {
         _t("The heart may be {adv} enlarged.", "enlarge heart_size ~"),
         _t("Heart size is likely {adv} enlarged.", "enlarge heart_size ~"),
         _t("{sev} cardiomegaly cannot be excluded.", "cardiomegaly unspecified ~"),
+        _t(
+            "Possible {sev} enlargement of the cardiac silhouette, which may reflect cardiomegaly.",
+            "enlarge heart_size ~",
+            "cardiomegaly heart_size ~",
+        ),
     ),
     "edema": (
         _t("Possible {sev} {adj} edema.", "edema @ ~"),
@@ -374,9 +380,6 @@ KIND_ANCHORS: dict[str, frozenset[str]] = {
     "pacemaker": frozenset({"pacemaker", "lead"}),
 }
 """Kind → entities that mention it (default: the kind's own entity)."""
-
-ANATOMY_OPTIONAL: frozenset[str] = frozenset({"cardiomegaly", "emphysema"})
-"""Kinds some of whose phrasings carry no anatomy ("moderate cardiomegaly" → unspecified)."""
 
 
 def anchor_entities(kind: str) -> frozenset[str]:
@@ -721,14 +724,14 @@ def _finding_sentence(
 ) -> tuple[_Sentence, str]:
     """A sentence stating ``f`` and its template text.
 
-    Avoids the template ``exclude`` when it can; with ``own_entity`` only templates naming the
-    kind's own entity (``FINDING_KINDS[kind].entity``) are used.
+    Avoids the template ``exclude`` when it can; with ``own_entity`` only templates stating the
+    kind's own entity (``FINDING_KINDS[kind].entity``) at the finding's landmark are used.
     """
     table = HEDGED if f.uncertain and f.kind in HEDGED else DEFINITE
     options = list(table[f.kind])
     if own_entity:
-        entity = FINDING_KINDS[f.kind].entity
-        options = [t for t in options if any(x.split()[0] == entity for x in t.triplets)]
+        own = {f"{f.entity} @", f"{f.entity} {f.landmark}"}
+        options = [t for t in options if any(x.rsplit(" ", 1)[0] in own for x in t.triplets)]
     options = [t for t in options if t.text != exclude] or options
     tpl = _pick(rng, options)
     slots = _slots(f, has_prior, rng)
@@ -826,9 +829,9 @@ def _body(study: StudySpec, rng: np.random.Generator) -> tuple[list[_Sentence], 
             body.append(_Sentence(_pick(rng, COMPARE_SENTENCES), []))
         by_system: dict[str, list[_Sentence]] = {s: [] for s in _ORDER}
         for i, f in enumerate(findings):
-            # A finding mentioned only here names its own entity (e.g. "cardiomegaly").
+            # A finding mentioned only here is stated by its own entity at its landmark.
             sent, tpl = _finding_sentence(f, study.has_prior, rng, own_entity=f not in abnormal)
-            used[i] = (tpl, any(t[0] == f.entity for t in sent.triplets))
+            used[i] = (tpl, (f.entity, f.landmark) in {t[:2] for t in sent.triplets})
             if study.has_prior and rng.random() < 0.2:
                 first = sent.text[0].lower() if sent.text[1:2].islower() else sent.text[0]
                 sent.text = _pick(rng, COMPARE_PREFIXES) + first + sent.text[1:]
@@ -842,7 +845,7 @@ def _body(study: StudySpec, rng: np.random.Generator) -> tuple[list[_Sentence], 
     for f in devices if omit_findings else []:
         impression.append(_finding_sentence(f, study.has_prior, rng, own_entity=True)[0])
     # Impression: the abnormal findings again, in other words when possible; each finding is
-    # named by its own entity at least once in the report.
+    # stated by its own entity at its landmark at least once in the report.
     order = sorted(range(len(findings)), key=lambda i: findings[i].severity, reverse=True)
     for i in order:
         f = findings[i]
