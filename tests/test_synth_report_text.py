@@ -226,7 +226,13 @@ def _template_words() -> set[str]:
     texts += [s.template.text for sts in rt.NORMAL_WITH_PRIOR.values() for s in sts]
     texts += [s.template.text for s in rt.NORMAL_IMPRESSION]
     texts += [*rt.VIEWS["PA"], *rt.VIEWS["AP"], *rt.COMPARE_SENTENCES, *rt.COMPARE_PREFIXES]
-    texts += [*rt.CHANGE_WORDS, *rt.RECOMMEND, *rt.NOTIFY, *rt.PACEMAKER_LEADS.values()]
+    texts += [
+        *rt.CHANGE_WORDS,
+        *rt.LESION_CHANGE_WORDS,
+        *rt.RECOMMEND,
+        *rt.NOTIFY,
+        *rt.PACEMAKER_LEADS.values(),
+    ]
     texts += [p for a, b in rt.LOCATIONS.values() for p in a + b]
     texts += [w for ws in rt.SEVERITY_WORDS.values() for w in ws]
     texts += [*rt.ADVERBS.values(), "an"]

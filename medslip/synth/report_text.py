@@ -603,6 +603,8 @@ COMPARE_PREFIXES = (
     "Since the prior exam, ",
 )
 CHANGE_WORDS = ("unchanged ", "new ", "persistent ", "slightly worsened ", "improving ")
+LESION_CHANGE_WORDS = ("unchanged ", "new ", "slightly larger ")
+"""Comparison words before a finding (nodules and masses neither improve nor worsen)."""
 RECOMMEND = (
     "Recommend chest CT for further evaluation.",
     "Further evaluation with CT is recommended.",
@@ -666,7 +668,9 @@ def _slots(f: Finding, has_prior: bool, rng: np.random.Generator) -> dict[str, s
         "side": _side(f.landmark),
         "n": n,
         "leads": leads,
-        "chg": _pick(rng, CHANGE_WORDS) if has_prior and rng.random() < 0.4 else "",
+        "chg": _pick(rng, LESION_CHANGE_WORDS if f.kind in ("nodule", "mass") else CHANGE_WORDS)
+        if has_prior and rng.random() < 0.4
+        else "",
     }
 
 
