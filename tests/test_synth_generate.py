@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 
@@ -152,3 +153,16 @@ def test_cli_generates_one_dataset(tmp_path):
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "o" / "siim_acr" / "train-rle.csv").is_file()
     assert not (tmp_path / "o" / "nih_cxr14").exists()
+
+
+def test_pa_studies_have_a_lateral_and_reports_say_so(synth):
+    meta = pd.read_csv(synth / "mimic_cxr_jpg" / "mimic-cxr-2.0.0-metadata.csv.gz")
+    views = meta.groupby("study_id")["ViewPosition"].apply(set)
+    images, findings = _truth(synth, "mimic_cxr_jpg")
+    studies = pd.read_parquet(synth / "ground_truth" / "mimic_cxr_jpg" / "studies.parquet")
+    for s in studies.itertuples():
+        assert views[s.study_id] == ({"PA", "LATERAL"} if s.view == "PA" else {"AP"})
+        claims_lateral = re.search(r"and lat\)|lateral views?", s.report.lower()) is not None
+        assert not claims_lateral or s.view == "PA"
+    lateral_ids = set(images.loc[images["view"] == "LATERAL", "image_id"])
+    assert lateral_ids and not lateral_ids & set(findings["image_id"])  # masks on frontals only

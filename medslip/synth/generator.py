@@ -27,6 +27,7 @@ import pandas as pd
 from medslip.config import load_config, validate_config
 from medslip.rle import encode_siim
 from medslip.synth import anatomy as an
+from medslip.synth.lateral import render_lateral
 from medslip.synth.render import Renderer
 from medslip.synth.sample import sample_study
 from medslip.synth.spec import FINDING_KINDS, StudySpec, rng_for
@@ -74,15 +75,22 @@ class _Truth:
         self.triplets: list[dict[str, Any]] = []
 
     def add_image(
-        self, image_id: str, path: str, study: StudySpec, masks: list[np.ndarray], size: int
-    ):
+        self,
+        image_id: str,
+        path: str,
+        study: StudySpec,
+        masks: list[np.ndarray] | None,
+        size: int,
+        view: str | None = None,
+    ) -> None:
+        """One image; ``masks`` (one per finding) is None for a lateral, which has no masks."""
         self.images.append(
             {
                 "image_id": image_id,
                 "path": path,
                 "study_id": study.study_id,
                 "patient_id": study.patient_id,
-                "view": study.view,
+                "view": view or study.view,
                 "size": size,
                 "kinds": sorted({f.kind for f in study.findings}),
                 "chestxray14": sorted(
@@ -91,7 +99,7 @@ class _Truth:
                 "anatomy": json.dumps(study.anatomy, sort_keys=True),
             }
         )
-        for i, (f, m) in enumerate(zip(study.findings, masks, strict=True)):
+        for i, (f, m) in enumerate(zip(study.findings, masks or [], strict=masks is not None)):
             x, y, w, h = bbox(m)
             self.findings.append(
                 {
@@ -123,6 +131,11 @@ class _Truth:
 def _render(renderer: Renderer, study: StudySpec, rng: np.random.Generator):
     anat = an.build_anatomy(an.AnatomyParams(**study.anatomy), renderer.size)
     return renderer.render(anat, study.findings, rng)
+
+
+def _dicom_id(rng: np.random.Generator) -> str:
+    """A MIMIC-CXR-JPG style dicom_id: five dash-separated 8-digit hex groups."""
+    return "-".join(f"{int(x):08x}" for x in rng.integers(0, 2**32, size=5))
 
 
 def _age_sex(rng: np.random.Generator) -> tuple[int, str]:
@@ -160,17 +173,20 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
             )
             text, triplets = write_report(study, srng)
             rendered = _render(renderer, study, srng)
-            dicom_id = "-".join(f"{int(x):08x}" for x in srng.integers(0, 2**32, size=5))
+            images = [(_dicom_id(srng), rendered.pixels, study.view)]
+            if study.view == "PA":  # PA studies are "PA and lateral", as their reports say
+                params = an.AnatomyParams(**study.anatomy)
+                lateral = render_lateral(
+                    params, study.findings, renderer.size, srng, renderer.cloud
+                )
+                images.append((_dicom_id(srng), lateral, "LATERAL"))
             paths = writer.add_study(
-                subject_id,
-                study_id,
-                text,
-                chexpert_from_triplets(triplets),
-                [(dicom_id, rendered.pixels, study.view)],
-                when,
+                subject_id, study_id, text, chexpert_from_triplets(triplets), images, when
             )
             when += timedelta(days=int(srng.integers(1, 400)), minutes=int(srng.integers(0, 1440)))
-            truth.add_image(dicom_id, paths[0], study, rendered.masks, renderer.size)
+            truth.add_image(images[0][0], paths[0], study, rendered.masks, renderer.size)
+            if len(images) > 1:
+                truth.add_image(images[1][0], paths[1], study, None, renderer.size, "LATERAL")
             truth.studies.append(
                 {
                     "study_id": study_id,

@@ -41,12 +41,13 @@ class Renderer:
 
     def __init__(self, size: int, seed: int = 0) -> None:
         self.size = size
+        # smooth noise field (S, S), for lesion margins and exposure texture
         rng = np.random.default_rng(seed)
         self._noise = rng.standard_normal((2 * size, 2 * size)).astype(np.float32)
         smooth = Image.fromarray(
             ((rng.standard_normal((size, size)) * 40 + 128).clip(0, 255)).astype(np.uint8)
         ).filter(ImageFilter.GaussianBlur(size / 40))
-        self._cloud = (np.asarray(smooth, dtype=np.float32) - 128) / 16.0
+        self.cloud = (np.asarray(smooth, dtype=np.float32) - 128) / 16.0
         self._markings = [self._vessel_texture(rng) for _ in range(4)]
 
     # --- textures -------------------------------------------------------------------------
@@ -159,7 +160,7 @@ class Renderer:
         bright = rng.uniform(-0.06, 0.06)
         k = int(rng.integers(0, s))
         heel = np.linspace(-1, 1, s, dtype=np.float32)[:, None] * rng.uniform(-0.05, 0.05)
-        img = img * contrast + bright + heel + 0.01 * np.roll(self._cloud, k, axis=0)
+        img = img * contrast + bright + heel + 0.01 * np.roll(self.cloud, k, axis=0)
         np.clip(img, 0.0, 1.0, out=img)
         img **= rng.uniform(0.8, 1.2)
         oy, ox = rng.integers(0, s, size=2)
@@ -249,7 +250,7 @@ class Renderer:
             r = (0.012 + 0.016 * sev) if kind == "nodule" else (0.04 + 0.035 * sev)
             lob = (
                 0.15
-                * self._cloud[(cy + np.arange(s)[:, None]) % s, (cx + np.arange(s)[None, :]) % s]
+                * self.cloud[(cy + np.arange(s)[:, None]) % s, (cx + np.arange(s)[None, :]) % s]
                 if kind == "mass"
                 else 0
             )
@@ -267,7 +268,7 @@ class Renderer:
             return m
         # Airspace opacity: confluent (consolidation) or patchy (pneumonia).
         r = 0.06 + 0.07 * sev
-        noise = self._cloud[(cy + np.arange(s)[:, None]) % s, (cx + np.arange(s)[None, :]) % s]
+        noise = self.cloud[(cy + np.arange(s)[:, None]) % s, (cx + np.arange(s)[None, :]) % s]
         patch = 0.35 if kind == "consolidation" else 0.7
         m = (np.sqrt(dist2) / r + patch * noise < 1) & region & lungs
         dens = (0.3 if kind == "consolidation" else 0.22) + 0.2 * sev
