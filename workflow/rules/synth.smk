@@ -29,6 +29,8 @@ rule synthcxr_contact_sheet:
         ),
     log:
         "results/logs/synthcxr/contact_sheet.log",
+    benchmark:
+        "results/benchmarks/synthcxr/contact_sheet.tsv"
     conda:
         "../envs/synth.yaml"
     params:
