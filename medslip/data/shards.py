@@ -142,36 +142,49 @@ class ShardWriter:
         pq.write_table(table, self._tmp, compression="none", row_group_size=4096)
 
 
+# Read-only LMDB environments of this process, by path: py-lmdb refuses to open one file twice
+# in a process, and an environment must not be used across fork(), so a forked child closes its
+# inherited copies (the parent's stay open) and opens its own on first use.
+_LMDB_OPEN: dict[tuple[str, int], tuple] = {}
+
+
+def _lmdb_read_txn(path: Path, inode: int):
+    """The (cached) read transaction on the LMDB shard file ``path`` (with inode ``inode``, so
+    a shard rewritten at the same path is a different one) for this process."""
+    key = (str(path), inode)
+    if key not in _LMDB_OPEN:
+        import lmdb
+
+        try:
+            env = lmdb.open(key[0], subdir=False, readonly=True, lock=False, readahead=False,
+                            meminit=False)  # fmt: skip
+        except lmdb.Error as exc:
+            raise MedslipError(f"{path}: unreadable LMDB shard ({exc})") from None
+        _LMDB_OPEN[key] = (env, env.begin(buffers=True))
+    return _LMDB_OPEN[key][1]
+
+
+def _close_inherited_lmdb() -> None:
+    for env, _ in _LMDB_OPEN.values():
+        env.close()
+    _LMDB_OPEN.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_lmdb)
+
+
 class _LmdbShard:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._env = None
-        self._pid = -1
-        txn = self._txn()
-        raw = txn.get(_KEYS)
+        self.inode = path.stat().st_ino
+        raw = _lmdb_read_txn(path, self.inode).get(_KEYS)
         if raw is None:
             raise MedslipError(f"{path}: LMDB shard without its key list (not a medslip shard?)")
         self.keys = json.loads(bytes(raw))
 
-    def _txn(self):
-        if self._env is None or self._pid != os.getpid():  # one environment per process
-            import lmdb
-
-            try:
-                self._env = lmdb.open(str(self.path), subdir=False, readonly=True, lock=False,
-                                      readahead=False, meminit=False)  # fmt: skip
-            except lmdb.Error as exc:
-                raise MedslipError(f"{self.path}: unreadable LMDB shard ({exc})") from None
-            self._pid = os.getpid()
-            self._read = self._env.begin(buffers=True)
-        return self._read
-
     def get(self, prefix: bytes, key: str) -> np.ndarray | None:
-        value = self._txn().get(prefix + key.encode())
+        value = _lmdb_read_txn(self.path, self.inode).get(prefix + key.encode())
         return None if value is None else _unpack(value).copy()
-
-    def __getstate__(self) -> dict:
-        return {"path": self.path, "keys": self.keys, "_env": None, "_pid": -1}
 
 
 class _ParquetShard:
@@ -195,6 +208,12 @@ class _ParquetShard:
             data = column.buffers()[2]
             valid = column.is_valid().to_numpy(zero_copy_only=False)
             self._columns[prefix] = (offsets, data, valid)
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}  # re-map the file in the receiving process
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
 
     def get(self, prefix: bytes, key: str) -> np.ndarray | None:
         (offsets, data, valid), row = self._columns[prefix], self._row[key]

@@ -1,0 +1,64 @@
+"""The torch Dataset over shards (multi-worker) and the batch pretraining augmentation."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from medslip.data.dataset import IMAGENET_MEAN, IMAGENET_STD, PretrainAugment, ShardDataset
+from medslip.data.shards import ShardWriter
+
+
+@pytest.fixture(params=["lmdb", "parquet"])
+def shard(tmp_path, request):
+    rng = np.random.default_rng(0)
+    images = {f"img{i:02d}": rng.integers(0, 256, (32, 32), dtype=np.uint8) for i in range(10)}
+    path = tmp_path / f"shard-00000.{request.param}"
+    with ShardWriter(path) as writer:
+        for i, (key, pixels) in enumerate(images.items()):
+            writer.add(key, pixels, (pixels > 128).astype(np.uint8) if i % 2 else None)
+    return path, images
+
+
+def test_dataloader_with_two_workers_returns_the_stored_pixels(shard):
+    path, images = shard
+    dataset = ShardDataset(path, with_masks=True)
+    assert pickle.loads(pickle.dumps(dataset)).reader["img03"].tolist() == images["img03"].tolist()
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, num_workers=2)
+    seen = 0
+    for batch in loader:
+        assert batch["image"].dtype == torch.uint8 and batch["image"].shape[1:] == (1, 32, 32)
+        for image, mask, index in zip(batch["image"], batch["mask"], batch["index"], strict=True):
+            want = images[dataset.keys[int(index)]]
+            assert np.array_equal(image[0].numpy(), want)
+            assert mask.sum() == ((want > 128).sum() if int(index) % 2 else 0)
+            seen += 1
+    assert seen == len(images)
+
+
+def test_augment_identity_settings_reproduce_the_image():
+    images = torch.randint(0, 256, (3, 1, 64, 64), dtype=torch.uint8)
+    identity = PretrainAugment(size=64, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=False,
+                               randaug_ops=0, channels=1)  # fmt: skip
+    out = identity(images, torch.Generator().manual_seed(0))
+    back = (out * IMAGENET_STD[0] + IMAGENET_MEAN[0]) * 255
+    assert (back - images.float()).abs().max() < 0.01
+
+
+def test_augment_is_seeded_and_varies():
+    images = torch.randint(0, 256, (6, 1, 96, 96), dtype=torch.uint8)
+    augment = PretrainAugment(size=64)
+    first = augment(images, torch.Generator().manual_seed(1))
+    assert first.shape == (6, 3, 64, 64) and first.dtype == torch.float32
+    assert torch.equal(first, augment(images, torch.Generator().manual_seed(1)))
+    assert not torch.equal(first, augment(images, torch.Generator().manual_seed(2)))
+    flipped = PretrainAugment(size=96, scale=(1.0, 1.0), ratio=(1.0, 1.0), randaug_ops=0)
+    out = flipped(images, torch.Generator().manual_seed(3))[:, 0]
+    plain = flipped(images, torch.Generator().manual_seed(3))[:, 0]
+    straight = ((images[:, 0].float() / 255) - IMAGENET_MEAN[0]) / IMAGENET_STD[0]
+    is_flip = [torch.allclose(o, straight[i].flip(-1), atol=1e-3) for i, o in enumerate(out)]
+    is_same = [torch.allclose(o, straight[i], atol=1e-3) for i, o in enumerate(plain)]
+    assert all(a or b for a, b in zip(is_flip, is_same, strict=True)) and any(is_flip)
