@@ -37,7 +37,7 @@ CUES: dict[str, tuple[str, ...]] = {
         " were removed, was removed, removed, is excluded, are excluded, ruled out"
     ),
     "UNC_PRE": _phrases(
-        "may, might, could, possible, possibly, probable, probably, suspect, suspected,"
+        "may, might, could, possible, possibly, probable, probably, likely, suspect, suspected,"
         " suspicious for, suspicion for, suspicion of, concerning for, concern for, question of,"
         " question,"
         " questionable, suggest, suggests, suggestive of, suggesting, consider, considered,"

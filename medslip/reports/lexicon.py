@@ -95,8 +95,7 @@ _FORMS: dict[str, str] = {
     "catheter": "catheter, catheters",
     "cardiomegaly": (
         "cardiomegaly, enlarged cardiac silhouette, enlarged heart, cardiac enlargement,"
-        " enlargement of the cardiac silhouette, enlarged cardiac shadow, heart is enlarged,"
-        " heart is large, large heart"
+        " enlarged cardiac shadow, heart is large, large heart"
     ),
     "fracture": "fracture, fractures, fractured",
     "air": "air",

@@ -65,7 +65,8 @@ _EXTRA_ANATOMY_WORDS = (
     "silhouette contour contours size vasculature vascularity vascular structures osseous bony"
     " bones bone soft tissues tissue chest angle angles sulcus sulci thorax knob arch carina"
     " bronchus bronchi sternum sternal shoulder shoulders humerus thoracic lumbar parenchyma"
-    " hilus both bilateral junction vessels wall pericardial pericardium joint"
+    " hilus both bilateral junction vessels wall pericardial pericardium joint intrathoracic"
+    " jugular ij pectoral subclavian"
 )
 EXTRA_ANATOMY: frozenset[str] = frozenset(_EXTRA_ANATOMY_WORDS.split())
 """Anatomy words no rule looks at (an observation linked only to these gets ``other``)."""
@@ -87,6 +88,15 @@ _LOCATIVE_WORDS = (
 )
 LOCATIVES: frozenset[str] = frozenset(_LOCATIVE_WORDS.split())
 _BOUNDARIES = TERMINATORS | {",", "and", "or"}
+_STRONG_LINK_WORDS = (
+    "consistent compatible likely probably possibly may might could represent represents"
+    " representing reflect reflects reflecting concerning suggestive suggesting suggest"
+)
+_STRONG_LINKS = frozenset(_STRONG_LINK_WORDS.split())
+_LINK_WORDS = _STRONG_LINKS | {"with", "for", "of", "which", "most", "a", "an", ",", "in", "be"}
+_DEVICE_WORDS = "tube line catheter picc pacemaker pacer lead wire tip device stent drain drainage"
+_DEVICE_LEMMAS = frozenset(_DEVICE_WORDS.split())
+_DEVICE_SIDE_WORDS = frozenset({"left", "right", "chest", "bilateral"})
 _RIGHT_BOUNDARIES = TERMINATORS | {","}
 _SENTENCE_END = frozenset({".", "?", "!"})
 _NORMALS = frozenset(NORMAL_ENTITIES)
@@ -223,37 +233,70 @@ def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
     return runs
 
 
+def _linked(gap: list[str], normal: bool) -> bool:
+    """Whether the words between two observations make the second share the first's anatomy:
+    a diagnosis linked to a located finding ("opacity, likely atelectasis", "opacity consistent
+    with pneumonia") or coordinated normal predicates ("well expanded and clear")."""
+    words = set(gap)
+    if words <= _LINK_WORDS and words & _STRONG_LINKS:
+        return True
+    return normal and words <= {"and", ","}
+
+
+def _left_window(observations: list[_Obs], k: int, words: list[str], normal: bool) -> int:
+    """Start of observation ``k``'s left window: back to a clause boundary or to a separate
+    observation; adjacent or linked observations ("calcified granuloma") form one chain."""
+    left_lo = chain_lo = observations[k].start
+    j = k - 1
+    while left_lo > 0:
+        if j >= 0 and observations[j].end == left_lo:
+            if left_lo != chain_lo and not _linked(words[left_lo:chain_lo], normal):
+                break  # a separate observation: what lies beyond it is its own
+            left_lo = chain_lo = observations[j].start
+            j -= 1
+            continue
+        w = words[left_lo - 1]
+        if w in _BOUNDARIES:
+            after_anatomy = w == "and" and left_lo > 1 and words[left_lo - 2] in ANATOMY_WORDS
+            before_obs = j >= 0 and observations[j].end == left_lo - 1
+            linkable = before_obs and _linked([w, *words[left_lo:chain_lo]], normal)
+            if not (after_anatomy or linkable):
+                break
+        left_lo -= 1
+    return left_lo
+
+
+def _right_window(observations: list[_Obs], k: int, words: list[str], device: bool) -> int:
+    """End of observation ``k``'s right window: up to a clause boundary or a separate
+    observation; a device's window runs on through other device words ("line with tip in")."""
+    right_hi, j, adjacent = observations[k].end, k + 1, True
+    while right_hi < len(words) and words[right_hi] not in _RIGHT_BOUNDARIES:
+        if j < len(observations) and observations[j].start == right_hi:
+            if not (adjacent or (device and observations[j].lemma in _DEVICE_LEMMAS)):
+                break
+            right_hi, j = observations[j].end, j + 1
+            continue
+        right_hi, adjacent = right_hi + 1, False
+    return right_hi
+
+
 def _anatomy_phrases(observations: list[_Obs], k: int, words: list[str]) -> list[frozenset[str]]:
     """Anatomy phrases of observation ``k`` (see module docstring); ``[∅]`` when none."""
     obs = observations[k]
     inside = _anatomy_runs(words, obs.start, obs.end)
     if inside:
         return [frozenset().union(*inside)]
-    # left window: back to a boundary or a non-adjacent observation
-    left_lo, j, adjacent = obs.start, k - 1, True
-    while left_lo > 0 and (
-        words[left_lo - 1] not in _BOUNDARIES
-        or (words[left_lo - 1] == "and" and left_lo > 1 and words[left_lo - 2] in ANATOMY_WORDS)
-    ):
-        if j >= 0 and observations[j].end == left_lo:
-            if not adjacent:
-                break  # a separate observation: what lies beyond it is its own
-            left_lo, j = observations[j].start, j - 1  # "calcified granuloma": one chain
-            continue
-        left_lo, adjacent = left_lo - 1, False
-    # right window: up to a boundary or a non-adjacent observation
-    right_hi, j, adjacent = obs.end, k + 1, True
-    while right_hi < len(words) and words[right_hi] not in _RIGHT_BOUNDARIES:
-        if j < len(observations) and observations[j].start == right_hi:
-            if not adjacent:
-                break
-            right_hi, j = observations[j].end, j + 1
-            continue
-        right_hi, adjacent = right_hi + 1, False
-    left = _anatomy_runs(words, left_lo, obs.start)
+    normal = entity_for_lemma(obs.lemma) in _NORMALS
+    device = obs.lemma in _DEVICE_LEMMAS
+    left = _anatomy_runs(words, _left_window(observations, k, words, normal), obs.start)
+    right_hi = _right_window(observations, k, words, device)
     right = _anatomy_runs(words, obs.end, right_hi)
+    located = [run for run in right if run & RULE_TOKENS]
+    if device:  # located where its tip lies; its own laterality does not locate it
+        own = [run for run in left if not run <= _DEVICE_SIDE_WORDS]
+        return located + own if located else own or [frozenset()]
     locative_next = any(w in LOCATIVES for w in words[obs.end : min(obs.end + 3, right_hi)])
-    if locative_next and any(run & RULE_TOKENS for run in right):
+    if locative_next and located:
         return right
     return left or right or [frozenset()]
 
