@@ -74,3 +74,18 @@ def test_every_schema_key_documented():
 
     missing = [k for k in walk(schema) if f"`{k}`" not in readme]
     assert not missing, f"keys not documented in config/README.md: {missing}"
+
+
+def test_real_dataset_root_replaces_its_synthcxr_tree(tmp_path):
+    cfg = tmp_path / "real.yaml"
+    (tmp_path / "nih").mkdir()
+    cfg.write_text(yaml.safe_dump({"datasets": {"nih_cxr14": str(tmp_path / "nih")}}))
+    dry = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "--configfile", str(cfg)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "results/synthcxr/nih_cxr14" not in dry.stdout
+    assert "results/synthcxr/siim_acr" in dry.stdout
