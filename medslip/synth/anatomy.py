@@ -19,6 +19,8 @@ from functools import cached_property, lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
+from medslip.vocab import LANDMARKS
+
 Polygon = np.ndarray  # (N, 2) float, pixel (x, y)
 
 
@@ -374,57 +376,7 @@ def _lobes(anat: Anatomy, side: int, lung_mask: np.ndarray) -> dict[str, np.ndar
     return {"upper_left_lobe": lung_mask & ~oblique, "lower_left_lobe": lung_mask & oblique}
 
 
-LANDMARK_NAMES: tuple[str, ...] = (
-    "trachea",
-    "left_hilar",
-    "right_hilar",
-    "hilar_unspec",
-    "left_pleural",
-    "right_pleural",
-    "pleural_unspec",
-    "heart_size",
-    "heart_border",
-    "left_diaphragm",
-    "right_diaphragm",
-    "diaphragm_unspec",
-    "retrocardiac",
-    "lower_left_lobe",
-    "upper_left_lobe",
-    "lower_right_lobe",
-    "middle_right_lobe",
-    "upper_right_lobe",
-    "left_lower_lung",
-    "left_mid_lung",
-    "left_upper_lung",
-    "left_apical_lung",
-    "left_lung_unspec",
-    "right_lower_lung",
-    "right_mid_lung",
-    "right_upper_lung",
-    "right_apical_lung",
-    "right_lung_unspec",
-    "lung_apices",
-    "lung_bases",
-    "left_costophrenic",
-    "right_costophrenic",
-    "costophrenic_unspec",
-    "cardiophrenic_sulcus",
-    "mediastinal",
-    "spine",
-    "clavicle",
-    "rib",
-    "stomach",
-    "right_atrium",
-    "right_ventricle",
-    "aorta",
-    "svc",
-    "interstitium",
-    "parenchymal",
-    "cavoatrial_junction",
-    "cardiopulmonary",
-    "pulmonary",
-    "lung_volumes",
-)
+LANDMARK_NAMES: tuple[str, ...] = tuple(n for n in LANDMARKS if n not in ("unspecified", "other"))
 """The 49 landmarks SynthCXR draws (all but the ``unspecified`` / ``other`` fallbacks)."""
 
 

@@ -31,21 +31,13 @@ from medslip.synth.lateral import render_lateral
 from medslip.synth.render import Renderer
 from medslip.synth.sample import sample_study
 from medslip.synth.spec import FINDING_KINDS, StudySpec, rng_for
+from medslip.vocab import CHESTXRAY14_CLASSES
 
 log = logging.getLogger(__name__)
 
 DATASETS: tuple[str, ...] = ("mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr")
 _DATASET_KEY = {name: i + 1 for i, name in enumerate(DATASETS)}
-NIH_BOX_CLASSES = {
-    "Atelectasis",
-    "Cardiomegaly",
-    "Effusion",
-    "Infiltration",
-    "Mass",
-    "Nodule",
-    "Pneumonia",
-    "Pneumothorax",
-}
+NIH_BOX_CLASSES = set(CHESTXRAY14_CLASSES[:8])  # the 8 classes of BBox_List_2017.csv
 
 
 def _settings(config_or_path: dict[str, Any] | str | os.PathLike) -> dict[str, Any]:
