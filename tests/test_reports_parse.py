@@ -60,6 +60,25 @@ def test_post_cue_does_not_negate_a_normal_statement_before_it():
     assert ("pneumothorax", "unspecified", "absent") in facts
 
 
+def test_modifiers_are_not_observations_but_standalone_change_words_are():
+    assert _facts("Small unchanged left effusion.") == {("effusion", "left_lung_unspec", "present")}
+    assert ("excluded_obs", "unspecified", "present") in _facts("Interval improvement.")
+
+
+def test_linked_diagnosis_and_device_tip_locations():
+    facts = _facts("Right lower lobe opacity, likely atelectasis.")
+    assert ("atelectasis", "lower_right_lobe", "uncertain") in facts
+    facts = _facts("Left-sided pacemaker with leads in the right atrium and right ventricle.")
+    assert {f[:2] for f in facts} == {
+        ("pacemaker", "right_atrium"), ("pacemaker", "right_ventricle"),
+        ("lead", "right_atrium"), ("lead", "right_ventricle"),
+    }  # fmt: skip
+    facts = _facts("Enlarged cardiac silhouette, consistent with cardiomegaly.")
+    assert facts == {
+        ("enlarge", "heart_size", "present"), ("cardiomegaly", "heart_size", "present")
+    }  # fmt: skip
+
+
 def test_triplet_fields_sentence_and_span():
     text = "FINDINGS: Heart size is normal. Small left effusion.\nIMPRESSION: Mild edema."
     trips = parse_report(text)
@@ -106,11 +125,10 @@ def test_markup_is_ignored_and_spans_index_the_original_text():
     text = "<p><b>FINDINGS:</b> Small&nbsp;right effusion.</p><br/>IMPRESSION: No pneumothorax."
     trips = parse_report(text)
     assert {(t.pathology, t.anatomy, t.presence) for t in trips} == {
-        ("excluded_obs", "right_lung_unspec", "present"),
         ("effusion", "right_lung_unspec", "present"),
         ("pneumothorax", "unspecified", "absent"),
     }
-    assert {text[t.start : t.end] for t in trips} == {"Small", "effusion", "pneumothorax"}
+    assert {text[t.start : t.end] for t in trips} == {"effusion", "pneumothorax"}
 
 
 def test_mimic_wrapped_lines_stay_in_one_sentence():

@@ -93,7 +93,15 @@ _STRONG_LINK_WORDS = (
     " representing reflect reflects reflecting concerning suggestive suggesting suggest"
 )
 _STRONG_LINKS = frozenset(_STRONG_LINK_WORDS.split())
-_LINK_WORDS = _STRONG_LINKS | {"with", "for", "of", "which", "most", "a", "an", ",", "in", "be"}
+_MODIFIER_WORDS = (
+    "mild mildly moderate moderately severe severely small large minimal slight slightly"
+    " extensive patchy trace tiny subtle focal diffuse new unchanged persistent worsening improving"
+)
+_LINK_WORDS = (
+    _STRONG_LINKS
+    | frozenset(_MODIFIER_WORDS.split())
+    | {"with", "for", "of", "which", "most", "a", "an", ",", "in", "be"}
+)
 _DEVICE_WORDS = "tube line catheter picc pacemaker pacer lead wire tip device stent drain drainage"
 _DEVICE_LEMMAS = frozenset(_DEVICE_WORDS.split())
 _DEVICE_SIDE_WORDS = frozenset({"left", "right", "chest", "bilateral"})
@@ -113,6 +121,7 @@ class _Obs:
     start: int  # token index in sentence
     end: int
     lemma: str
+    also: str  # lemma of a synonym phrase's own first word ("enlarged cardiac silhouette"), or ""
 
 
 class ReportParser:
@@ -129,14 +138,17 @@ class ReportParser:
             self.nlp = spacy.blank("en")
             self.nlp.tokenizer = combined_rule_tokenizer(self.nlp)
         self.matcher = PhraseMatcher(self.nlp.vocab, attr="LOWER")
-        self._labels: dict[int, tuple[str, str]] = {}
+        self._labels: dict[int, tuple[str, ...]] = {}
         for surface, lemma in SURFACE_LEMMAS.items():
-            self._add(f"OBS:{lemma}", ("OBS", lemma), surface)
+            first = surface.split(" ")[0]
+            also = SURFACE_LEMMAS.get(first, "") if first != surface else ""
+            also = "" if also == lemma else also
+            self._add(f"OBS:{lemma}+{also}", ("OBS", lemma, also), surface)
         for kind, phrases in CUES.items():
             for phrase in phrases:
-                self._add(f"CUE:{kind}", ("CUE", kind), phrase)
+                self._add(f"CUE:{kind}", ("CUE", kind, ""), phrase)
 
-    def _add(self, key: str, label: tuple[str, str], phrase: str) -> None:
+    def _add(self, key: str, label: tuple[str, ...], phrase: str) -> None:
         key_id = self.nlp.vocab.strings.add(key)
         self._labels[key_id] = label
         self.matcher.add(key, [self.nlp.make_doc(phrase)])
@@ -177,9 +189,9 @@ class ReportParser:
                 taken[i] = True
             s = sent_of[start]
             base = bounds[s][0]
-            kind, value = self._labels[key_id]
+            kind, value, also = self._labels[key_id]
             if kind == "OBS":
-                obs_by_sent.setdefault(s, []).append(_Obs(start - base, end - base, value))
+                obs_by_sent.setdefault(s, []).append(_Obs(start - base, end - base, value, also))
             else:
                 cues_by_sent.setdefault(s, []).append(Cue(value, start - base, end - base))
         for s in sorted(obs_by_sent):
@@ -188,14 +200,25 @@ class ReportParser:
             sent_words = words[lo:hi]
             cues = cues_by_sent.get(s, [])
             for k, obs in enumerate(observations):
+                if _modifies_another(observations, k, sent_words):
+                    continue  # "small" in "small left effusion": a modifier, not an observation
                 entity = entity_for_lemma(obs.lemma)
                 presence = presence_of(obs.start, obs.end, sent_words, cues, entity in _NORMALS)
                 span = (char_offset + starts[lo + obs.start], char_offset + ends[lo + obs.end - 1])
                 phrases = _anatomy_phrases(observations, k, sent_words)
-                for landmark in dict.fromkeys(landmark_for(a) for a in phrases):
-                    out.append(
-                        Triplet(entity, landmark, presence, sent_offset + s, *span, obs.lemma)
-                    )
+                landmarks = dict.fromkeys(landmark_for(a) for a in phrases)
+                for lemma in (obs.lemma, obs.also) if obs.also else (obs.lemma,):
+                    for landmark in landmarks:
+                        out.append(
+                            Triplet(
+                                entity_for_lemma(lemma),
+                                landmark,
+                                presence,
+                                sent_offset + s,
+                                *span,
+                                lemma,
+                            )  # fmt: skip
+                        )
         return len(bounds)
 
 
@@ -233,6 +256,22 @@ def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
     return runs
 
 
+def _modifies_another(observations: list[_Obs], k: int, words: list[str]) -> bool:
+    """Whether observation ``k`` is an ``excluded_obs`` word (severity, comparison: "small",
+    "unchanged") modifying another observation of its clause. The reference drops RadGraph's
+    observation modifiers (``obs_modify``); a standalone one ("interval improvement") stays."""
+    obs = observations[k]
+    if entity_for_lemma(obs.lemma) != "excluded_obs":
+        return False
+    for other in observations:
+        if other is obs or entity_for_lemma(other.lemma) == "excluded_obs":
+            continue
+        lo, hi = (obs.end, other.start) if other.start >= obs.end else (other.end, obs.start)
+        if not any(w in _RIGHT_BOUNDARIES for w in words[lo:hi]):
+            return True
+    return False
+
+
 def _linked(gap: list[str], normal: bool) -> bool:
     """Whether the words between two observations make the second share the first's anatomy:
     a diagnosis linked to a located finding ("opacity, likely atelectasis", "opacity consistent
@@ -259,7 +298,8 @@ def _left_window(observations: list[_Obs], k: int, words: list[str], normal: boo
         if w in _BOUNDARIES:
             after_anatomy = w == "and" and left_lo > 1 and words[left_lo - 2] in ANATOMY_WORDS
             before_obs = j >= 0 and observations[j].end == left_lo - 1
-            linkable = before_obs and _linked([w, *words[left_lo:chain_lo]], normal)
+            gap = words[left_lo:chain_lo]
+            linkable = (w == "," or before_obs) and _linked([w, *gap], normal)
             if not (after_anatomy or linkable):
                 break
         left_lo -= 1
