@@ -299,7 +299,7 @@ def _left_window(observations: list[_Obs], k: int, words: list[str], normal: boo
             after_anatomy = w == "and" and left_lo > 1 and words[left_lo - 2] in ANATOMY_WORDS
             before_obs = j >= 0 and observations[j].end == left_lo - 1
             gap = words[left_lo:chain_lo]
-            linkable = (w == "," or before_obs) and _linked([w, *gap], normal)
+            linkable = (w in _LINK_WORDS or before_obs) and _linked([w, *gap], normal)
             if not (after_anatomy or linkable):
                 break
         left_lo -= 1
