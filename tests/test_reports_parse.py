@@ -29,6 +29,8 @@ def _facts(text: str) -> set[tuple[str, str, str]]:
         ("Interval resolution of edema.", ("edema", "unspecified", "absent")),
         ("Effusion is no longer seen.", ("effusion", "unspecified", "absent")),
         ("The heart is not enlarged.", ("enlarge", "heart_size", "absent")),
+        ("No focal opacity concerning for pneumonia.", ("pneumonia", "unspecified", "absent")),
+        ("Opacity, concerning for pneumonia.", ("pneumonia", "unspecified", "uncertain")),
         ("Right midlung opacity.", ("opacity", "right_mid_lung", "present")),
         ("Left-sided pleural effusion.", ("effusion", "left_pleural", "present")),
         ("Calcified granuloma in the right upper lobe.",

@@ -1,11 +1,13 @@
 """Negation, uncertainty and resolution cues with NegEx/ConText-style scope.
 
-*Pseudo* cues ("no change in", "to suggest") are matched only so that their words are not read
-as cues. A *pre* cue governs the observations after it up to the next scope terminator; a *post* cue
+A *pre* cue governs the observations after it up to the next scope terminator; a *post* cue
 governs the observations before it, back to the previous terminator, comma or copula (normal
 entities such as "clear" are outside post-cue scope: "lungs are clear and pneumothorax is not
 seen"). Resolution cues ("has resolved", "interval resolution of") are negations. When several cues
-cover one observation the nearest pre cue wins, else the nearest post cue.
+cover one observation the nearest pre cue wins, else the nearest post cue. A *link* cue
+("concerning for", "to suggest") hedges what follows unless a negation covers it ("no opacity to
+suggest pneumonia": absent). *Pseudo* cues ("no change in") are matched only so that their words
+are not read as cues.
 """
 
 from __future__ import annotations
@@ -38,14 +40,13 @@ CUES: dict[str, tuple[str, ...]] = {
     ),
     "UNC_PRE": _phrases(
         "may, might, could, possible, possibly, probable, probably, likely, suspect, suspected,"
-        " suspicious for, suspicion for, suspicion of, concerning for, concern for, question of,"
-        " question,"
-        " questionable, suggest, suggests, suggestive of, suggesting, consider, considered,"
+        " suspicion of, question of, question, questionable, suggest, suggests, consider,"
+        " considered,"
         " cannot exclude, can not exclude, cannot rule out, can not rule out, cannot be excluded,"
         " difficult to exclude, not excluded, differential, differential diagnosis includes,"
         " equivocal, indeterminate, presumed, presumably, perhaps, potential,"
         " potentially, uncertain, either, may represent, could represent, may be, could be,"
-        " worrisome for, raises the possibility of, not entirely excluded,"
+        " raises the possibility of, not entirely excluded,"
         " may reflect"
     ),
     "UNC_POST": _phrases(
@@ -57,8 +58,12 @@ CUES: dict[str, tuple[str, ...]] = {
     ),
     "PSEUDO": _phrases(
         "no change, no interval change, no significant change, no significant interval change,"
-        " without change, no increase, not only, no further, to suggest, gram negative,"
+        " without change, no increase, not only, no further, gram negative,"
         " not change, without interval change"
+    ),
+    "UNC_LINK": _phrases(
+        "concerning for, concern for, suspicious for, suspicion for, worrisome for,"
+        " suggestive of, suggesting, to suggest"
     ),
     "NEG_BOTH": _phrases("resolved"),
     "UNC_BOTH": _phrases("or possibly"),  # NegBio has no "versus" uncertainty pattern
@@ -115,6 +120,12 @@ def presence_of(
                 continue
             if best_post is None or cue.start < best_post.start:
                 best_post = cue
+    if best_pre is not None and best_pre.kind == "UNC_LINK":
+        # "no opacity concerning for pneumonia": a link inside a negation's scope is negated
+        for cue in cues:
+            negates = cue.kind in ("NEG_PRE", "NEG_BOTH") and cue.end <= best_pre.start
+            if negates and not any(_ends_scope(w) for w in words[cue.end : obs_start]):
+                return "absent"
     cue = best_pre or best_post
     if cue is None:
         return "present"
