@@ -19,7 +19,12 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
     return subprocess.run(
-        [*cmd, "--configfile", ".test/config.yaml"], cwd=workdir, env=env, capture_output=True, text=True, timeout=1200
+        [*cmd, "--configfile", ".test/config.yaml"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
 
 

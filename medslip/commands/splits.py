@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 NAME = "splits"
-HELP = "write the train/val/test split and nested 1/10/100% training subsets of a manifest"
+HELP = "write the train/val/test split and nested 1/10/100%% training subsets of a manifest"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -55,12 +55,14 @@ def _pil_to_gray(image: Image.Image, what: str) -> np.ndarray:
     return np.asarray(image.convert("L"))
 
 
-def _stretch(values: np.ndarray) -> np.ndarray:
-    """Min-max stretch of any numeric (H, W) array to uint8."""
-    lo, hi = float(values.min()), float(values.max())
+def _stretch(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Min-max stretch of a numeric array to uint8; min and max over ``values[present]`` when
+    a boolean ``present`` (same shape) is given."""
+    chosen = values if present is None else values[present]
+    lo, hi = float(chosen.min()), float(chosen.max())
     if hi <= lo:
         return np.zeros(values.shape, dtype=np.uint8)
-    return np.round((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    return np.round(np.clip((values - lo) * (255.0 / (hi - lo)), 0, 255)).astype(np.uint8)
 
 
 def window(values: np.ndarray, center: float, width: float) -> np.ndarray:
@@ -81,7 +83,6 @@ def _first(value) -> float:
 def decode_dicom(data: bytes, what: str) -> np.ndarray:
     """(H, W) uint8 display image of a DICOM (see module docstring)."""
     import pydicom
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
         with warnings.catch_warnings():  # malformed headers are reported as BadImage below
@@ -96,14 +97,31 @@ def decode_dicom(data: bytes, what: str) -> np.ndarray:
     bits = int(ds.get("BitsStored", 0) or 0)
     if not 1 <= bits <= 16 or raw.ndim != 2:
         raise BadImage(f"{what}: unexpected bit depth {bits} / pixel shape {raw.shape}")
+    if raw.dtype.kind not in "ui":
+        return _display(raw, ds, None)
+    # Every step is a function of the stored value alone: compute it once per value present
+    # (at most 2^16 of them) and look the image up in that table.
+    lo = min(int(raw.min()), 0)
+    index = raw if lo == 0 else raw.astype(np.int64) - lo
+    levels = np.arange(lo, int(raw.max()) + 1, dtype=np.int64)
+    windowed = "WindowCenter" in ds and "WindowWidth" in ds
+    present = None if windowed else np.bincount(index.ravel(), minlength=levels.size) > 0
+    return np.take(_display(levels, ds, present), index)
+
+
+def _display(raw: np.ndarray, ds, present: np.ndarray | None) -> np.ndarray:
+    """uint8 display values of stored DICOM values ``raw`` (any shape): modality LUT, VOI
+    window / LUT or min-max (over ``raw[present]``, or all of ``raw``), MONOCHROME1 inversion."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
     values = np.asarray(apply_modality_lut(raw, ds), dtype=np.float64)
     if "WindowCenter" in ds and "WindowWidth" in ds:
         out = window(values, _first(ds.WindowCenter), _first(ds.WindowWidth))
     elif "VOILUTSequence" in ds:
-        out = _stretch(np.asarray(apply_voi_lut(raw, ds), dtype=np.float64))
+        out = _stretch(np.asarray(apply_voi_lut(raw, ds), dtype=np.float64), present)
     else:
-        out = _stretch(values)
-    return 255 - out if photometric == "MONOCHROME1" else out
+        out = _stretch(values, present)
+    return 255 - out if ds.PhotometricInterpretation == "MONOCHROME1" else out
 
 
 def read_source(root: Path, rel: str) -> bytes:

@@ -25,5 +25,7 @@ def synthcxr_outputs():
     """Everything SynthCXR produces for the datasets it serves (and its contact sheet when it
     serves MIMIC-CXR-JPG)."""
     datasets = synthcxr_datasets()
-    sheet = ["results/figures/synthcxr_examples.png"] if "mimic_cxr_jpg" in datasets else []
+    sheet = (
+        ["results/figures/synthcxr_examples.png"] if "mimic_cxr_jpg" in datasets else []
+    )
     return expand("results/synthcxr/{dataset}", dataset=datasets) + sheet
