@@ -6,6 +6,8 @@ Sections (median images/s over repeats, one process unless stated):
   format (JPEG: COVID collection + lung demo; PNG: NIH; DICOM: SIIM, stored as-is and as 12-bit
   raw) with :mod:`medslip.data.decode` versus a naive PIL full decode + resize; and the same for
   the real JPEGs re-encoded at MIMIC-CXR size (2544x3056, quality 95), where draft mode pays.
+  ``medslip`` is the preprocessing code path in one process; ``medslip_<N>proc`` the same in a
+  pool of ``--workers`` processes, as ``medslip preprocess --workers N`` runs it.
 - ``random_read``: random-order reads of ``--n-read`` images at 256x256 from LMDB and Parquet
   shards versus a folder of the same images as PNGs read with PIL.
 - ``dataloader``: one epoch of a DataLoader (2 workers, batch 64) over the LMDB shards with
@@ -18,6 +20,8 @@ images_per_s, speedup = images/s over the naive/PNG baseline of the same case) a
 from __future__ import annotations
 
 import argparse
+import itertools
+import multiprocessing
 import statistics
 import tempfile
 import time
@@ -44,11 +48,29 @@ def _naive(path: Path, size: int) -> np.ndarray:
     return np.asarray(Image.open(path).convert("L").resize((size, size), Image.BILINEAR))
 
 
-def _ours(path: Path, size: int) -> np.ndarray:
-    from medslip.data.decode import decode, resize
+def _rows(files: list[Path], size: int) -> list[tuple[Path, dict, object]]:
+    """``medslip preprocess`` jobs (root, manifest row, settings) for ``files``."""
+    from medslip.data.preprocess import Settings
 
-    pixels, width, height = decode(path.read_bytes(), path.name, size)
-    return resize(pixels, size, "stretch", width, height)[0]
+    settings = Settings(size=size, aspect="stretch")
+    row = {"mask_rle": [], "mask_path": "", "boxes": "[]"}
+    return [(p.parent, {**row, "image_id": p.stem, "path": p.name}, settings) for p in files]
+
+
+def _ours(files: list[Path], size: int, workers: int) -> None:
+    """The preprocessing code path (:func:`medslip.data.preprocess.process_row`), in one
+    process or in a pool of ``workers`` processes as ``medslip preprocess --workers`` runs it."""
+    from medslip.data.preprocess import process_row
+
+    jobs = _rows(files, size)
+    if workers == 1:
+        results = list(itertools.starmap(process_row, jobs))
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            chunk = max(1, len(jobs) // (4 * workers))
+            results = pool.starmap(process_row, jobs, chunksize=chunk)
+    if any("reason" in r for r in results):
+        raise RuntimeError(f"benchmark image failed to decode: {results}")
 
 
 def _naive_dicom(path: Path, size: int) -> np.ndarray:
@@ -89,12 +111,15 @@ def _twelve_bit(source: Path, out: Path) -> Path:
     return out
 
 
-def _preprocess_rows(real: Path, work: Path, size: int, repeats: int) -> list[dict]:
+def _preprocess_rows(real: Path, work: Path, size: int, repeats: int, workers: int) -> list[dict]:
     rows = []
     for case, files in _sources(real, work).items():
         naive = _naive_dicom if case == "dicom" else _naive
-        for method, fn in (("naive_pil", naive), ("medslip", _ours)):
-            seconds = _median_time(lambda fn=fn, files=files: [fn(p, size) for p in files], repeats)
+        seconds = _median_time(lambda n=naive, f=files: [n(p, size) for p in f], repeats)
+        rows.append(_row("preprocess", case, "naive_pil", len(files), seconds))
+        for n in sorted({1, workers}):
+            seconds = _median_time(lambda n=n, f=files: _ours(f, size, n), repeats)
+            method = "medslip" if n == 1 else f"medslip_{n}proc"
             rows.append(_row("preprocess", case, method, len(files), seconds))
     return rows
 
@@ -180,7 +205,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--size", type=int, default=224, help="preprocessing target size")
     parser.add_argument("--n-read", type=int, default=4000, help="images for random reads")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="preprocessing processes and DataLoader workers"
+    )
     parser.add_argument("--out", default="results/benchmarks/data_speed.csv")
     args = parser.parse_args(argv)
     real = Path(args.real)
@@ -190,7 +217,7 @@ def main(argv: list[str]) -> int:
         raise MedslipError(f"--real {real}: not a directory")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows = _preprocess_rows(real, work, args.size, args.repeats)
+        rows = _preprocess_rows(real, work, args.size, args.repeats, args.workers)
         read_rows, shard = _read_rows(real, work, args.n_read, args.repeats)
         rows += read_rows + _loader_rows(shard, args.repeats, args.workers)
     table = pd.DataFrame(rows)
