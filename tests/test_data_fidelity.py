@@ -1,7 +1,7 @@
 """Pixel fidelity: an image read back from a shard equals an independent full decode + resize of
 the source (torch antialiased bilinear, DICOM windowing written out by hand) within 1 grey
-level on average, for JPEG (draft mode), PNG and 12-bit DICOM with rescale, window and
-MONOCHROME1."""
+level on average, for JPEG (draft mode), PNG and 12-bit DICOM with rescale, window (or min-max
+without one) and MONOCHROME1."""
 
 from __future__ import annotations
 
@@ -33,10 +33,14 @@ def reference_resize(gray: np.ndarray, size: int) -> np.ndarray:
     return out[0, 0].numpy()
 
 
-def write_12bit_dicom(real: Path, path: Path, monochrome1: bool) -> tuple[np.ndarray, dict]:
-    """The real SIIM image re-stored as 12-bit raw values with rescale + window tags."""
+def write_12bit_dicom(
+    real: Path, path: Path, monochrome1: bool, windowed: bool = True
+) -> tuple[np.ndarray, dict]:
+    """The real SIIM image re-stored as 12-bit raw values with rescale (+ window) tags."""
     ds = pydicom.dcmread(real / SIIM_DICOM)
     raw = (ds.pixel_array.astype(np.uint16) * 16 + 7).astype(np.uint16)  # 7..4071, 12 bits
+    if not windowed:  # stored values far from 0: min-max must use the image's own minimum
+        raw = raw // 2 + 2000
     if monochrome1:
         raw = (4095 - raw).astype(np.uint16)
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
@@ -44,23 +48,30 @@ def write_12bit_dicom(real: Path, path: Path, monochrome1: bool) -> tuple[np.nda
     ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
     tags = {"slope": 0.5, "intercept": -100.0, "center": 900.0, "width": 1400.0}
     ds.RescaleSlope, ds.RescaleIntercept = tags["slope"], tags["intercept"]
-    ds.WindowCenter, ds.WindowWidth = tags["center"], tags["width"]
+    if windowed:
+        ds.WindowCenter, ds.WindowWidth = tags["center"], tags["width"]
+    else:
+        tags["center"] = tags["width"] = None
     ds.PixelData = raw.tobytes()
     ds.save_as(path, enforce_file_format=True)
     return raw, tags
 
 
 def reference_dicom(raw: np.ndarray, tags: dict, monochrome1: bool) -> np.ndarray:
-    """Independent display pipeline: modality rescale, linear window, MONOCHROME1 inversion."""
+    """Independent display pipeline: modality rescale, linear window (min-max without one),
+    MONOCHROME1 inversion."""
     values = raw * tags["slope"] + tags["intercept"]
-    low = tags["center"] - 0.5 - (tags["width"] - 1) / 2
-    shown = np.clip((values - low) / (tags["width"] - 1) * 255.0, 0, 255)
+    if tags["width"] is None:
+        shown = (values - values.min()) / (values.max() - values.min()) * 255.0
+    else:
+        low = tags["center"] - 0.5 - (tags["width"] - 1) / 2
+        shown = np.clip((values - low) / (tags["width"] - 1) * 255.0, 0, 255)
     return 255.0 - shown if monochrome1 else shown
 
 
 @pytest.fixture(scope="module")
 def sources(real_data, tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]:
-    """A folder with one real JPEG (large RGB), one real NIH PNG and two 12-bit DICOMs, and the
+    """A folder with one real JPEG (large RGB), one real NIH PNG and three 12-bit DICOMs, and the
     independently computed expected (SIZE, SIZE) images keyed like the shards."""
     folder = tmp_path_factory.mktemp("sources")
     jpeg = real_data / "covid_chestxray/images/01E392EE-69F9-4E33-BFCE-E5C968654078.jpeg"
@@ -71,8 +82,12 @@ def sources(real_data, tmp_path_factory) -> tuple[Path, dict[str, np.ndarray]]:
         "chest": reference_resize(np.asarray(Image.open(jpeg).convert("L")), SIZE),
         "nih": reference_resize(np.asarray(Image.open(png).convert("L")), SIZE),
     }
-    for name, mono1 in (("mono2", False), ("mono1", True)):
-        raw, tags = write_12bit_dicom(real_data, folder / f"{name}.dcm", mono1)
+    for name, mono1, windowed in (
+        ("mono2", False, True),
+        ("mono1", True, True),
+        ("unwindowed", False, False),
+    ):
+        raw, tags = write_12bit_dicom(real_data, folder / f"{name}.dcm", mono1, windowed)
         expected[name] = reference_resize(reference_dicom(raw, tags, mono1), SIZE)
     return folder, expected
 

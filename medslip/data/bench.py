@@ -90,11 +90,11 @@ def _sources(real: Path, work: Path) -> dict[str, list[Path]]:
     dicom = next((real / "siim_acr_pneumothorax/dicom").glob("*.dcm"))
     dicoms = [dicom, _twelve_bit(dicom, work / "twelve_bit.dcm")]
     mimic = []
-    for i, path in enumerate(jpegs[:12]):
+    for i, path in enumerate(jpegs[:24]):
         big = Image.open(path).convert("L").resize(MIMIC_SIZE, Image.BICUBIC)
         mimic.append(work / f"mimic_{i}.jpg")
         big.save(mimic[-1], quality=95)
-    return {"jpeg": jpegs, "png": pngs, "dicom": dicoms * 8, "jpeg@mimic_size": mimic}
+    return {"jpeg": jpegs, "png": pngs, "dicom": dicoms * 16, "jpeg@mimic_size": mimic * 2}
 
 
 def _twelve_bit(source: Path, out: Path) -> Path:

@@ -101,11 +101,15 @@ def decode_dicom(data: bytes, what: str) -> np.ndarray:
         return _display(raw, ds, None)
     # Every step is a function of the stored value alone: compute it once per value present
     # (at most 2^16 of them) and look the image up in that table.
-    lo = min(int(raw.min()), 0)
+    low, high = int(raw.min()), int(raw.max())
+    lo = min(low, 0)
     index = raw if lo == 0 else raw.astype(np.int64) - lo
-    levels = np.arange(lo, int(raw.max()) + 1, dtype=np.int64)
-    windowed = "WindowCenter" in ds and "WindowWidth" in ds
-    present = None if windowed else np.bincount(index.ravel(), minlength=levels.size) > 0
+    levels = np.arange(lo, high + 1, dtype=np.int64)
+    if "ModalityLUTSequence" in ds or "VOILUTSequence" in ds:  # tables: any shape
+        present = np.bincount(index.ravel(), minlength=levels.size) > 0
+    else:  # linear rescale: the extremes are those of the lowest and highest stored value
+        present = np.zeros(levels.size, dtype=bool)
+        present[[low - lo, high - lo]] = True
     return np.take(_display(levels, ds, present), index)
 
 
