@@ -134,6 +134,21 @@ def _age_sex(rng: np.random.Generator) -> tuple[int, str]:
     return int(np.clip(rng.normal(60, 16), 18, 95)), str(rng.choice(["M", "F"]))
 
 
+def _single_image_study(
+    cfg: dict[str, Any],
+    renderer: Renderer,
+    seed: int,
+    dataset: str,
+    i: int,
+    boost: dict[str, float],
+):
+    """Image ``i`` of a one-image-per-patient dataset (RSNA, SIIM): its rng, a study with fewer
+    findings (0.6 x ``findings_rate``) and the ``boost``ed target finding, and its rendering."""
+    srng = rng_for(seed, _DATASET_KEY[dataset], i)
+    study = sample_study(i, i, srng, cfg["findings_rate"] * 0.6, boost=boost, seed=seed)
+    return srng, study, _render(renderer, study, srng)
+
+
 def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, seed: int) -> None:
     from medslip.labels import chexpert_from_triplets
     from medslip.synth.formats import MimicCxrJpgWriter
@@ -248,13 +263,10 @@ def _rsna(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, se
     from medslip.synth.formats import RsnaPneumoniaWriter
 
     writer = RsnaPneumoniaWriter(tree)
-    key = _DATASET_KEY["rsna_pneumonia"]
     for i in range(cfg["rsna_images"]):
-        srng = rng_for(seed, key, i)
-        study = sample_study(
-            i, i, srng, cfg["findings_rate"] * 0.6, boost={"pneumonia": 0.25}, seed=seed
+        srng, study, rendered = _single_image_study(
+            cfg, renderer, seed, "rsna_pneumonia", i, {"pneumonia": 0.25}
         )
-        rendered = _render(renderer, study, srng)
         opacity = [
             m
             for f, m in zip(study.findings, rendered.masks, strict=True)
@@ -274,13 +286,10 @@ def _siim(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, se
     from medslip.synth.formats import SiimAcrWriter
 
     writer = SiimAcrWriter(tree)
-    key = _DATASET_KEY["siim_acr"]
     for i in range(cfg["siim_images"]):
-        srng = rng_for(seed, key, i)
-        study = sample_study(
-            i, i, srng, cfg["findings_rate"] * 0.6, boost={"pneumothorax": 0.3}, seed=seed
+        srng, study, rendered = _single_image_study(
+            cfg, renderer, seed, "siim_acr", i, {"pneumothorax": 0.3}
         )
-        rendered = _render(renderer, study, srng)
         ptx = np.zeros((renderer.size, renderer.size), bool)
         for f, m in zip(study.findings, rendered.masks, strict=True):
             if f.kind == "pneumothorax":
