@@ -11,7 +11,9 @@ HELP = "read an official-format dataset tree (MIMIC, NIH, RSNA, SIIM, IU, COVID)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from medslip.data.readers import READER_MODULES
 
-    parser.add_argument("--dataset", required=True, choices=sorted(READER_MODULES))
+    parser.add_argument(
+        "--dataset", required=True, choices=sorted(READER_MODULES), help="which official format"
+    )
     parser.add_argument("--root", required=True, help="root of the official-format tree")
     parser.add_argument("--out", required=True, help="manifest Parquet to write")
     parser.add_argument(

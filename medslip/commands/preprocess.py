@@ -4,6 +4,7 @@ plain folder of images)."""
 from __future__ import annotations
 
 import argparse
+import os
 
 NAME = "preprocess"
 HELP = "decode + resize images into LMDB/Parquet shards (manifest shard, --gather, or --images DIR)"
@@ -15,14 +16,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--gather", nargs="+", metavar="SHARD", help="shard files to gather")
     mode.add_argument("--images", help="plain folder of images (keys: relative path, no suffix)")
     parser.add_argument("--root", help="dataset root the manifest paths are relative to")
-    parser.add_argument("--shard", type=int, default=0)
-    parser.add_argument("--n-shards", type=int, default=1)
+    parser.add_argument("--shard", type=int, default=0, help="shard index written (--manifest)")
+    parser.add_argument(
+        "--n-shards", type=int, default=1, help="shards the manifest is split into by image-id hash"
+    )
     parser.add_argument("--out", required=True, help="shard file (--manifest) or directory")
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--aspect", choices=["stretch", "pad", "crop"], default="stretch")
-    parser.add_argument("--backend", choices=["lmdb", "parquet"], default="lmdb")
-    parser.add_argument("--workers", type=int, default=1, help="decoding processes")
-    parser.add_argument("--max-bad-fraction", type=float, default=0.01)
+    parser.add_argument("--size", type=int, default=224, help="side of the stored square image")
+    parser.add_argument(
+        "--aspect", choices=["stretch", "pad", "crop"], default="stretch", help="aspect policy"
+    )
+    parser.add_argument(
+        "--backend", choices=["lmdb", "parquet"], default="lmdb", help="shard format (--images)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="decoding processes (default: the cores this process may use)",
+    )
+    parser.add_argument(
+        "--max-bad-fraction",
+        type=float,
+        default=0.01,
+        help="fail when more than this fraction of images is quarantined (--gather, --images)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

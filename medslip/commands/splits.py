@@ -13,10 +13,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", required=True, help="manifest Parquet (medslip manifest)")
     parser.add_argument("--out", required=True, help="split CSV to write")
     parser.add_argument("--counts", help="counts JSON to write (images/patients per split)")
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--subsets", type=float, nargs="+", default=[0.01, 0.1, 1.0])
+    parser.add_argument("--seed", type=int, required=True, help="seed of the split hashes")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="patient fraction in val")
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="patient fraction in test where no official test split exists",
+    )
+    parser.add_argument(
+        "--subsets",
+        type=float,
+        nargs="+",
+        default=[0.01, 0.1, 1.0],
+        help="nested training subset fractions",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
