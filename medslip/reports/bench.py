@@ -6,7 +6,8 @@ Writes under ``results/benchmarks/``:
   labels against NegBio's gold standard (``openi_gld_std14.csv``) on the chosen ids (``--split
   test``: the 771 ids of ``openi-testset.txt``; ``dev``: all others), with the CheXpert labeler's
   output (present-only) beside it on the 7 classes it shares; rows ``macro_shared7`` and
-  ``macro_with_positives`` summarise.
+  ``macro_with_positives`` summarise. Every F1 has a 95% bootstrap interval over reports
+  (``*_ci_low``/``*_ci_high``; 1000 resamples, seed 0).
 * ``report_labeling_synthcxr.csv``: triplet-level precision/recall/F1 against SynthCXR's ground
   truth.
 * ``report_parsing_speed.csv``: reports/s of ``parse_report`` and of a plain ``nlp.pipe``
@@ -21,6 +22,8 @@ import re
 import statistics
 import time
 from pathlib import Path
+
+import numpy as np
 
 from medslip.labels import chestxray14_from_triplets
 from medslip.reports.parse import ReportParser, default_parser
@@ -87,8 +90,27 @@ def _f1(pred: list[int], gold: list[int]) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def score_iu(iu_dir: Path, split: str) -> list[dict]:
-    """Per-class rows (and two macro rows) of the IU accuracy table."""
+def bootstrap_f1(pred: np.ndarray, gold: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """F1 per class of ``n_boot`` bootstrap resamples of the reports: (n_boot, C) from 0/1
+    (N, C) predictions and gold labels (F1 is 0 where a resample has no positives)."""
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(pred), np.full(len(pred), 1 / len(pred)), size=n_boot)
+    pred, gold = pred.astype(bool), gold.astype(bool)
+    tp = weights @ (pred & gold)
+    wrong = weights @ (pred ^ gold)
+    denom = 2 * tp + wrong
+    return np.divide(2 * tp, denom, out=np.zeros(denom.shape), where=denom > 0)
+
+
+def _ci(samples: np.ndarray) -> tuple[float, float]:
+    """95% percentile interval."""
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def score_iu(iu_dir: Path, split: str, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+    """Per-class rows (and two macro rows) of the IU accuracy table, each F1 with a 95%
+    bootstrap interval over reports (``n_boot`` resamples, ``seed``)."""
     test_ids = set((iu_dir / "openi-testset.txt").read_text().split())
     reports = iu_reports(iu_dir)
     gold = iu_gold(iu_dir)
@@ -100,25 +122,46 @@ def score_iu(iu_dir: Path, split: str) -> list[dict]:
         for rid in ids
     }
     peer_ids = [rid for rid in ids if rid in peer]
+    classes = list(CHESTXRAY14_CLASSES)
+    shared = [c in SHARED_WITH_CHEXPERT for c in classes]
+
+    def matrix(labels: dict, rids: list[str], cols: list[str]) -> np.ndarray:
+        return np.array([[labels[r][c] for c in cols] for r in rids])
+
+    boot = bootstrap_f1(matrix(ours, ids, classes), matrix(gold, ids, classes), n_boot, seed)
+    peer_cols = [c for c, s in zip(classes, shared, strict=True) if s]
+    peer_gold = matrix(gold, peer_ids, peer_cols)
+    peer_boot = bootstrap_f1(matrix(peer, peer_ids, peer_cols), peer_gold, n_boot, seed)
     rows = []
-    for cls in CHESTXRAY14_CLASSES:
+    for j, cls in enumerate(classes):
         g = [gold[r][cls] for r in ids]
         p, r, f = _f1([ours[i][cls] for i in ids], g)
+        low, high = _ci(boot[:, j])
         row = {"class": cls, "support": sum(g), "n_reports": len(ids), "precision": p,
-               "recall": r, "f1": f, "peer_f1": "", "peer_n_reports": ""}  # fmt: skip
+               "recall": r, "f1": f, "f1_ci_low": low, "f1_ci_high": high, "peer_f1": "",
+               "peer_f1_ci_low": "", "peer_f1_ci_high": "", "peer_n_reports": ""}  # fmt: skip
         if cls in SHARED_WITH_CHEXPERT:
             gp = [gold[i][cls] for i in peer_ids]
             row["peer_f1"] = _f1([peer[i][cls] for i in peer_ids], gp)[2]
+            k = peer_cols.index(cls)
+            row["peer_f1_ci_low"], row["peer_f1_ci_high"] = _ci(peer_boot[:, k])
             row["ours_f1_on_peer_ids"] = _f1([ours[i][cls] for i in peer_ids], gp)[2]
             row["peer_n_reports"] = len(peer_ids)
         rows.append(row)
-    shared = [row for row in rows if row["class"] in SHARED_WITH_CHEXPERT]
-    with_pos = [row for row in rows if row["support"] > 0]
-    rows.append({"class": "macro_shared7", "f1": statistics.mean(r["f1"] for r in shared),
-                 "peer_f1": statistics.mean(r["peer_f1"] for r in shared),
+    with_pos = [row["support"] > 0 for row in rows]
+    macro_with_pos = statistics.mean(row["f1"] for row in rows if row["support"] > 0)
+    shared_rows = [row for row, s in zip(rows, shared, strict=True) if s]
+    low, high = _ci(boot[:, shared].mean(axis=1))
+    peer_low, peer_high = _ci(peer_boot.mean(axis=1))
+    rows.append({"class": "macro_shared7", "f1": statistics.mean(r["f1"] for r in shared_rows),
+                 "f1_ci_low": low, "f1_ci_high": high,
+                 "peer_f1": statistics.mean(r["peer_f1"] for r in shared_rows),
+                 "peer_f1_ci_low": peer_low, "peer_f1_ci_high": peer_high,
                  "n_reports": len(ids), "peer_n_reports": len(peer_ids)})  # fmt: skip
-    rows.append({"class": "macro_with_positives", "f1": statistics.mean(r["f1"] for r in with_pos),
-                 "n_reports": len(ids)})  # fmt: skip
+    low, high = _ci(boot[:, with_pos].mean(axis=1))
+    rows.append({"class": "macro_with_positives",
+                 "f1": macro_with_pos,
+                 "f1_ci_low": low, "f1_ci_high": high, "n_reports": len(ids)})  # fmt: skip
     return rows
 
 
