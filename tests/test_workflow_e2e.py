@@ -1,16 +1,21 @@
-"""One tiny end-to-end run of the whole DAG (`all` on `.test/config.yaml`) through Snakemake."""
+"""One tiny end-to-end run of the whole DAG (`all` on `.test/config.yaml`) through Snakemake; with
+the real COVID-19 image collection of ../shared/data/real added as a data source when present."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO
+from medslip.data import ShardReader
+from tests.conftest import REAL_DATA, REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -18,8 +23,9 @@ pytestmark = pytest.mark.e2e
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    configs = [".test/config.yaml", *(["covid.yaml"] if (workdir / "covid.yaml").exists() else [])]
     return subprocess.run(
-        [*cmd, "--configfile", ".test/config.yaml"],
+        [*cmd, "--configfile", *configs],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -33,6 +39,9 @@ def run(tmp_path_factory):
     work = tmp_path_factory.mktemp("e2e")
     for name in ("workflow", "config", ".test"):
         (work / name).symlink_to(REPO / name)
+    covid = REAL_DATA / "covid_chestxray"
+    if covid.is_dir():
+        (work / "covid.yaml").write_text(f"data:\n  covid_chestxray: {covid}\n")
     res = _snakemake(work, "all")
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     return work
@@ -58,3 +67,45 @@ def test_snakemake_report_builds(run):
     assert res.returncode == 0, res.stderr[-3000:]
     html = (run / "results" / "report.html").read_text(errors="replace")
     assert "synthcxr_examples.png" in html
+
+
+def test_reports_become_label_matrices(run):
+    out = run / "results" / "reports" / "mimic_cxr"
+    reports = list((run / "results" / "synthcxr" / "mimic_cxr_jpg" / "files").rglob("s*.txt"))
+    ids = (out / "report_ids.txt").read_text().split()
+    matrix = np.load(out / "label_matrix.npy")
+    assert matrix.shape == (len(reports), 51, 75) == (len(ids), 51, 75)
+    assert matrix.dtype == np.int8 and set(np.unique(matrix)) <= {-1, 0, 1}
+    assert (matrix == 1).any() and (matrix == 0).any()
+    triplets = pd.read_parquet(out / "triplets.parquet")
+    assert set(triplets["report_id"]) <= set(ids)
+
+
+def _check_dataset(results: Path, source: str) -> None:
+    """Splits partition the manifest and the shards hold every image that was not quarantined."""
+    data = results / "data" / source
+    manifest = pd.read_parquet(data / "manifest.parquet")
+    splits = pd.read_csv(data / "splits.csv", dtype={"image_id": str})
+    assert sorted(splits["image_id"]) == sorted(manifest["image_id"])
+    assert set(splits["split"]) <= {"train", "val", "test"}
+    summary = json.loads((data / "shards" / "manifest.json").read_text())
+    reader = ShardReader(data / "shards")
+    quarantined = pd.read_csv(data / "shards" / "quarantine.csv")
+    assert len(reader) == len(manifest) - len(quarantined) == summary["images"]
+    first = reader[reader.keys()[0]]
+    assert first.shape == (64, 64) and first.dtype == np.uint8
+
+
+@pytest.mark.parametrize("source", ["mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr"])
+def test_synthcxr_datasets_become_splits_and_shards(run, source):
+    _check_dataset(run / "results", source)
+
+
+def test_real_covid_collection_goes_through_the_dag(run):
+    if not (run / "covid.yaml").exists():
+        pytest.skip(f"real data not found at {REAL_DATA}")
+    _check_dataset(run / "results", "covid_chestxray")
+    reader = ShardReader(run / "results" / "data" / "covid_chestxray" / "shards")
+    masks = [reader.mask(key) for key in reader]
+    assert all(m is not None and m.shape == (64, 64) for m in masks)  # V7 lung masks
+    assert all(m.any() for m in masks)

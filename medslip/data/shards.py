@@ -225,8 +225,8 @@ class _ParquetShard:
 
 
 class ShardReader:
-    """Random access to shards: ``len(r)``, ``r.keys()``, ``r[key]`` -> (H, W) uint8,
-    ``r.mask(key)`` -> (H, W) uint8 {0,1} or None.
+    """Random access to shards: ``len(r)``, ``r.keys()`` (or ``iter(r)``), ``r[key]`` -> (H, W)
+    uint8, ``r.mask(key)`` -> (H, W) uint8 {0,1} or None.
 
     ``path`` is one shard file or a directory of shards (its ``manifest.json`` lists them in
     order; without one, every shard file in it, sorted by name).
@@ -266,6 +266,10 @@ class ShardReader:
 
     def __contains__(self, key: str) -> bool:
         return key in self._where
+
+    def __iter__(self):
+        """Iterates over the keys, like a mapping."""
+        return iter(self._where)
 
     def _shard(self, key: str):
         try:
