@@ -4,9 +4,6 @@ the real COVID-19 image collection of ../shared/data/real added as a data source
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,34 +12,19 @@ import pytest
 from PIL import Image
 
 from medslip.data import ShardReader
-from tests.conftest import REAL_DATA, REPO
+from tests._workflow import make_workdir, snakemake
+from tests.conftest import REAL_DATA
 
 pytestmark = pytest.mark.e2e
 
 
-def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    configs = [".test/config.yaml", *(["covid.yaml"] if (workdir / "covid.yaml").exists() else [])]
-    return subprocess.run(
-        [*cmd, "--configfile", *configs],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("e2e")
-    for name in ("workflow", "config", ".test"):
-        (work / name).symlink_to(REPO / name)
+    work = make_workdir(tmp_path_factory.mktemp("e2e"))
     covid = REAL_DATA / "covid_chestxray"
     if covid.is_dir():
         (work / "covid.yaml").write_text(f"data:\n  covid_chestxray: {covid}\n")
-    res = _snakemake(work, "all")
+    res = snakemake(work, "all")
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     return work
 
@@ -57,13 +39,13 @@ def test_all_builds_synthcxr_and_contact_sheet(run):
 
 
 def test_second_run_has_nothing_to_do(run):
-    res = _snakemake(run, "-n", "all")
+    res = snakemake(run, "-n", "all")
     assert res.returncode == 0
     assert "Nothing to be done" in res.stdout + res.stderr
 
 
 def test_snakemake_report_builds(run):
-    res = _snakemake(run, "--report", "results/report.html")
+    res = snakemake(run, "--report", "results/report.html")
     assert res.returncode == 0, res.stderr[-3000:]
     html = (run / "results" / "report.html").read_text(errors="replace")
     assert "synthcxr_examples.png" in html
