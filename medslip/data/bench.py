@@ -7,7 +7,9 @@ Sections (median images/s over repeats, one process unless stated):
   raw) with :mod:`medslip.data.decode` versus a naive PIL full decode + resize; and the same for
   the real JPEGs re-encoded at MIMIC-CXR size (2544x3056, quality 95), where draft mode pays.
   ``medslip`` is the preprocessing code path in one process; ``medslip_<N>proc`` the same in a
-  pool of ``--workers`` processes, as ``medslip preprocess --workers N`` runs it.
+  pool of ``--workers`` processes, as ``medslip preprocess --workers N`` runs it. At MIMIC size
+  two more rows time decoding alone (full PIL decode; medslip's DCT-scaled decode): the entropy
+  decoding both must do bounds the per-process speed-up.
 - ``random_read``: random-order reads of ``--n-read`` images at 256x256 from LMDB and Parquet
   shards versus a folder of the same images as PNGs read with PIL.
 - ``dataloader``: one epoch of a DataLoader (2 workers, batch 64) over the LMDB shards with
@@ -121,7 +123,24 @@ def _preprocess_rows(real: Path, work: Path, size: int, repeats: int, workers: i
             seconds = _median_time(lambda n=n, f=files: _ours(f, size, n), repeats)
             method = "medslip" if n == 1 else f"medslip_{n}proc"
             rows.append(_row("preprocess", case, method, len(files), seconds))
+        if case == "jpeg@mimic_size":  # where the time goes: decoding alone, full vs 1/8 scale
+            for method, fn in (
+                ("pil_full_decode_only", _full_decode),
+                ("draft_decode_only", _draft),
+            ):
+                seconds = _median_time(lambda fn=fn, f=files: [fn(p, size) for p in f], repeats)
+                rows.append(_row("preprocess", case, method, len(files), seconds))
     return rows
+
+
+def _full_decode(path: Path, size: int) -> None:
+    Image.open(path).load()
+
+
+def _draft(path: Path, size: int) -> None:
+    from medslip.data.decode import decode
+
+    decode(path.read_bytes(), path.name, size)
 
 
 def _row(section: str, case: str, method: str, n: int, seconds: float) -> dict:
