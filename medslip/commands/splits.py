@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from medslip.data.atomic import atomic_path, write_bytes_atomic
+    from medslip.atomic import atomic_path, write_bytes_atomic
     from medslip.data.manifest import read_manifest
     from medslip.data.splits import split_counts, split_table
 

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from medslip.atomic import atomic_path
+
 MIMIC_SIZE = (2544, 3056)  # width, height of a typical MIMIC-CXR-JPG image
 
 
@@ -247,8 +249,8 @@ def main(argv: list[str]) -> int:
         for c, r in zip(table["case"], table["images_per_s"], strict=True)
     ]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False, float_format="%.4g")
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4g")
     with pd.option_context("display.width", 140, "display.float_format", "{:.3g}".format):
         print(table.to_string(index=False))
     print(f"wrote {out}")

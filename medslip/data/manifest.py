@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medslip.data.atomic import atomic_path
+from medslip.atomic import atomic_path
 from medslip.errors import MedslipError
 
 SCHEMA = pa.schema(

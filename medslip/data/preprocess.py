@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medslip.data.atomic import atomic_path, write_bytes_atomic
+from medslip.atomic import atomic_path, write_bytes_atomic
 from medslip.data.decode import BadImage, decode, read_source, resize, resize_mask, transform_boxes
 from medslip.data.shards import SUFFIX, ShardWriter, sha256_file
 from medslip.errors import MedslipError

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medslip.data.atomic import atomic_path
+from medslip.atomic import atomic_path
 from medslip.errors import MedslipError
 
 BACKENDS = ("lmdb", "parquet")

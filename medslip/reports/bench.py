@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medslip.atomic import atomic_path
 from medslip.labels import chestxray14_from_triplets
 from medslip.reports.parse import ReportParser, default_parser
 from medslip.reports.readers import Report, read_iu_csv
@@ -258,12 +259,10 @@ def _write_csv(rows: list[dict], path: Path) -> None:
     fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
 
 
 def _print(rows: list[dict]) -> None:

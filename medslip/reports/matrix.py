@@ -18,13 +18,13 @@ leaves a partial file):
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from medslip.atomic import atomic_path
 from medslip.labels import chestxray14_from_triplets, chexpert_from_triplets
 from medslip.reports.parse import Triplet
 from medslip.reports.readers import Skipped
@@ -49,12 +49,6 @@ def label_matrix(triplets: Iterable[Triplet], uncertain_as_positive: bool = Fals
         elif t.presence == "absent":
             m[j, k] = max(m[j, k], 0)
     return m
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -92,13 +86,18 @@ def write_outputs(
         "reports_skipped": len(skipped),
         "triplets": len(triplets),
     }
-    _atomic(out_dir / "triplets.parquet", lambda p: triplets.to_parquet(p, index=False))
-    _atomic(out_dir / "label_matrix.npy", lambda p: _save_npy(p, matrices))
-    _atomic(out_dir / "report_ids.txt", lambda p: p.write_text("".join(f"{i}\n" for i in ids)))
-    _atomic(out_dir / "labels_chestxray14.parquet", lambda p: cxr14.to_parquet(p, index=False))
-    _atomic(out_dir / "labels_chexpert.parquet", lambda p: chexpert.to_parquet(p, index=False))
-    _atomic(out_dir / "skipped.csv", lambda p: skipped_df.to_csv(p, index=False))
-    _atomic(out_dir / "counts.json", lambda p: p.write_text(json.dumps(counts, indent=1) + "\n"))
+    writers = {
+        "triplets.parquet": lambda p: triplets.to_parquet(p, index=False),
+        "label_matrix.npy": lambda p: _save_npy(p, matrices),
+        "report_ids.txt": lambda p: p.write_text("".join(f"{i}\n" for i in ids)),
+        "labels_chestxray14.parquet": lambda p: cxr14.to_parquet(p, index=False),
+        "labels_chexpert.parquet": lambda p: chexpert.to_parquet(p, index=False),
+        "skipped.csv": lambda p: skipped_df.to_csv(p, index=False),
+        "counts.json": lambda p: p.write_text(json.dumps(counts, indent=1) + "\n"),
+    }
+    for name, write in writers.items():
+        with atomic_path(out_dir / name) as tmp:
+            write(tmp)
     return counts
 
 

@@ -11,7 +11,6 @@ Writes ``results/benchmarks/synthcxr_speed.csv``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from medslip.atomic import atomic_path
 
 
 def _rate(fn, n: int, repeats: int) -> tuple[float, list[float]]:
@@ -99,10 +100,7 @@ def main(argv: list[str]) -> int:
     df = pd.DataFrame(rows)
     df["size"] = args.size
     df["runs"] = df["runs"].map(lambda xs: ";".join(f"{x:.1f}" for x in xs))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_name(f".{out.name}.tmp")
-    df.to_csv(tmp_out, index=False)
-    os.replace(tmp_out, out)
+    with atomic_path(args.out) as tmp:
+        df.to_csv(tmp, index=False)
     print(df.to_string(index=False))
     return 0

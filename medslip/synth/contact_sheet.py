@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from medslip.atomic import atomic_path
 from medslip.rle import decode_siim
 
 
@@ -80,8 +81,6 @@ def contact_sheet(
         wrapped = "\n".join(textwrap.fill(line, 82) or "" for line in report.splitlines())
         ax_txt.text(0, 1, wrapped, fontsize=6.5, family="monospace", va="top", wrap=True)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, out)

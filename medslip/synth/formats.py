@@ -32,7 +32,6 @@ import csv
 import gzip
 import io
 import math
-import os
 import re
 import uuid
 from collections.abc import Iterable, Sequence
@@ -48,6 +47,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit, SecondaryCaptureImageStorage
 
+from medslip.atomic import write_bytes_atomic
 from medslip.errors import MedslipError
 from medslip.rle import encode_siim
 from medslip.vocab import CHESTXRAY14_CLASSES, CHEXPERT_CLASSES
@@ -69,15 +69,6 @@ _FRONTAL = ("PA", "AP")
 _NIH_BOX_NAME = {"Infiltration": "Infiltrate"}  # BBox_List_2017.csv spells this class differently
 _PATIENT_AGE = 0x00101010
 _SIIM_UID_ROOT = "1.2.276.0.7230010.3.1"  # + .2 study, .3 series, .4 instance (OFFIS DCMTK root)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _csv_bytes(header: str, rows: Iterable[Sequence[str]]) -> bytes:

@@ -14,14 +14,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     removed (so nothing half-written is ever left under the final name)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")  # suffix kept for writers
+    try:  # that choose the format by it (matplotlib, LMDB/Parquet shards)
         yield tmp
         os.replace(tmp, path)
     finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + "-lock")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
