@@ -62,3 +62,22 @@ def test_augment_is_seeded_and_varies():
     is_flip = [torch.allclose(o, straight[i].flip(-1), atol=1e-3) for i, o in enumerate(out)]
     is_same = [torch.allclose(o, straight[i], atol=1e-3) for i, o in enumerate(plain)]
     assert all(a or b for a, b in zip(is_flip, is_same, strict=True)) and any(is_flip)
+
+
+@pytest.mark.parametrize("backend", ["lmdb", "parquet"])
+def test_shards_past_one_row_group_read_back_and_reads_are_private_copies(tmp_path, backend):
+    from medslip.data import ShardReader
+
+    path = tmp_path / f"shard-00000.{backend}"
+    n = 4096 + 300  # more than one Parquet row group
+    with ShardWriter(path) as writer:
+        for i in range(n):
+            writer.add(f"k{i}", np.full((2, 3), i % 251, dtype=np.uint8))
+    (tmp_path / "shard-00000.index.parquet").write_bytes(b"sidecar, not a shard")
+    reader = ShardReader(tmp_path)  # directory without manifest.json: shard files only
+    assert len(reader) == n
+    for i in (0, 4095, 4096, n - 1):
+        assert reader[f"k{i}"].tolist() == [[i % 251] * 3] * 2
+    first = reader["k7"]
+    first[:] = 0  # a caller may write into what it got
+    assert reader["k7"].tolist() == [[7] * 3] * 2

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -49,12 +48,12 @@ class ShardDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         key = self.keys[index]
-        item = {"image": torch.from_numpy(np.array(self.reader[key]))[None], "index": index}
+        item = {"image": torch.from_numpy(self.reader[key])[None], "index": index}
         if self.with_masks:
             mask = self.reader.mask(key)
             shape = item["image"].shape[1:]
             item["mask"] = (torch.zeros(shape, dtype=torch.uint8) if mask is None
-                            else torch.from_numpy(np.array(mask)))[None]  # fmt: skip
+                            else torch.from_numpy(mask))[None]  # fmt: skip
         return item
 
 
@@ -147,8 +146,9 @@ def _photometric(images: torch.Tensor, params: dict) -> torch.Tensor:
     factor = params["factor"].view(-1, 1, 1, 1)
     for name in ("autocontrast", "equalize", "brightness", "sharpness"):
         for repeat in range(int(params[name].max().item())):
-            chosen = (params[name] > repeat).view(-1, 1, 1, 1)
-            images = torch.where(chosen, _OPS[name](images, factor), images)
+            chosen = (params[name] > repeat).nonzero().flatten()
+            changed = _OPS[name](images[chosen], factor[chosen])
+            images = images.index_copy(0, chosen, changed)
     return images
 
 

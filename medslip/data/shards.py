@@ -5,7 +5,10 @@ Two backends behind one reader:
 - LMDB (default, ``*.lmdb``, one file): ``i:<key>`` / ``m:<key>`` -> 4-byte header (uint16 H, W,
   big-endian) + H*W bytes; ``__keys__`` -> JSON list of keys in write order.
 - Parquet (``*.parquet``): columns ``key``, ``height``, ``width``, ``pixels`` (binary), ``mask``
-  (binary, null when none); the table is memory-mapped once and rows are sliced from its buffers.
+  (binary, null when none), written in row groups of 4096 as they come; a reader loads the
+  table into memory once and slices rows from its buffers.
+
+``reader[key]`` and ``reader.mask(key)`` return a new, writable array with either backend.
 
 :class:`ShardWriter` writes to a temporary file and renames it on success, so a shard either
 exists complete or not at all. :class:`ShardReader` reads one shard file or a directory of them
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 from pathlib import Path
 
@@ -30,6 +34,7 @@ BACKENDS = ("lmdb", "parquet")
 SUFFIX = {"lmdb": ".lmdb", "parquet": ".parquet"}
 _HEADER = struct.Struct(">HH")
 _KEYS = b"__keys__"
+_SHARD_NAME = re.compile(r"shard-\d+\.(lmdb|parquet)")  # not the .index.parquet sidecars
 _MAP_SIZE = 1 << 40  # LMDB address space only; the file grows with the data
 
 
@@ -65,20 +70,12 @@ def _unpack(buffer) -> np.ndarray:
 class ShardWriter:
     """Write one shard atomically: ``with ShardWriter(path) as w: w.add(key, pixels, mask)``."""
 
-    def __init__(self, path: str | Path, backend: str | None = None) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.backend = backend or backend_of(self.path)
-        if self.backend not in BACKENDS:
-            raise MedslipError(f"shard backend {self.backend!r} is not one of {BACKENDS}")
+        self.backend = backend_of(self.path)
         self.keys: list[str] = []
         self.masks = 0
-        self._rows: dict[str, list] = {
-            "key": [],
-            "height": [],
-            "width": [],
-            "pixels": [],
-            "mask": [],
-        }
+        self._rows: dict[str, list] = {name: [] for name in _PARQUET_COLUMNS}
 
     def __enter__(self) -> ShardWriter:
         self._atomic = atomic_path(self.path)
@@ -88,6 +85,10 @@ class ShardWriter:
 
             self._env = lmdb.open(str(self._tmp), subdir=False, map_size=_MAP_SIZE, lock=False)
             self._txn = self._env.begin(write=True)
+        else:
+            import pyarrow.parquet as pq
+
+            self._parquet = pq.ParquetWriter(self._tmp, _parquet_schema(), compression="none")
         return self
 
     def add(self, key: str, pixels: np.ndarray, mask: np.ndarray | None = None) -> None:
@@ -109,6 +110,16 @@ class ShardWriter:
         self._rows["width"].append(pixels.shape[1])
         self._rows["pixels"].append(np.ascontiguousarray(pixels).tobytes())
         self._rows["mask"].append(None if mask is None else np.ascontiguousarray(mask).tobytes())
+        if len(self._rows["key"]) == _ROW_GROUP:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Write the buffered rows as one Parquet row group."""
+        import pyarrow as pa
+
+        if self._rows["key"]:
+            self._parquet.write_table(pa.table(self._rows, schema=_parquet_schema()))
+            self._rows = {name: [] for name in _PARQUET_COLUMNS}
 
     def __exit__(self, kind, value, tb) -> None:
         try:
@@ -119,6 +130,8 @@ class ShardWriter:
         finally:
             if self.backend == "lmdb":
                 self._env.close()
+            else:
+                self._parquet.close()
             self._atomic.__exit__(kind, value, tb)
 
     def _finish(self) -> None:
@@ -126,20 +139,26 @@ class ShardWriter:
             self._txn.put(_KEYS, json.dumps(self.keys).encode())
             self._txn.commit()
             self._env.sync(True)
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        else:
+            self._flush()
 
-        table = pa.table(
-            {
-                "key": pa.array(self._rows["key"], pa.string()),
-                "height": pa.array(self._rows["height"], pa.int32()),
-                "width": pa.array(self._rows["width"], pa.int32()),
-                "pixels": pa.array(self._rows["pixels"], pa.large_binary()),
-                "mask": pa.array(self._rows["mask"], pa.large_binary()),
-            }
-        )
-        pq.write_table(table, self._tmp, compression="none", row_group_size=4096)
+
+_PARQUET_COLUMNS = ("key", "height", "width", "pixels", "mask")
+_ROW_GROUP = 4096
+
+
+def _parquet_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("key", pa.string()),
+            ("height", pa.int32()),
+            ("width", pa.int32()),
+            ("pixels", pa.large_binary()),
+            ("mask", pa.large_binary()),
+        ]
+    )
 
 
 # Read-only LMDB environments of this process, by path: py-lmdb refuses to open one file twice
@@ -193,21 +212,33 @@ class _ParquetShard:
 
         self.path = path
         try:
-            table = pq.read_table(path, memory_map=True)
+            table = pq.read_table(path)
         except OSError as exc:
             raise MedslipError(f"{path}: unreadable Parquet shard ({exc})") from None
         self.keys = table.column("key").to_pylist()
         self._row = {k: i for i, k in enumerate(self.keys)}
         self._height = table.column("height").to_numpy()
         self._width = table.column("width").to_numpy()
+        # Per column, per chunk (row group): value offsets, data buffer, validity; rows are found
+        # by (chunk, row within chunk), so the table is never copied into one chunk.
         self._columns = {}
         for prefix, name in ((b"i:", "pixels"), (b"m:", "mask")):
-            column = table.column(name).combine_chunks()
-            offsets = np.frombuffer(column.buffers()[1], dtype=np.int64,
-                                    count=len(column) + 1, offset=column.offset * 8)  # fmt: skip
-            data = column.buffers()[2]
-            valid = column.is_valid().to_numpy(zero_copy_only=False)
-            self._columns[prefix] = (offsets, data, valid)
+            self._columns[prefix] = [
+                (
+                    np.frombuffer(
+                        chunk.buffers()[1],
+                        dtype=np.int64,
+                        count=len(chunk) + 1,
+                        offset=chunk.offset * 8,
+                    ),
+                    chunk.buffers()[2],
+                    chunk.is_valid().to_numpy(zero_copy_only=False),
+                )  # fmt: skip
+                for chunk in table.column(name).chunks
+            ]
+        lengths = [len(chunk) for chunk in table.column("pixels").chunks]
+        self._chunk = np.repeat(np.arange(len(lengths)), lengths)
+        self._start = np.repeat(np.cumsum([0, *lengths[:-1]]), lengths)
 
     def __getstate__(self) -> dict:
         return {"path": self.path}  # re-map the file in the receiving process
@@ -216,12 +247,15 @@ class _ParquetShard:
         self.__init__(state["path"])
 
     def get(self, prefix: bytes, key: str) -> np.ndarray | None:
-        (offsets, data, valid), row = self._columns[prefix], self._row[key]
-        if not valid[row]:
+        row = self._row[key]
+        offsets, data, valid = self._columns[prefix][self._chunk[row]]
+        local = row - self._start[row]
+        if not valid[local]:
             return None
-        start, end = int(offsets[row]), int(offsets[row + 1])
+        start, end = int(offsets[local]), int(offsets[local + 1])
         shape = (int(self._height[row]), int(self._width[row]))
-        return np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start).reshape(shape)
+        pixels = np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start)
+        return pixels.reshape(shape).copy()
 
 
 class ShardReader:
@@ -239,7 +273,7 @@ class ShardReader:
             if listing.is_file():
                 files = [path / s["file"] for s in json.loads(listing.read_text())["shards"]]
             else:
-                files = sorted(p for p in path.iterdir() if p.suffix in SUFFIX.values())
+                files = sorted(f for f in path.iterdir() if _SHARD_NAME.fullmatch(f.name))
             if not files:
                 raise MedslipError(f"{path}: no shard files in this directory")
         elif path.is_file():
