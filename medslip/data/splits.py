@@ -41,7 +41,7 @@ def assign_splits(
     official = split != ""
     if official.any() and not official.all():
         raise MedslipError(f"{dataset}: official split given for only some images")
-    mixed = patient[official].groupby(patient[official]).apply(lambda p: split[p.index].nunique())
+    mixed = split[official].groupby(patient[official]).nunique()
     if (mixed > 1).any():
         raise MedslipError(f"{dataset}: patient {mixed[mixed > 1].index[0]} is in several splits")
     if official.all() and (split == "val").any():

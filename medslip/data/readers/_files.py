@@ -17,19 +17,16 @@ def official_file(root: Path, name: str) -> Path:
     raise MedslipError(f"{root}: official file {name} (or {name}.gz) not found")
 
 
-def read_table(root: Path, name: str, **kwargs) -> pd.DataFrame:
-    """Read the official CSV ``name`` (plain or .gz) below ``root`` with column names stripped."""
+def read_table(root: Path, name: str, required: list[str] = (), **kwargs) -> pd.DataFrame:
+    """Read the official CSV ``name`` (plain or .gz) below ``root`` with column names stripped;
+    a MedslipError naming the file if it is unreadable or lacks a ``required`` column."""
     path = official_file(root, name)
     try:
         frame = pd.read_csv(path, **kwargs)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise MedslipError(f"{path}: unreadable CSV ({exc})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
-
-
-def require_columns(frame: pd.DataFrame, columns: list[str], where: Path | str) -> None:
-    """Raise a MedslipError naming ``where`` if ``frame`` lacks any of ``columns``."""
-    missing = [c for c in columns if c not in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise MedslipError(f"{where}: missing columns {missing}")
+        raise MedslipError(f"{path}: missing columns {missing}")
+    return frame

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._files import official_file, read_table, require_columns
+from medslip.data.readers._files import read_table
 
 NAME = "covid_chestxray"
 FRONTAL = ("PA", "AP", "AP Supine")
@@ -26,9 +26,8 @@ V7_FOLDER = "semantic_masks_v7labs_lungs/"
 
 def read(root: Path) -> pd.DataFrame:
     """Manifest of the COVID-19 image collection at ``root``."""
-    meta = read_table(root, "metadata.csv", dtype=str)
-    require_columns(meta, ["patientid", "finding", "view", "modality", "folder", "filename"],
-                    official_file(root, "metadata.csv"))  # fmt: skip
+    columns = ["patientid", "finding", "view", "modality", "folder", "filename"]
+    meta = read_table(root, "metadata.csv", columns, dtype=str)
     meta = meta[(meta["modality"] == "X-ray") & meta["view"].isin(FRONTAL)]
     meta = meta[
         [(root / f / n).is_file() for f, n in zip(meta["folder"], meta["filename"], strict=True)]

@@ -13,18 +13,17 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import make_manifest
-from medslip.data.readers._files import official_file, read_table, require_columns
+from medslip.data.readers._files import read_table
 
 NAME = "iu_xray"
 
 
 def read(root: Path, projections: tuple[str, ...] | None = ("Frontal",)) -> pd.DataFrame:
     """Manifest of the IU X-ray tree at ``root``; ``projections=None`` keeps laterals too."""
-    table = read_table(root, "indiana_projections.csv", dtype=str)
-    require_columns(table, ["uid", "filename", "projection"],
-                    official_file(root, "indiana_projections.csv"))  # fmt: skip
-    reports = read_table(root, "indiana_reports.csv", dtype=str)
-    require_columns(reports, ["uid"], official_file(root, "indiana_reports.csv"))
+    table = read_table(
+        root, "indiana_projections.csv", ["uid", "filename", "projection"], dtype=str
+    )
+    reports = read_table(root, "indiana_reports.csv", ["uid"], dtype=str)
     if projections is not None:
         table = table[table["projection"].isin(list(projections))]
     folder = (

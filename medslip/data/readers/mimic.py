@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._files import official_file, read_table, require_columns
+from medslip.data.readers._files import read_table
 from medslip.errors import MedslipError
 
 NAME = "mimic_cxr_jpg"
@@ -25,14 +25,10 @@ _SPLIT = {"train": "train", "validate": "val", "test": "test"}
 
 def read(root: Path, views: tuple[str, ...] | list[str] | None = DEFAULT_VIEWS) -> pd.DataFrame:
     """Manifest of the MIMIC-CXR-JPG tree at ``root``; ``views=None`` keeps every view."""
-    meta = read_table(root, f"{PREFIX}-metadata.csv", dtype={"dicom_id": str})
-    split = read_table(root, f"{PREFIX}-split.csv", dtype={"dicom_id": str})
-    chexpert = read_table(root, f"{PREFIX}-chexpert.csv")
-    require_columns(meta, ["dicom_id", "subject_id", "study_id", "ViewPosition", "Rows", "Columns"],
-                    official_file(root, f"{PREFIX}-metadata.csv"))  # fmt: skip
-    require_columns(split, ["dicom_id", "split"], official_file(root, f"{PREFIX}-split.csv"))
-    require_columns(chexpert, ["subject_id", "study_id"],
-                    official_file(root, f"{PREFIX}-chexpert.csv"))  # fmt: skip
+    meta_columns = ["dicom_id", "subject_id", "study_id", "ViewPosition", "Rows", "Columns"]
+    meta = read_table(root, f"{PREFIX}-metadata.csv", meta_columns, dtype={"dicom_id": str})
+    split = read_table(root, f"{PREFIX}-split.csv", ["dicom_id", "split"], dtype={"dicom_id": str})
+    chexpert = read_table(root, f"{PREFIX}-chexpert.csv", ["subject_id", "study_id"])
     bad = set(split["split"]) - set(_SPLIT)
     if bad:
         raise MedslipError(f"{root}: {PREFIX}-split.csv has unknown split names {sorted(bad)}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._files import official_file, read_table, require_columns
+from medslip.data.readers._files import official_file, read_table
 from medslip.errors import MedslipError
 from medslip.vocab import CHESTXRAY14_CLASSES
 
@@ -29,9 +29,9 @@ def _id_list(root: Path, name: str) -> set[str]:
 
 
 def _boxes(root: Path) -> dict[str, list]:
-    path = official_file(root, "BBox_List_2017.csv")
-    table = pd.read_csv(path)
+    table = read_table(root, "BBox_List_2017.csv")
     if table.shape[1] < 6:
+        path = official_file(root, "BBox_List_2017.csv")
         raise MedslipError(f"{path}: expected Image Index, Finding Label and 4 box columns")
     boxes: dict[str, list] = {}
     for row in table.itertuples(index=False):
@@ -44,11 +44,8 @@ def _boxes(root: Path) -> dict[str, list]:
 
 def read(root: Path) -> pd.DataFrame:
     """Manifest of the NIH ChestX-ray14 tree at ``root``."""
-    entries = read_table(root, "Data_Entry_2017_v2020.csv")
-    where = official_file(root, "Data_Entry_2017_v2020.csv")
-    require_columns(
-        entries, ["Image Index", "Finding Labels", "Patient ID", "View Position"], where
-    )
+    columns = ["Image Index", "Finding Labels", "Patient ID", "View Position"]
+    entries = read_table(root, "Data_Entry_2017_v2020.csv", columns)
     test, train_val = _id_list(root, "test_list.txt"), _id_list(root, "train_val_list.txt")
     names = entries["Image Index"].astype(str)
     unknown = set(names) - test - train_val

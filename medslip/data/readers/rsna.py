@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._files import official_file, read_table, require_columns
+from medslip.data.readers._files import read_table
 
 NAME = "rsna_pneumonia"
 DETAILED = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
@@ -22,14 +22,11 @@ DETAILED = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 
 def read(root: Path) -> pd.DataFrame:
     """Manifest of the RSNA Pneumonia tree at ``root``."""
-    table = read_table(root, "stage_2_train_labels.csv")
-    require_columns(table, ["patientId", "x", "y", "width", "height", "Target"],
-                    official_file(root, "stage_2_train_labels.csv"))  # fmt: skip
-    try:
-        detail = read_table(root, "stage_2_detailed_class_info.csv").drop_duplicates("patientId")
-        detailed = dict(zip(detail["patientId"], detail["class"], strict=True))
-    except KeyError:
-        detailed = {}
+    columns = ["patientId", "x", "y", "width", "height", "Target"]
+    table = read_table(root, "stage_2_train_labels.csv", columns)
+    detail = read_table(root, "stage_2_detailed_class_info.csv", ["patientId", "class"])
+    detail = detail.drop_duplicates("patientId")
+    detailed = dict(zip(detail["patientId"], detail["class"], strict=True))
     rows = []
     for pid, group in table.groupby("patientId", sort=True):
         boxed = group.dropna(subset=["x", "y", "width", "height"])

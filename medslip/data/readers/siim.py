@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._files import official_file, read_table, require_columns
+from medslip.data.readers._files import read_table
 from medslip.rle import EMPTY
 
 NAME = "siim_acr"
@@ -34,8 +34,7 @@ def _header(path: Path) -> dict:
 
 def read(root: Path) -> pd.DataFrame:
     """Manifest of the SIIM-ACR tree at ``root``."""
-    table = read_table(root, "train-rle.csv", dtype=str)
-    require_columns(table, ["ImageId", "EncodedPixels"], official_file(root, "train-rle.csv"))
+    table = read_table(root, "train-rle.csv", ["ImageId", "EncodedPixels"], dtype=str)
     dicoms = {p.stem: p for p in sorted(root.rglob("*.dcm"))}
     rows = []
     for image_id, group in table.groupby("ImageId", sort=True):
