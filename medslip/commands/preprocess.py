@@ -11,6 +11,8 @@ HELP = "decode + resize images into LMDB/Parquet shards (manifest shard, --gathe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from medslip.data.shards import BACKENDS
+
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--manifest", help="manifest Parquet; writes shard --shard of --n-shards")
     mode.add_argument("--gather", nargs="+", metavar="SHARD", help="shard files to gather")
@@ -26,12 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--aspect", choices=["stretch", "pad", "crop"], default="stretch", help="aspect policy"
     )
     parser.add_argument(
-        "--backend", choices=["lmdb", "parquet"], default="lmdb", help="shard format (--images)"
+        "--backend", choices=BACKENDS, help="shard format of --images (default lmdb)"
     )
     parser.add_argument(
         "--workers",
         type=int,
-        default=len(os.sched_getaffinity(0)),
+        default=len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         help="decoding processes (default: the cores this process may use)",
     )
     parser.add_argument(
@@ -53,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         raise MedslipError(f"--size {args.size}: too small")
     if not 0 <= args.shard < args.n_shards:
         raise MedslipError(f"--shard {args.shard} is not in 0..{args.n_shards - 1}")
+    if args.backend is not None and not args.images:
+        raise MedslipError("--backend is for --images; a shard's format is its file suffix")
     if args.gather:
         pre.gather_shards([Path(p) for p in args.gather], Path(args.out), settings,
                           args.max_bad_fraction)  # fmt: skip
@@ -66,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             raise MedslipError(
                 f"--images {images}: no image files ({', '.join(pre.IMAGE_SUFFIXES)})"
             )
-        pre.preprocess_all(manifest, images, Path(args.out), settings, args.backend, args.n_shards,
+        backend = args.backend or "lmdb"
+        pre.preprocess_all(manifest, images, Path(args.out), settings, backend, args.n_shards,
                            args.max_bad_fraction, args.workers)  # fmt: skip
         return 0
     if not args.root:

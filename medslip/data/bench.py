@@ -22,8 +22,6 @@ images_per_s, speedup = images/s over the naive/PNG baseline of the same case) a
 from __future__ import annotations
 
 import argparse
-import itertools
-import multiprocessing
 import statistics
 import tempfile
 import time
@@ -62,17 +60,11 @@ def _rows(files: list[Path], size: int) -> list[tuple[Path, dict, object]]:
 
 
 def _ours(files: list[Path], size: int, workers: int) -> None:
-    """The preprocessing code path (:func:`medslip.data.preprocess.process_row`), in one
-    process or in a pool of ``workers`` processes as ``medslip preprocess --workers`` runs it."""
-    from medslip.data.preprocess import process_row
+    """The preprocessing code path (:func:`medslip.data.preprocess.process_rows`) in ``workers``
+    processes, as ``medslip preprocess --workers`` runs it."""
+    from medslip.data.preprocess import process_rows
 
-    jobs = _rows(files, size)
-    if workers == 1:
-        results = list(itertools.starmap(process_row, jobs))
-    else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            chunk = max(1, len(jobs) // (4 * workers))
-            results = pool.starmap(process_row, jobs, chunksize=chunk)
+    results = list(process_rows(_rows(files, size), workers))
     if any("reason" in r for r in results):
         raise RuntimeError(f"benchmark image failed to decode: {results}")
 
@@ -136,6 +128,7 @@ def _preprocess_rows(real: Path, work: Path, size: int, repeats: int, workers: i
 
 
 def _full_decode(path: Path, size: int) -> None:
+    """PIL's full-resolution decode alone (``size`` unused: same signature as the others)."""
     Image.open(path).load()
 
 
@@ -156,7 +149,7 @@ def _row(section: str, case: str, method: str, n: int, seconds: float) -> dict:
     }
 
 
-def _read_rows(real: Path, work: Path, n: int, repeats: int) -> list[dict]:
+def _read_rows(real: Path, work: Path, n: int, repeats: int) -> tuple[list[dict], Path]:
     from medslip.data.shards import ShardReader, ShardWriter
 
     base = [

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -91,6 +92,17 @@ def _process(job: tuple[Path, dict, Settings]) -> dict:
     return process_row(*job)
 
 
+def process_rows(jobs: list[tuple[Path, dict, Settings]], workers: int) -> Iterator[dict]:
+    """:func:`process_row` over ``(root, row, settings)`` jobs, in order, in ``workers`` forked
+    processes (in this one when ``workers`` is 1)."""
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_process, jobs)
+        return
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        chunk = max(1, min(16, len(jobs) // (4 * workers)))  # small jobs still spread out
+        yield from pool.imap(_process, jobs, chunksize=chunk)
+
+
 def preprocess_shard(
     manifest: pd.DataFrame,
     root: Path,
@@ -108,12 +120,7 @@ def preprocess_shard(
     bad: list[dict] = []
     index: list[dict] = []
     with ShardWriter(out) as writer:
-        if workers > 1 and len(jobs) > 1:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                results = pool.imap(_process, jobs, chunksize=16)
-                _collect(results, writer, bad, index)
-        else:
-            _collect(map(_process, jobs), writer, bad, index)
+        _collect(process_rows(jobs, workers), writer, bad, index)
     stem = out.name.removesuffix(out.suffix)
     frame = pd.DataFrame(index, columns=["image_id", "boxes", "has_mask", *_GEOMETRY])
     with atomic_path(out.with_name(f"{stem}.index.parquet")) as tmp:

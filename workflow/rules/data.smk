@@ -5,6 +5,9 @@
 
 import os
 
+from medslip.data.preprocess import shard_name
+from medslip.data.shards import SUFFIX
+
 DATA = config["data"]
 # Sources read by the data layer: the four SynthCXR-served datasets plus IU X-ray and the COVID-19
 # collection when their roots are configured.
@@ -14,8 +17,7 @@ DATA_ROOTS = {name: dataset_root(name) for name in SYNTH_DATASETS} | {
     if DATA[name] is not None
 }
 DATA_SHARDS = [
-    "results/data/{source}/shards/shard-%05d%s"
-    % (i, ".lmdb" if DATA["backend"] == "lmdb" else ".parquet")
+    f"results/data/{{source}}/shards/{shard_name(i, DATA['backend'])}"
     for i in range(DATA["n_shards"])
 ]
 DATA_SPLIT_SEED = (
@@ -82,7 +84,7 @@ rule data_preprocess_shard:
         manifest="results/data/{source}/manifest.parquet",
         root=lambda wildcards: DATA_ROOTS[wildcards.source],
     output:
-        shard="results/data/{source}/shards/shard-{shard}.%s" % DATA["backend"],
+        shard=f"results/data/{{source}}/shards/shard-{{shard}}{SUFFIX[DATA['backend']]}",
         index="results/data/{source}/shards/shard-{shard}.index.parquet",
         quarantine="results/data/{source}/shards/shard-{shard}.quarantine.csv",
         counts="results/data/{source}/shards/shard-{shard}.json",
