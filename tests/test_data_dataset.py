@@ -49,7 +49,8 @@ def test_augment_identity_settings_reproduce_the_image():
 
 
 def test_augment_is_seeded_and_varies():
-    images = torch.randint(0, 256, (6, 1, 96, 96), dtype=torch.uint8)
+    images = torch.randint(0, 256, (6, 1, 96, 96), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))  # fmt: skip
     augment = PretrainAugment(size=64)
     first = augment(images, torch.Generator().manual_seed(1))
     assert first.shape == (6, 3, 64, 64) and first.dtype == torch.float32
@@ -57,11 +58,27 @@ def test_augment_is_seeded_and_varies():
     assert not torch.equal(first, augment(images, torch.Generator().manual_seed(2)))
     flipped = PretrainAugment(size=96, scale=(1.0, 1.0), ratio=(1.0, 1.0), randaug_ops=0)
     out = flipped(images, torch.Generator().manual_seed(3))[:, 0]
-    plain = flipped(images, torch.Generator().manual_seed(3))[:, 0]
     straight = ((images[:, 0].float() / 255) - IMAGENET_MEAN[0]) / IMAGENET_STD[0]
     is_flip = [torch.allclose(o, straight[i].flip(-1), atol=1e-3) for i, o in enumerate(out)]
-    is_same = [torch.allclose(o, straight[i], atol=1e-3) for i, o in enumerate(plain)]
-    assert all(a or b for a, b in zip(is_flip, is_same, strict=True)) and any(is_flip)
+    is_same = [torch.allclose(o, straight[i], atol=1e-3) for i, o in enumerate(out)]
+    assert all(a != b for a, b in zip(is_flip, is_same, strict=True))  # each one or the other
+    assert any(is_flip) and any(is_same)
+
+
+def test_photometric_ops_change_only_the_images_that_drew_them():
+    from medslip.data.dataset import _OPS, _photometric
+
+    images = torch.rand(4, 1, 16, 16) * 255
+    params = {name: torch.zeros(4) for name in _OPS}
+    params["factor"] = torch.full((4,), 1.5)
+    params["brightness"][1] = 1
+    params["sharpness"][2] = 2  # drawn twice: applied twice
+    out = _photometric(images, params)
+    assert torch.equal(out[[0, 3]], images[[0, 3]])
+    assert torch.allclose(out[1], (images[1] * 1.5).clamp(0, 255))
+    factor = torch.full((1, 1, 1, 1), 1.5)
+    twice = _OPS["sharpness"](_OPS["sharpness"](images[2:3], factor), factor)
+    assert torch.allclose(out[2:3], twice)
 
 
 @pytest.mark.parametrize("backend", ["lmdb", "parquet"])

@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from medslip.data import ShardReader
 from tests._workflow import make_workdir, snakemake
-from tests.conftest import REAL_DATA
+from tests.conftest import REAL_DATA, REPO
 
 pytestmark = pytest.mark.e2e
+SIZE = yaml.safe_load((REPO / ".test/config.yaml").read_text())["data"]["image_size"]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,7 @@ def _check_dataset(results: Path, source: str) -> None:
     quarantined = pd.read_csv(data / "shards" / "quarantine.csv")
     assert len(reader) == len(manifest) - len(quarantined) == summary["images"]
     first = reader[reader.keys()[0]]
-    assert first.shape == (64, 64) and first.dtype == np.uint8
+    assert first.shape == (SIZE, SIZE) and first.dtype == np.uint8
 
 
 @pytest.mark.parametrize("source", ["mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr"])
@@ -89,5 +91,5 @@ def test_real_covid_collection_goes_through_the_dag(run):
     _check_dataset(run / "results", "covid_chestxray")
     reader = ShardReader(run / "results" / "data" / "covid_chestxray" / "shards")
     masks = [reader.mask(key) for key in reader]
-    assert all(m is not None and m.shape == (64, 64) for m in masks)  # V7 lung masks
+    assert all(m is not None and m.shape == (SIZE, SIZE) for m in masks)  # V7 lung masks
     assert all(m.any() for m in masks)
