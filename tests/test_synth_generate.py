@@ -15,7 +15,9 @@ from PIL import Image
 
 from medslip.rle import decode_siim
 from medslip.synth import generate
+from medslip.synth.generator import NIH_BOX_CLASSES
 from medslip.synth.report_text import anchor_entities
+from medslip.synth.spec import FINDING_KINDS
 
 CONFIG = {
     "synthcxr": {
@@ -101,6 +103,25 @@ def test_nih_labels_match_what_was_drawn(synth):
         labels = entry.loc[row.image_id, "Finding Labels"]
         want = "|".join(sorted(row.chestxray14)) or "No Finding"
         assert sorted(labels.split("|")) == sorted(want.split("|"))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_nih_boxes_are_the_drawn_findings_of_test_patients(tmp_path, seed):
+    """Every test patient's box-class finding that was drawn gets a non-empty box in the image."""
+    config = {"synthcxr": {**CONFIG["synthcxr"], "seed": seed, "nih_images": 60}}
+    config["synthcxr"]["nih_test_fraction"] = 1.0
+    generate(config, tmp_path, ["nih_cxr14"])
+    boxes = pd.read_csv(tmp_path / "nih_cxr14" / "BBox_List_2017.csv").iloc[:, :6]
+    boxes.columns = ["image", "label", "x", "y", "w", "h"]
+    assert len(boxes) > 5
+    assert ((boxes["w"] > 0) & (boxes["h"] > 0)).all()
+    assert ((boxes["x"] + boxes["w"] <= 96) & (boxes["y"] + boxes["h"] <= 96)).all()
+    _, findings = _truth(tmp_path, "nih_cxr14")
+    drawn = findings[
+        findings["kind"].map(lambda k: FINDING_KINDS[k].nih in NIH_BOX_CLASSES)
+        & (findings["area"] > 0)
+    ]
+    assert len(boxes) == len(drawn)
 
 
 def test_rsna_targets_are_the_drawn_pneumonia(synth):

@@ -113,6 +113,22 @@ def test_pneumothorax_region_has_no_lung_markings(renderer, anat):
     assert m.any()
 
 
+@pytest.mark.parametrize("kind", ["consolidation", "pneumonia", "nodule", "mass", "atelectasis"])
+def test_opacities_sit_at_their_landmark_and_are_visible(renderer, kind):
+    """Over several patients: airspace opacities inside their landmark, focal ones centred on it
+    (≥ 30% inside), none lost by clipping (a retrocardiac opacity projects over the heart)."""
+    airspace = kind in ("consolidation", "pneumonia")
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        for landmark in FINDING_KINDS[kind].landmarks:
+            f = Finding(kind, landmark, 0.5)
+            anat = an.build_anatomy(anatomy_for([f], rng, ap=False), S)
+            m = renderer.render(anat, [f], rng).masks[0]
+            inside = (m & an.landmark_mask(anat, landmark)).sum()
+            assert m.sum() >= (20 if airspace else 4), (kind, landmark, seed, m.sum())
+            assert inside >= (0.99 if airspace else 0.3) * m.sum(), (kind, landmark, seed)
+
+
 @pytest.mark.parametrize("kind", sorted(FINDING_KINDS))
 def test_every_finding_kind_renders_a_mask_at_its_landmark(renderer, kind):
     rng = np.random.default_rng(11)

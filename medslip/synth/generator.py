@@ -49,7 +49,7 @@ def _settings(config_or_path: dict[str, Any] | str | os.PathLike) -> dict[str, A
 
 
 def bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
-    """Tight ``(x, y, w, h)`` pixel box of a non-empty (H, W) bool mask."""
+    """Tight ``(x, y, w, h)`` pixel box of an (H, W) bool mask; all zeros for an empty one."""
     ys = np.flatnonzero(mask.any(axis=1))
     xs = np.flatnonzero(mask.any(axis=0))
     if len(ys) == 0:
@@ -247,7 +247,9 @@ def _nih(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, see
             boxes = [
                 (FINDING_KINDS[f.kind].nih, *bbox(m))
                 for f, m in zip(study.findings, rendered.masks, strict=True)
-                if FINDING_KINDS[f.kind].nih in NIH_BOX_CLASSES and patient in test_patients
+                if FINDING_KINDS[f.kind].nih in NIH_BOX_CLASSES
+                and patient in test_patients
+                and m.any()
             ]
             image_index = writer.add(
                 patient, follow_up, rendered.pixels, labels, study.view, age, sex, boxes

@@ -236,10 +236,10 @@ class Renderer:
             return m
         if kind in ("endotracheal_tube", "chest_tube", "central_line", "picc", "pacemaker"):
             return self._draw_device(kind, f, anat, ds, rng)
-        # Opacities placed inside the landmark: consolidation, pneumonia, atelectasis, nodule, mass.
+        # Opacities placed inside the landmark: consolidation, pneumonia, atelectasis, nodule, mass;
+        # drawn on lung or on the landmark itself (a retrocardiac opacity projects over the heart).
         region = an.landmark_mask(anat, f.landmark)
-        if f.landmark in ("lung_bases",):
-            region &= lungs
+        allowed = lungs | region
         ys, xs = np.nonzero(region)
         if len(ys) == 0:
             return region
@@ -254,7 +254,7 @@ class Renderer:
                 if kind == "mass"
                 else 0
             )
-            m = (np.sqrt(dist2) / r + lob < 1) & lungs
+            m = (np.sqrt(dist2) / r + lob < 1) & allowed
             extra += m * (0.35 + 0.25 * sev)
             return m
         if kind == "atelectasis":
@@ -263,14 +263,18 @@ class Renderer:
             dy = (np.arange(s)[:, None] - cy) / s
             along = dx * np.cos(ang) + dy * np.sin(ang)
             across = -dx * np.sin(ang) + dy * np.cos(ang)
-            m = (np.abs(along) < 0.07 + 0.05 * sev) & (np.abs(across) < 0.008 + 0.02 * sev) & lungs
+            m = (
+                (np.abs(along) < 0.07 + 0.05 * sev)
+                & (np.abs(across) < 0.008 + 0.02 * sev)
+                & allowed
+            )
             extra += m * (0.3 + 0.2 * sev)
             return m
         # Airspace opacity: confluent (consolidation) or patchy (pneumonia).
         r = 0.06 + 0.07 * sev
         noise = self.cloud[(cy + np.arange(s)[:, None]) % s, (cx + np.arange(s)[None, :]) % s]
         patch = 0.35 if kind == "consolidation" else 0.7
-        m = (np.sqrt(dist2) / r + patch * noise < 1) & region & lungs
+        m = (np.sqrt(dist2) / r + patch * noise < 1) & region
         dens = (0.3 if kind == "consolidation" else 0.22) + 0.2 * sev
         bronchogram = _air_bronchograms(m, rng) if kind == "consolidation" and sev > 0.4 else 0
         extra += m * dens - 0.12 * bronchogram
