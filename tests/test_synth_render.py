@@ -21,7 +21,7 @@ def renderer():
 
 @pytest.fixture(scope="module")
 def anat():
-    return an.build_anatomy(an.sample_params(np.random.default_rng(0), ap=False), S)
+    return an.build_anatomy(an.sample_params(np.random.default_rng(0)), S)
 
 
 def test_every_drawn_landmark_is_a_medslip_landmark_with_a_mask(anat):
@@ -153,3 +153,12 @@ def test_sampled_studies_vary_and_respect_catalogue():
     for s in studies:
         for f in s.findings:
             assert f.landmark in FINDING_KINDS[f.kind].landmarks
+
+
+def test_ap_view_of_a_patient_magnifies_heart_and_mediastinum():
+    patient = an.sample_params(np.random.default_rng(4))
+    pa = anatomy_for([], np.random.default_rng(5), ap=False, base=patient)
+    ap = anatomy_for([], np.random.default_rng(5), ap=True, base=patient)
+    assert not pa.ap and ap.ap
+    assert ap.heart_width == pytest.approx(1.08 * pa.heart_width)
+    assert ap.mediastinum_width == pytest.approx(1.1 * pa.mediastinum_width)

@@ -46,8 +46,9 @@ class AnatomyParams:
         return {k: v if isinstance(v, bool) else float(v) for k, v in asdict(self).items()}
 
 
-def sample_params(rng: np.random.Generator, ap: bool) -> AnatomyParams:
-    """Draw a normal patient's anatomy."""
+def sample_params(rng: np.random.Generator) -> AnatomyParams:
+    """Draw a normal patient's anatomy (PA; :func:`medslip.synth.sample.anatomy_for` makes an
+    AP view of it)."""
     return AnatomyParams(
         scale=float(rng.uniform(0.90, 1.04)),
         rotation_deg=float(rng.normal(0.0, 2.0)),
@@ -55,11 +56,10 @@ def sample_params(rng: np.random.Generator, ap: bool) -> AnatomyParams:
         shift_v=float(rng.uniform(-0.03, 0.03)),
         lung_width=float(rng.uniform(0.93, 1.06)),
         lung_height=float(rng.uniform(0.92, 1.06)),
-        heart_width=float(rng.uniform(0.90, 1.06)) * (1.08 if ap else 1.0),
+        heart_width=float(rng.uniform(0.90, 1.06)),
         heart_height=float(rng.uniform(0.93, 1.05)),
         dome_curvature=float(rng.uniform(0.85, 1.15)),
-        mediastinum_width=float(rng.uniform(0.9, 1.1)) * (1.1 if ap else 1.0),
-        ap=ap,
+        mediastinum_width=float(rng.uniform(0.9, 1.1)),
     )
 
 

@@ -164,7 +164,7 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
         subject_id = 10000000 + int(prng.integers(0, 9_000_000)) // 100 * 100 + p % 100
         r = prng.random()
         split[subject_id] = "test" if r < n_test else "validate" if r < n_test + n_val else "train"
-        patient_anatomy = an.sample_params(prng, ap=False)
+        patient_anatomy = an.sample_params(prng)
         when = datetime(2150, 1, 1) + timedelta(days=int(prng.integers(0, 3000)))
         for k in range(int(prng.integers(1, cfg["mimic_max_studies_per_patient"] + 1))):
             srng = rng_for(seed, key, p, k)
@@ -230,7 +230,7 @@ def _nih(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, see
         if prng.random() < cfg["nih_test_fraction"]:
             test_patients.add(patient)
         age, sex = _age_sex(prng)
-        patient_anatomy = an.sample_params(prng, ap=False)
+        patient_anatomy = an.sample_params(prng)
         for follow_up in range(min(int(prng.integers(1, 4)), cfg["nih_images"] - i)):
             srng = rng_for(seed, key, patient, follow_up)
             study = sample_study(

@@ -90,11 +90,15 @@ def anatomy_for(
     ``base`` is the patient's own anatomy (kept across that patient's studies); the pose and
     inspiration of this image are drawn fresh.
     """
-    fresh = an.sample_params(rng, ap)
-    p = fresh if base is None else an.AnatomyParams(**{**base.as_dict(), "ap": ap})
+    fresh = an.sample_params(rng)
+    p = fresh if base is None else an.AnatomyParams(**base.as_dict())
     if base is not None:
         p.rotation_deg, p.shift_u, p.shift_v = fresh.rotation_deg, fresh.shift_u, fresh.shift_v
         p.lung_height = base.lung_height * float(rng.uniform(0.97, 1.03))
+    if ap:  # AP projection magnifies the heart and mediastinum
+        p.ap = True
+        p.heart_width *= 1.08
+        p.mediastinum_width *= 1.1
     for f in findings:
         if f.kind == "cardiomegaly":
             # cardiothoracic ratio past 0.5 whatever the patient's own heart size
