@@ -109,8 +109,8 @@ def test_pneumothorax_region_has_no_lung_markings(renderer, anat):
     out = renderer.render(anat, f, np.random.default_rng(2))
     clean = renderer.render(anat, [], np.random.default_rng(2)).pixels.astype(float)
     m = out.masks[0] & ~np.roll(out.masks[0], 2, 1)  # drop the pleural line at the edge
-    assert out.pixels[out.masks[0]].astype(float).std() < clean[out.masks[0]].std()
-    assert m.any()
+    assert m.sum() > 20
+    assert out.pixels[m].astype(float).std() < clean[m].std()
 
 
 @pytest.mark.parametrize("kind", ["consolidation", "pneumonia", "nodule", "mass", "atelectasis"])

@@ -9,12 +9,14 @@ HELP = "generate SynthCXR (MIMIC-CXR-JPG, NIH ChestX-ray14, RSNA, SIIM-ACR forma
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from medslip.synth.generator import DATASETS
+
     parser.add_argument("--config", required=True, help="workflow config YAML (synthcxr section)")
     parser.add_argument("--out", required=True, help="output root (one tree per dataset)")
     parser.add_argument(
         "--dataset",
         action="append",
-        choices=["mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr"],
+        choices=DATASETS,
         help="generate only this dataset (repeatable; default: all)",
     )
 

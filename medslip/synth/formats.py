@@ -467,13 +467,7 @@ class RsnaPneumoniaWriter:
                 f"abnormal_not_opacity={abnormal_not_opacity} is inconsistent"
             )
         height, width = pixels.shape
-        label = (
-            "Lung Opacity"
-            if lung_opacity
-            else "No Lung Opacity / Not Normal"
-            if abnormal_not_opacity
-            else "Normal"
-        )
+        label = RSNA_DETAILED_CLASSES[0 if lung_opacity else 1 if abnormal_not_opacity else 2]
         rows = []
         for box in boxes:
             x, y, w, h = (float(round(v)) for v in box)

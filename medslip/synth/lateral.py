@@ -60,7 +60,7 @@ def render_lateral(
     )
     d.line(px(arch), fill=95, width=max(2, s // 22), joint="curve")  # aortic arch, descending aorta
     for f in findings:
-        _draw(f, d, px, ant_cp, post_cp, base, rng)
+        _draw(f, d, px, post_cp, base, rng)
     d.polygon(px(heart), fill=165)  # last: the heart hides what projects behind it
     img = np.asarray(_soften(im, s / 150), dtype=np.float32) / 255.0
 
@@ -99,7 +99,7 @@ def _rect(px, c: tuple[float, float], r: float) -> list[float]:
     return [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)]
 
 
-def _draw(f: Finding, d, px, ant_cp, post_cp, base: float, rng: np.random.Generator) -> None:
+def _draw(f: Finding, d, px, post_cp, base: float, rng: np.random.Generator) -> None:
     """Draw one finding's lateral appearance into the base layer ``d``."""
     sev = f.severity * (0.55 if f.uncertain else 1.0)
     if f.kind == "effusion":  # fluid layering in the posterior costophrenic sulcus

@@ -41,7 +41,7 @@ class Renderer:
 
     def __init__(self, size: int, seed: int = 0) -> None:
         self.size = size
-        # smooth noise field (S, S), for lesion margins and exposure texture
+        # white noise (2S, 2S) for quantum mottle, and a smooth field (S, S) for lesion margins
         rng = np.random.default_rng(seed)
         self._noise = rng.standard_normal((2 * size, 2 * size)).astype(np.float32)
         smooth = Image.fromarray(
@@ -356,7 +356,8 @@ def _box(anat: an.Anatomy, c: tuple[float, float], r: float) -> list[tuple[float
 
 
 def _blurred(x: np.ndarray, radius: float) -> np.ndarray:
-    """Gaussian blur of a non-negative float (S, S) layer (through 8 bits, range 0..1)."""
+    """Box blur (:func:`_soften`) of a non-negative float (S, S) layer, through 8 bits scaled
+    to its peak."""
     if not x.any():
         return x
     peak = float(x.max())

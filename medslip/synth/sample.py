@@ -72,7 +72,7 @@ def sample_findings(
     seen: set[tuple[str, str]] = set()
     unique = []
     for f in findings:
-        key = (f.kind, f.landmark) if f.kind not in ("cardiomegaly", "emphysema") else (f.kind, "")
+        key = (f.kind, f.landmark)
         if key not in seen:
             seen.add(key)
             unique.append(f)

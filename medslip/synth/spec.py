@@ -20,15 +20,13 @@ class FindingKind:
     """A kind of finding the renderer can draw.
 
     ``entity`` is the MeDSLIP entity a report mention maps to; ``landmarks`` are the landmarks it
-    may be placed at; ``nih`` / ``chexpert`` name the ChestX-ray14 / CheXpert class it counts as
-    (``None`` when it has none).
+    may be placed at; ``nih`` names the ChestX-ray14 class it counts as (``None`` when none).
     """
 
     name: str
     entity: str
     landmarks: tuple[str, ...]
     nih: str | None
-    chexpert: str | None
     device: bool = False
 
 
@@ -40,7 +38,6 @@ FINDING_KINDS: dict[str, FindingKind] = {
             "effusion",
             ("left_pleural", "right_pleural"),
             "Effusion",
-            "Pleural Effusion",
         ),
         FindingKind(
             "consolidation",
@@ -52,7 +49,6 @@ FINDING_KINDS: dict[str, FindingKind] = {
                 "upper_right_lobe",
                 "upper_left_lobe",
             ),
-            "Consolidation",
             "Consolidation",
         ),
         FindingKind(
@@ -66,13 +62,11 @@ FINDING_KINDS: dict[str, FindingKind] = {
                 "retrocardiac",
             ),
             "Pneumonia",
-            "Pneumonia",
         ),
         FindingKind(
             "atelectasis",
             "atelectasis",
             ("left_lower_lung", "right_lower_lung", "lung_bases", "retrocardiac"),
-            "Atelectasis",
             "Atelectasis",
         ),
         FindingKind(
@@ -80,12 +74,9 @@ FINDING_KINDS: dict[str, FindingKind] = {
             "pneumothorax",
             ("left_apical_lung", "right_apical_lung", "left_lung_unspec", "right_lung_unspec"),
             "Pneumothorax",
-            "Pneumothorax",
         ),
-        FindingKind(
-            "cardiomegaly", "cardiomegaly", ("heart_size",), "Cardiomegaly", "Cardiomegaly"
-        ),
-        FindingKind("edema", "edema", ("pulmonary", "interstitium"), "Edema", "Edema"),
+        FindingKind("cardiomegaly", "cardiomegaly", ("heart_size",), "Cardiomegaly"),
+        FindingKind("edema", "edema", ("pulmonary", "interstitium"), "Edema"),
         FindingKind(
             "nodule",
             "nodule",
@@ -98,38 +89,30 @@ FINDING_KINDS: dict[str, FindingKind] = {
                 "right_lower_lung",
             ),
             "Nodule",
-            "Lung Lesion",
         ),
         FindingKind(
             "mass",
             "mass",
             ("upper_left_lobe", "upper_right_lobe", "left_hilar", "right_hilar"),
             "Mass",
-            "Lung Lesion",
         ),
-        FindingKind("emphysema", "emphysema", ("lung_volumes",), "Emphysema", None),
-        FindingKind("rib_fracture", "fracture", ("rib",), None, "Fracture"),
-        FindingKind(
-            "endotracheal_tube", "tube", ("trachea",), None, "Support Devices", device=True
-        ),
+        FindingKind("emphysema", "emphysema", ("lung_volumes",), "Emphysema"),
+        FindingKind("rib_fracture", "fracture", ("rib",), None),
+        FindingKind("endotracheal_tube", "tube", ("trachea",), None, device=True),
         FindingKind(
             "chest_tube",
             "tube",
             ("left_pleural", "right_pleural"),
             None,
-            "Support Devices",
             device=True,
         ),
-        FindingKind("central_line", "line", ("svc",), None, "Support Devices", device=True),
-        FindingKind(
-            "picc", "picc", ("cavoatrial_junction", "svc"), None, "Support Devices", device=True
-        ),
+        FindingKind("central_line", "line", ("svc",), None, device=True),
+        FindingKind("picc", "picc", ("cavoatrial_junction", "svc"), None, device=True),
         FindingKind(
             "pacemaker",
             "pacemaker",
             ("right_ventricle", "right_atrium"),
             None,
-            "Support Devices",
             device=True,
         ),
     )

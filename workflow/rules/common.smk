@@ -1,9 +1,10 @@
 # Config validation and input helpers shared by all rule files.
 from medslip.config import validate_config
+from medslip.synth.generator import DATASETS
 
 validate_config(config)
 
-SYNTH_DATASETS = ["mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr"]
+SYNTH_DATASETS = list(DATASETS)
 
 
 wildcard_constraints:
