@@ -48,6 +48,11 @@ def _settings(config_or_path: dict[str, Any] | str | os.PathLike) -> dict[str, A
     return config["synthcxr"]
 
 
+def nih_labels(findings) -> list[str]:
+    """Sorted ChestX-ray14 classes of a study's findings."""
+    return sorted({n for f in findings if (n := FINDING_KINDS[f.kind].nih)})
+
+
 def bbox(mask: np.ndarray) -> tuple[float, float, float, float]:
     """Tight ``(x, y, w, h)`` pixel box of an (H, W) bool mask; all zeros for an empty one."""
     ys = np.flatnonzero(mask.any(axis=1))
@@ -85,9 +90,7 @@ class _Truth:
                 "view": view or study.view,
                 "size": size,
                 "kinds": sorted({f.kind for f in study.findings}),
-                "chestxray14": sorted(
-                    {n for f in study.findings if (n := FINDING_KINDS[f.kind].nih)}
-                ),
+                "chestxray14": nih_labels(study.findings),
                 "anatomy": json.dumps(study.anatomy, sort_keys=True),
             }
         )
@@ -243,7 +246,7 @@ def _nih(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, see
                 patient_anatomy=patient_anatomy,
             )
             rendered = _render(renderer, study, srng)
-            labels = sorted({n for f in study.findings if (n := FINDING_KINDS[f.kind].nih)})
+            labels = nih_labels(study.findings)
             boxes = [
                 (FINDING_KINDS[f.kind].nih, *bbox(m))
                 for f, m in zip(study.findings, rendered.masks, strict=True)
