@@ -19,6 +19,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 from PIL import Image, ImageDraw
 
+from medslip.synth.spec import side_of
 from medslip.vocab import LANDMARKS
 
 Polygon = np.ndarray  # (N, 2) float, pixel (x, y)
@@ -403,7 +404,7 @@ def right_ventricle_point(anat: Anatomy) -> tuple[float, float]:
 def landmark_mask(anat: Anatomy, name: str) -> np.ndarray:
     """Rasterise landmark ``name`` (one of :data:`LANDMARK_NAMES`) as a (S, S) bool mask."""
     lr, ll = anat.lung_masks
-    side = -1 if "right" in name.split("_") else 1
+    side = side_of(name) or 1
     lung = lr if side < 0 else ll
     both = lr | ll
     zones = {

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from medslip.synth import anatomy as an
-from medslip.synth.spec import Finding
+from medslip.synth.spec import Finding, side_of
 
 
 @dataclass
@@ -173,7 +173,7 @@ class Renderer:
         """Draw one finding into the layers; returns its (S, S) bool mask."""
         s = self.size
         sev = f.severity * (0.55 if f.uncertain else 1.0)
-        side = -1 if "right" in f.landmark.split("_") else 1
+        side = side_of(f.landmark) or 1
         lung = lung_r if side < 0 else lung_l
         u, v = anat.uv
         kind = f.kind
@@ -290,7 +290,7 @@ class Renderer:
             pts = np.array([(0.5, -0.02), (0.5 + rng.normal(0, 0.004), tip)])
             width = w_tube
         elif kind == "chest_tube":
-            side = -1 if "right" in f.landmark.split("_") else 1
+            side = side_of(f.landmark) or 1
             cu, cv = anat.costophrenic[side > 0]
             pts = an._spline(
                 [

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec, Triplet, rng_for
+from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec, Triplet, rng_for, side_of
 
 # --------------------------------------------------------------------------------------------
 # Templates
@@ -643,8 +643,7 @@ def _severity_word(kind: str, severity: float) -> str:
 
 
 def _side(landmark: str) -> str:
-    parts = landmark.split("_")
-    return "left" if "left" in parts else "right" if "right" in parts else ""
+    return {-1: "right", 1: "left", 0: ""}[side_of(landmark)]
 
 
 def _pick(rng: np.random.Generator, options):

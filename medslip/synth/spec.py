@@ -15,6 +15,12 @@ import numpy as np
 from medslip.vocab import ENTITY_INDEX, LANDMARK_INDEX
 
 
+def side_of(landmark: str) -> int:
+    """Patient side of a landmark name: -1 right (image left), 1 left, 0 none."""
+    parts = landmark.split("_")
+    return -1 if "right" in parts else 1 if "left" in parts else 0
+
+
 @dataclass(frozen=True)
 class FindingKind:
     """A kind of finding the renderer can draw.
