@@ -47,6 +47,16 @@ class AnatomyParams:
         return {k: v if isinstance(v, bool) else float(v) for k, v in asdict(self).items()}
 
 
+def similarity(p: AnatomyParams, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Patient frame -> pixels of a ``size`` image: ``x_px = A @ x + b`` with (2, 2) ``A`` (scale,
+    rotation about the centre) and (2,) ``b`` (shift)."""
+    theta = np.deg2rad(p.rotation_deg)
+    c, s_ = np.cos(theta), np.sin(theta)
+    A = size * p.scale * np.array([[c, -s_], [s_, c]])
+    centre = np.array([0.5, 0.5])
+    return A, size * (centre + np.array([p.shift_u, p.shift_v])) - A @ centre
+
+
 def sample_params(rng: np.random.Generator) -> AnatomyParams:
     """Draw a normal patient's anatomy (PA; :func:`medslip.synth.sample.anatomy_for` makes an
     AP view of it)."""
@@ -310,12 +320,7 @@ def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
     ant_ribs = list(_spline(ant[:7].reshape(14, 3, 2), 5))
     gastric = ellipse(0.65, base_l + 0.045, 0.05, 0.028, 16)
 
-    theta = np.deg2rad(p.rotation_deg)
-    c, s_ = np.cos(theta), np.sin(theta)
-    k = size * p.scale
-    A = k * np.array([[c, -s_], [s_, c]])
-    centre = np.array([0.5, 0.5])
-    b = size * (centre + np.array([p.shift_u, p.shift_v])) - A @ centre
+    A, b = similarity(p, size)
     return Anatomy(
         params=p,
         size=size,

@@ -29,9 +29,7 @@ def render_lateral(
     ``cloud`` is a (size, size) smooth noise field (the renderer's) used for texture.
     """
     s = size
-    theta = np.deg2rad(p.rotation_deg)
-    A = s * p.scale * np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    b = s * (np.array([0.5 + p.shift_u, 0.5 + p.shift_v])) - A @ np.array([0.5, 0.5])
+    A, b = an.similarity(p, s)
 
     def px(pts) -> list[float]:
         return (np.asarray(pts, dtype=float) @ A.T + b).ravel().tolist()
