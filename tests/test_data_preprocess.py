@@ -103,7 +103,8 @@ def test_stable_sharding_partitions_the_manifest(real_data, tmp_path, backend):
         assert sorted(ShardReader(path).keys()) == sorted(
             k for k in manifest["image_id"] if stable_shard(k, 3) == i
         )
-    gathered = gather_shards(paths, tmp_path / "shards", Settings(size=256), 0.0)
+    gathered = gather_shards(paths, tmp_path / "shards", 0.0)
+    assert (gathered["size"], gathered["aspect"]) == (256, "stretch")  # as the shards were made
     reader = ShardReader(tmp_path / "shards")
     assert len(reader) == gathered["images"] == len(manifest)
     for entry in gathered["shards"]:
@@ -148,3 +149,14 @@ def test_covid_v7_masks_are_stored_beside_images(real_data, tmp_path):
 def test_unknown_shard_path_is_a_clear_error(tmp_path):
     with pytest.raises(MedslipError, match="no such shard"):
         ShardReader(tmp_path / "nothing.lmdb")
+
+
+def test_gather_refuses_shards_made_with_different_sizes(real_data, tmp_path):
+    root = build_nih(real_data, tmp_path / "nih")
+    manifest = read_dataset("nih_cxr14", root)
+    paths = [tmp_path / f"shard-{i:05d}.lmdb" for i in range(2)]
+    for i, (path, size) in enumerate(zip(paths, (64, 128), strict=True)):
+        preprocess_shard(manifest, root, path, i, 2, Settings(size=size))
+    with pytest.raises(MedslipError, match="different size"):
+        gather_shards(paths, tmp_path / "out", 0.0)
+    assert not (tmp_path / "out" / "manifest.json").exists()

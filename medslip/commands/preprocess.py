@@ -60,8 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backend is not None and not args.images:
         raise MedslipError("--backend is for --images; a shard's format is its file suffix")
     if args.gather:
-        pre.gather_shards([Path(p) for p in args.gather], Path(args.out), settings,
-                          args.max_bad_fraction)  # fmt: skip
+        pre.gather_shards([Path(p) for p in args.gather], Path(args.out), args.max_bad_fraction)
         return 0
     if args.images:
         images = Path(args.images)

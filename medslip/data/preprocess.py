@@ -128,6 +128,7 @@ def preprocess_shard(
     with atomic_path(out.with_name(f"{stem}.quarantine.csv")) as tmp:
         pd.DataFrame(bad, columns=QUARANTINE_COLUMNS).to_csv(tmp, index=False)
     counts = {
+        **asdict(settings),
         "file": out.name,
         "count": len(writer.keys),
         "masks": writer.masks,
@@ -159,13 +160,11 @@ def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -
         )
 
 
-def gather_shards(
-    shards: list[Path], out_dir: Path, settings: Settings, max_bad_fraction: float
-) -> dict:
+def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) -> dict:
     """Write ``manifest.json``, ``index.parquet`` and ``quarantine.csv`` into ``out_dir``.
 
-    Raises MedslipError (after writing ``quarantine.csv``) when more than ``max_bad_fraction``
-    of the images were quarantined.
+    Raises MedslipError when the shards were made with different settings, and (after writing
+    ``quarantine.csv``) when more than ``max_bad_fraction`` of the images were quarantined.
     """
     out_dir = Path(out_dir)
     entries, indexes, quarantines = [], [], []
@@ -174,6 +173,10 @@ def gather_shards(
         entries.append(json.loads(shard.with_name(f"{stem}.json").read_text()))
         indexes.append(pd.read_parquet(shard.with_name(f"{stem}.index.parquet")))
         quarantines.append(pd.read_csv(shard.with_name(f"{stem}.quarantine.csv"), dtype=str))
+    made_with = {(e["size"], e["aspect"]) for e in entries}
+    if len(made_with) != 1:
+        raise MedslipError(f"{out_dir}: shards made with different size/aspect {sorted(made_with)}")
+    ((size, aspect),) = made_with
     good = sum(e["count"] for e in entries)
     quarantine = pd.concat(quarantines, ignore_index=True).sort_values("image_id")
     with atomic_path(out_dir / "quarantine.csv") as tmp:
@@ -192,8 +195,8 @@ def gather_shards(
     with atomic_path(out_dir / "index.parquet") as tmp:
         index.to_parquet(tmp, index=False)
     manifest = {
-        "size": settings.size,
-        "aspect": settings.aspect,
+        "size": size,
+        "aspect": aspect,
         "images": good,
         "quarantined": len(quarantine),
         "bad_fraction": fraction,
@@ -231,4 +234,4 @@ def preprocess_all(
     paths = [out_dir / shard_name(i, backend) for i in range(n_shards)]
     for i, path in enumerate(paths):
         preprocess_shard(manifest, root, path, i, n_shards, settings, workers)
-    return gather_shards(paths, out_dir, settings, max_bad_fraction)
+    return gather_shards(paths, out_dir, max_bad_fraction)

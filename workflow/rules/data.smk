@@ -118,9 +118,7 @@ rule data_gather_shards:
         "../envs/data.yaml"
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
-        size=DATA["image_size"],
-        aspect=DATA["aspect"],
         max_bad=DATA["max_bad_fraction"],
     shell:
-        "medslip preprocess --gather {input} --size {params.size} --aspect {params.aspect}"
-        " --max-bad-fraction {params.max_bad} --out {params.out_dir} > {log} 2>&1"
+        "medslip preprocess --gather {input} --max-bad-fraction {params.max_bad}"
+        " --out {params.out_dir} > {log} 2>&1"
