@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from medslip.reports.lexicon import DEVICE_LEMMAS
 from medslip.vocab import CHESTXRAY14_CLASSES, CHEXPERT_CLASSES, LANDMARKS, NORMAL_ENTITIES
 
 
@@ -66,7 +67,7 @@ _PLEURA = (
 )
 _NOT_OTHER = " ".join(name for name in LANDMARKS if name != "other")  # pericardial, joint: other
 _NORMAL = " ".join(NORMAL_ENTITIES)
-_DEVICES = "tube line catheter picc pacemaker lead wire device clip stent hardware drainage tip"
+_DEVICES = " ".join(sorted(DEVICE_LEMMAS))
 
 CHEXPERT_RULES: dict[str, tuple[ClassRule, ...]] = {
     "Enlarged Cardiomediastinum": (
@@ -75,7 +76,7 @@ CHEXPERT_RULES: dict[str, tuple[ClassRule, ...]] = {
     ),
     "Cardiomegaly": (
         _rule("cardiomegaly"),
-        _rule("enlarge prominence", "heart_size"),
+        _rule("enlarge large prominence", "heart_size"),
         _rule(_NORMAL + " borderline", "heart_size"),
     ),
     "Lung Opacity": (_rule("opacity density infiltrate haziness"),),
@@ -98,7 +99,7 @@ CHEXPERT_RULES: dict[str, tuple[ClassRule, ...]] = {
 
 CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
     "Atelectasis": (_rule("atelectasis collapse"),),
-    "Cardiomegaly": (_rule("cardiomegaly"), _rule("enlarge", "heart_size")),
+    "Cardiomegaly": (_rule("cardiomegaly"), _rule("enlarge large", "heart_size")),
     "Effusion": (_rule("effusion", _NOT_OTHER), _rule("fluid", _PLEURA)),  # blunting alone: 0
     "Infiltration": (_rule("infiltrate"),),
     "Mass": (_rule("mass"),),

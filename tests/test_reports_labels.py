@@ -46,3 +46,14 @@ def test_chestxray14_counts_present_only():
     assert list(out) == list(CHESTXRAY14_CLASSES)
     assert out["Cardiomegaly"] == 1 and out["Pleural_Thickening"] == 1
     assert out["Effusion"] == 0 and sum(out.values()) == 2
+
+
+def test_large_heart_is_cardiomegaly_however_phrased():
+    from medslip.reports import parse_report
+
+    for text in ("The cardiac silhouette is large.", "Large heart.", "The heart is large."):
+        trips = parse_report(text)
+        assert chestxray14_from_triplets(trips)["Cardiomegaly"] == 1, text
+        assert chexpert_from_triplets(trips)["Cardiomegaly"] == 1.0, text
+    trips = parse_report("The heart is not large. Large hiatal hernia.")
+    assert chestxray14_from_triplets(trips)["Cardiomegaly"] == 0

@@ -4,10 +4,11 @@ A *pre* cue governs the observations after it up to the next scope terminator; a
 governs the observations before it, back to the previous terminator, comma or copula (normal
 entities such as "clear" are outside post-cue scope: "lungs are clear and pneumothorax is not
 seen"). Resolution cues ("has resolved", "interval resolution of") are negations. When several cues
-cover one observation the nearest pre cue wins, else the nearest post cue. A *link* cue
-("concerning for", "to suggest") hedges what follows unless a negation covers it ("no opacity to
-suggest pneumonia": absent). *Pseudo* cues ("no change in") are matched only so that their words
-are not read as cues.
+cover one observation the nearest pre cue wins, else the nearest post cue; *both* cues act either
+way ("difficult to exclude"). A *link* cue ("concerning for", "to suggest") hedges only what
+follows ("opacity concerning for pneumonia": the opacity is present), unless a negation covers it
+("no opacity to suggest pneumonia": absent). *Pseudo* cues ("no change in") are matched only so
+that their words are not read as cues.
 """
 
 from __future__ import annotations
@@ -42,18 +43,17 @@ CUES: dict[str, tuple[str, ...]] = {
         "may, might, could, possible, possibly, probable, probably, likely, suspect, suspected,"
         " suspicion of, question of, question, questionable, suggest, suggests, consider,"
         " considered,"
-        " cannot exclude, can not exclude, cannot rule out, can not rule out, cannot be excluded,"
-        " difficult to exclude, not excluded, differential, differential diagnosis includes,"
+        " cannot exclude, can not exclude, cannot rule out, can not rule out,"
+        " differential, differential diagnosis includes,"
         " equivocal, indeterminate, presumed, presumably, perhaps, potential,"
         " potentially, uncertain, either, may represent, could represent, may be, could be,"
-        " raises the possibility of, not entirely excluded,"
-        " may reflect"
+        " raises the possibility of, may reflect"
     ),
     "UNC_POST": _phrases(
         "cannot be excluded, can not be excluded, not excluded, cannot be ruled out,"
         " can not be ruled out, not ruled out, is possible, are possible, is suspected,"
         " are suspected, is not excluded, is questioned,"
-        " is questionable, difficult to exclude, not entirely excluded, unlikely, less likely,"
+        " is questionable, not entirely excluded, unlikely, less likely,"
         " is unlikely, are unlikely"
     ),
     "PSEUDO": _phrases(
@@ -66,7 +66,8 @@ CUES: dict[str, tuple[str, ...]] = {
         " suggestive of, suggesting, to suggest"
     ),
     "NEG_BOTH": _phrases("resolved"),
-    "UNC_BOTH": _phrases("or possibly"),  # NegBio has no "versus" uncertainty pattern
+    # NegBio has no "versus" uncertainty pattern
+    "UNC_BOTH": _phrases("or possibly, difficult to exclude"),
 }
 """Cue kind → lower-case cue phrases (matched on tokens, longest match wins)."""
 
@@ -111,7 +112,7 @@ def presence_of(
                 continue
             if best_pre is None or cue.end > best_pre.end:
                 best_pre = cue
-        elif cue.start >= obs_end and not cue.kind.endswith("_PRE") and not is_normal:
+        elif cue.start >= obs_end and cue.kind.endswith(("_POST", "_BOTH")) and not is_normal:
             between = words[obs_end : cue.start]
             # skip one copula / auxiliary right before the cue ("effusion is not seen")
             while between and between[-1] in COPULAS:

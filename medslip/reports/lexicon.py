@@ -95,7 +95,7 @@ _FORMS: dict[str, str] = {
     "catheter": "catheter, catheters",
     "cardiomegaly": (
         "cardiomegaly, enlarged cardiac silhouette, enlarged heart, cardiac enlargement,"
-        " enlarged cardiac shadow, heart is large, large heart"
+        " enlarged cardiac shadow"
     ),
     "fracture": "fracture, fractures, fractured",
     "air": "air",
@@ -185,6 +185,12 @@ _FORMS: dict[str, str] = {
     "cabg": "cabg",
     "postoperative": "postoperative, postsurgical",
 }
+
+_DEVICE_WORDS = (
+    "tube line catheter picc pacemaker lead wire device clip stent hardware drainage tip"
+)
+DEVICE_LEMMAS: frozenset[str] = frozenset(_DEVICE_WORDS.split())
+"""Lemmas of support devices (a device is located where its tip lies; CheXpert's class)."""
 
 SURFACE_LEMMAS: dict[str, str] = {
     form.strip(): lemma for lemma, forms in _FORMS.items() for form in forms.split(",")

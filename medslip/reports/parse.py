@@ -23,7 +23,7 @@ from functools import lru_cache
 
 from medslip.reports.context import CUES, TERMINATORS, Cue, presence_of
 from medslip.reports.landmarks import RULE_TOKENS, landmark_for
-from medslip.reports.lexicon import SURFACE_LEMMAS, entity_for_lemma
+from medslip.reports.lexicon import DEVICE_LEMMAS, SURFACE_LEMMAS, entity_for_lemma
 from medslip.reports.sections import report_sections
 from medslip.vocab import NORMAL_ENTITIES
 
@@ -51,7 +51,7 @@ class Triplet:
 
 ANATOMY_ALIASES: dict[str, str] = {
     "t-spine": "spine", "l-spine": "spine", "vertebral": "spine", "vertebrae": "spine",
-    "hemi-thorax": "hemithorax", "hemithoraces": "hemithorax", "cavoatrial": "cavoatrial junction",
+    "hemi-thorax": "hemithorax", "hemithoraces": "hemithorax",
     "zone": "lung", "zones": "lung", "field": "lung", "fields": "lung", "bilaterally": "bilateral",
     "mid-lung": "midlung", "left-sided": "left", "right-sided": "right",
     "hemidiaphragmatic": "hemidiaphragm", "diaphragmatic": "diaphragm",
@@ -63,19 +63,21 @@ ANATOMY_SPLITS: dict[str, tuple[str, ...]] = {"midlung": ("mid", "lung")}
 
 _EXTRA_ANATOMY_WORDS = (
     "silhouette contour contours size vasculature vascularity vascular structures osseous bony"
-    " bones bone soft tissues tissue chest angle angles sulcus sulci thorax knob arch carina"
+    " bones bone soft tissues tissue chest angle angles sulcus sulci knob arch carina"
     " bronchus bronchi sternum sternal shoulder shoulders humerus thoracic lumbar parenchyma"
-    " hilus both bilateral junction vessels wall pericardial pericardium joint intrathoracic"
-    " jugular ij pectoral subclavian"
+    " hilus vessels wall pericardial pericardium joint intrathoracic jugular ij pectoral"
+    " subclavian"
 )
 EXTRA_ANATOMY: frozenset[str] = frozenset(_EXTRA_ANATOMY_WORDS.split())
-"""Anatomy words no rule looks at (an observation linked only to these gets ``other``)."""
+"""Anatomy words no rule looks at (an observation linked only to these gets ``other``); the words
+of the rule tokens (``bilateral``, ``junction``) are anatomy words too (``ANATOMY_WORDS``)."""
 
 ANATOMY_WORDS: frozenset[str] = (
     frozenset(w for t in RULE_TOKENS for w in t.split())
     | EXTRA_ANATOMY
     | frozenset(ANATOMY_ALIASES.values())
 )
+_TWO_WORD_TOKENS = frozenset(t for t in RULE_TOKENS if " " in t)
 _GLUE_WORDS = (
     "of the - anterior posterior lateral medial first second third fourth fifth sixth seventh"
     " eighth ninth tenth eleventh twelfth"
@@ -102,8 +104,6 @@ _LINK_WORDS = (
     | frozenset(_MODIFIER_WORDS.split())
     | {"with", "for", "of", "which", "most", "a", "an", ",", "in", "be"}
 )
-_DEVICE_WORDS = "tube line catheter picc pacemaker pacer lead wire tip device stent drain drainage"
-_DEVICE_LEMMAS = frozenset(_DEVICE_WORDS.split())
 _DEVICE_SIDE_WORDS = frozenset({"left", "right", "chest", "bilateral"})
 _RIGHT_BOUNDARIES = TERMINATORS | {","}
 _SENTENCE_END = frozenset({".", "?", "!"})
@@ -121,7 +121,10 @@ class _Obs:
     start: int  # token index in sentence
     end: int
     lemma: str
-    also: str  # lemma of a synonym phrase's own first word ("enlarged cardiac silhouette"), or ""
+    entity: str  # entity of ``lemma``
+    # (lemma, entity) of each triplet it yields: its own, then that of a synonym phrase's own
+    # first word ("enlarged" of "enlarged cardiac silhouette") when it differs
+    readings: tuple[tuple[str, str], ...]
 
 
 class ReportParser:
@@ -138,17 +141,18 @@ class ReportParser:
             self.nlp = spacy.blank("en")
             self.nlp.tokenizer = combined_rule_tokenizer(self.nlp)
         self.matcher = PhraseMatcher(self.nlp.vocab, attr="LOWER")
-        self._labels: dict[int, tuple[str, ...]] = {}
+        self._labels: dict[int, tuple] = {}  # match key → ("OBS", lemma, readings) | ("CUE", kind)
         for surface, lemma in SURFACE_LEMMAS.items():
             first = surface.split(" ")[0]
             also = SURFACE_LEMMAS.get(first, "") if first != surface else ""
-            also = "" if also == lemma else also
-            self._add(f"OBS:{lemma}+{also}", ("OBS", lemma, also), surface)
+            lemmas = (lemma, also) if also and also != lemma else (lemma,)
+            readings = tuple((x, entity_for_lemma(x)) for x in lemmas)
+            self._add(f"OBS:{'+'.join(lemmas)}", ("OBS", lemma, readings), surface)
         for kind, phrases in CUES.items():
             for phrase in phrases:
-                self._add(f"CUE:{kind}", ("CUE", kind, ""), phrase)
+                self._add(f"CUE:{kind}", ("CUE", kind), phrase)
 
-    def _add(self, key: str, label: tuple[str, ...], phrase: str) -> None:
+    def _add(self, key: str, label: tuple, phrase: str) -> None:
         key_id = self.nlp.vocab.strings.add(key)
         self._labels[key_id] = label
         self.matcher.add(key, [self.nlp.make_doc(phrase)])
@@ -159,12 +163,16 @@ class ReportParser:
         triplets: list[Triplet] = []
         sentence_offset = 0
         for section in report_sections(text):
-            doc = self.nlp.tokenizer(text[section.start : section.end])
-            n_sent = self._parse_doc(doc, section.start, sentence_offset, triplets)
+            section_text = text[section.start : section.end]
+            doc = self.nlp.tokenizer(section_text)
+            n_sent = self._parse_doc(doc, section_text, section.start, sentence_offset, triplets)
             sentence_offset += n_sent
         return triplets
 
-    def _parse_doc(self, doc, char_offset: int, sent_offset: int, out: list[Triplet]) -> int:
+    def _parse_doc(
+        self, doc, text: str, char_offset: int, sent_offset: int, out: list[Triplet]
+    ) -> int:
+        """Append the triplets of one section (``doc``, tokenised from ``text``) to ``out``."""
         from spacy.tokens import Doc
 
         kept = [t for t in doc if not t.is_space]  # line wraps and blank lines are not words
@@ -173,7 +181,6 @@ class ReportParser:
         starts = [t.idx for t in kept]
         ends = [t.idx + len(t.text) for t in kept]
         words = [ANATOMY_ALIASES.get(t.lower_, t.lower_) for t in kept]
-        text = doc.text  # built on each access: read it once
         gaps = [text[ends[i] : starts[i + 1]] for i in range(len(kept) - 1)] + [""]
         sent_of, bounds = _sentences(words, gaps)
         clean = doc if len(kept) == len(doc) else Doc(self.nlp.vocab, words=[t.text for t in kept])
@@ -189,11 +196,13 @@ class ReportParser:
                 taken[i] = True
             s = sent_of[start]
             base = bounds[s][0]
-            kind, value, also = self._labels[key_id]
-            if kind == "OBS":
-                obs_by_sent.setdefault(s, []).append(_Obs(start - base, end - base, value, also))
+            label = self._labels[key_id]
+            if label[0] == "OBS":
+                lemma, readings = label[1], label[2]
+                obs = _Obs(start - base, end - base, lemma, readings[0][1], readings)
+                obs_by_sent.setdefault(s, []).append(obs)
             else:
-                cues_by_sent.setdefault(s, []).append(Cue(value, start - base, end - base))
+                cues_by_sent.setdefault(s, []).append(Cue(label[1], start - base, end - base))
         for s in sorted(obs_by_sent):
             observations = sorted(obs_by_sent[s], key=lambda o: o.start)
             lo, hi = bounds[s]
@@ -202,16 +211,16 @@ class ReportParser:
             for k, obs in enumerate(observations):
                 if _modifies_another(observations, k, sent_words):
                     continue  # "small" in "small left effusion": a modifier, not an observation
-                entity = entity_for_lemma(obs.lemma)
-                presence = presence_of(obs.start, obs.end, sent_words, cues, entity in _NORMALS)
+                normal = obs.entity in _NORMALS
+                presence = presence_of(obs.start, obs.end, sent_words, cues, normal)
                 span = (char_offset + starts[lo + obs.start], char_offset + ends[lo + obs.end - 1])
                 phrases = _anatomy_phrases(observations, k, sent_words)
                 landmarks = dict.fromkeys(landmark_for(a) for a in phrases)
-                for lemma in (obs.lemma, obs.also) if obs.also else (obs.lemma,):
+                for lemma, entity in obs.readings:
                     for landmark in landmarks:
                         out.append(
                             Triplet(
-                                entity_for_lemma(lemma),
+                                entity,
                                 landmark,
                                 presence,
                                 sent_offset + s,
@@ -241,16 +250,24 @@ def _sentences(words: list[str], gaps: list[str]) -> tuple[list[int], list[tuple
 
 
 def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
-    """Anatomy phrases (token sets) among ``words[lo:hi]``; "of the" glues a phrase together."""
+    """Anatomy phrases (token sets) among ``words[lo:hi]``; "of the" glues a phrase together and
+    two adjacent words forming a two-word rule token ("left side") become that one token."""
     runs: list[frozenset[str]] = []
     current: list[str] = []
-    for w in words[lo:hi]:
-        if w in ANATOMY_WORDS:
+    i = lo
+    while i < hi:
+        w = words[i]
+        pair = f"{w} {words[i + 1]}" if i + 1 < hi else ""
+        if pair in _TWO_WORD_TOKENS:
+            current.append(pair)
+            i += 1
+        elif w in ANATOMY_WORDS:
             current.extend(ANATOMY_SPLITS.get(w, (w,)))
         elif not (current and (w in _PHRASE_GLUE or _ORDINAL.match(w))):
             if current:
                 runs.append(frozenset(current))
             current = []
+        i += 1
     if current:
         runs.append(frozenset(current))
     return runs
@@ -261,10 +278,10 @@ def _modifies_another(observations: list[_Obs], k: int, words: list[str]) -> boo
     "unchanged") modifying another observation of its clause. The reference drops RadGraph's
     observation modifiers (``obs_modify``); a standalone one ("interval improvement") stays."""
     obs = observations[k]
-    if entity_for_lemma(obs.lemma) != "excluded_obs":
+    if obs.entity != "excluded_obs":
         return False
     for other in observations:
-        if other is obs or entity_for_lemma(other.lemma) == "excluded_obs":
+        if other is obs or other.entity == "excluded_obs":
             continue
         lo, hi = (obs.end, other.start) if other.start >= obs.end else (other.end, obs.start)
         if not any(w in _RIGHT_BOUNDARIES for w in words[lo:hi]):
@@ -312,7 +329,7 @@ def _right_window(observations: list[_Obs], k: int, words: list[str], device: bo
     right_hi, j, adjacent = observations[k].end, k + 1, True
     while right_hi < len(words) and words[right_hi] not in _RIGHT_BOUNDARIES:
         if j < len(observations) and observations[j].start == right_hi:
-            if not (adjacent or (device and observations[j].lemma in _DEVICE_LEMMAS)):
+            if not (adjacent or (device and observations[j].lemma in DEVICE_LEMMAS)):
                 break
             right_hi, j = observations[j].end, j + 1
             continue
@@ -326,8 +343,8 @@ def _anatomy_phrases(observations: list[_Obs], k: int, words: list[str]) -> list
     inside = _anatomy_runs(words, obs.start, obs.end)
     if inside:
         return [frozenset().union(*inside)]
-    normal = entity_for_lemma(obs.lemma) in _NORMALS
-    device = obs.lemma in _DEVICE_LEMMAS
+    normal = obs.entity in _NORMALS
+    device = obs.lemma in DEVICE_LEMMAS
     left = _anatomy_runs(words, _left_window(observations, k, words, normal), obs.start)
     right_hi = _right_window(observations, k, words, device)
     right = _anatomy_runs(words, obs.end, right_hi)
