@@ -71,11 +71,13 @@ def test_vanished_file_is_skipped_with_reason(tree, tmp_path):
     assert json.loads((out / "counts.json").read_text())["reports_skipped"] == 3
 
 
-def test_scatter_gather_equals_single_chunk(tree, tmp_path):
+@pytest.mark.parametrize("n_chunks", [3, 9])  # 9 chunks of 7 reports: some are empty
+def test_scatter_gather_equals_single_chunk(tree, tmp_path, n_chunks):
     _run("--format", "mimic", "--input", tree, "--out-dir", tmp_path / "one")
-    chunks = [tmp_path / f"c{i}" for i in range(3)]
+    chunks = [tmp_path / f"c{i}" for i in range(n_chunks)]
     for i, c in enumerate(chunks):
-        _run("--format", "mimic", "--input", tree, "--chunk", i, "--n-chunks", 3, "--out-dir", c)
+        argv = ("--chunk", i, "--n-chunks", n_chunks, "--out-dir", c)
+        _run("--format", "mimic", "--input", tree, *argv)
     _run("--gather", *chunks, "--out-dir", tmp_path / "all")
     for name in OUTPUT_FILES:
         if name.endswith(".parquet"):
@@ -84,6 +86,16 @@ def test_scatter_gather_equals_single_chunk(tree, tmp_path):
             )
         else:
             assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "all" / name).read_bytes()
+
+
+def test_gather_refuses_chunks_with_mixed_uncertain_settings(tree, tmp_path, caplog):
+    chunks = [tmp_path / "c0", tmp_path / "c1"]
+    for i, flags in enumerate([(), ("--uncertain-as-positive",)]):
+        argv = ("--chunk", i, "--n-chunks", 2, *flags, "--out-dir", chunks[i])
+        _run("--format", "mimic", "--input", tree, *argv)
+    assert _run("--gather", *chunks, "--out-dir", tmp_path / "all") == 2
+    assert "uncertain_as_positive" in caplog.text
+    assert not (tmp_path / "all").exists()
 
 
 def test_missing_tree_is_a_clear_error(tmp_path, caplog):

@@ -1,7 +1,8 @@
 """``medslip parse-reports``: radiology reports → triplets, 51×75 label matrices, class labels.
 
 Parse one chunk of a report source (``--chunk I --n-chunks N`` take the I-th of N contiguous
-slices of the sorted reports), or gather chunk directories into one (``--gather DIR ...``); a
+slices of the sorted reports), or gather chunk directories into one (``--gather DIR ...``: their
+files concatenated in order, the ``--uncertain-as-positive`` setting taken from the chunks); a
 gathered run is identical to a one-chunk run. Output files: see ``medslip.reports.matrix``.
 """
 
@@ -28,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id-column", default="report_id", help="text_csv: id column")
     parser.add_argument("--text-column", default="text", help="text_csv: text column")
     parser.add_argument(
-        "--uncertain-as-positive", action="store_true", help="uncertain → 1 in the label matrix"
+        "--uncertain-as-positive",
+        action="store_true",
+        help="uncertain → 1 in the label matrix (not with --gather: the chunks carry it)",
     )
     parser.add_argument("--gather", type=Path, nargs="+", help="chunk directories to merge")
 
@@ -42,7 +45,7 @@ def _chunk(items: list, chunk: int, n_chunks: int) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from medslip.errors import MedslipError
-    from medslip.reports.matrix import read_outputs, write_outputs
+    from medslip.reports.matrix import gather_outputs, write_outputs
     from medslip.reports.parse import default_parser
     from medslip.reports.radgraph import read_radgraph
     from medslip.reports.readers import (
@@ -57,13 +60,9 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger("medslip.parse_reports")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.gather:
-        parsed, skipped = [], []
-        for chunk_dir in args.gather:
-            if not (chunk_dir / "counts.json").is_file():
-                raise MedslipError(f"{chunk_dir}: not a parse-reports output directory")
-            p, s = read_outputs(chunk_dir)
-            parsed += p
-            skipped += s
+        if args.uncertain_as_positive:
+            raise MedslipError("parse-reports: --gather takes --uncertain-as-positive from chunks")
+        counts = gather_outputs(args.gather, args.out_dir)
     else:
         if args.format is None or args.input is None:
             raise MedslipError("parse-reports: --format and --input are required without --gather")
@@ -92,6 +91,6 @@ def run(args: argparse.Namespace) -> int:
                 parsed.append(rec)  # RadGraph: already (report id, triplets)
             else:
                 parsed.append((rec.report_id, parser.parse(rec.text)))
-    counts = write_outputs(args.out_dir, parsed, skipped, args.uncertain_as_positive)
+        counts = write_outputs(args.out_dir, parsed, skipped, args.uncertain_as_positive)
     log.info("parse-reports: %s → %s", counts, args.out_dir)
     return 0

@@ -12,7 +12,9 @@ leaves a partial file):
 * ``labels_chestxray14.parquet`` (report_id + 14 int8 columns) and ``labels_chexpert.parquet``
   (report_id + 14 float columns, 1.0/0.0/-1.0/NaN);
 * ``skipped.csv`` (report_id, source, reason) and ``counts.json`` (reports read, parsed, skipped,
-  triplets).
+  triplets; the ``uncertain_as_positive`` setting).
+
+Every file is per report, so chunk directories are gathered by concatenating them in order.
 """
 
 from __future__ import annotations
@@ -25,10 +27,18 @@ import numpy as np
 import pandas as pd
 
 from medslip.atomic import atomic_path
+from medslip.errors import MedslipError
 from medslip.labels import chestxray14_from_triplets, chexpert_from_triplets
 from medslip.reports.parse import Triplet
 from medslip.reports.readers import Skipped
-from medslip.vocab import ENTITIES, ENTITY_INDEX, LANDMARK_INDEX, LANDMARKS
+from medslip.vocab import (
+    CHESTXRAY14_CLASSES,
+    CHEXPERT_CLASSES,
+    ENTITIES,
+    ENTITY_INDEX,
+    LANDMARK_INDEX,
+    LANDMARKS,
+)
 
 TRIPLET_COLUMNS = (
     "report_id", "sentence", "start", "end", "pathology", "anatomy", "presence", "lemma",
@@ -61,9 +71,8 @@ def write_outputs(
     parsed: Sequence[tuple[str, list[Triplet]]],
     skipped: Sequence[Skipped],
     uncertain_as_positive: bool = False,
-) -> dict[str, int]:
+) -> dict:
     """Write every output file for ``parsed`` (report id, triplets) in order; returns the counts."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     ids = [rid for rid, _ in parsed]
     rows = [(rid, *(getattr(t, c) for c in TRIPLET_COLUMNS[1:])) for rid, ts in parsed for t in ts]
     triplets = pd.DataFrame(rows, columns=list(TRIPLET_COLUMNS)).astype(
@@ -72,8 +81,12 @@ def write_outputs(
     matrices = np.empty((len(parsed), len(LANDMARKS), len(ENTITIES)), dtype=np.int8)
     for i, (_, ts) in enumerate(parsed):
         matrices[i] = label_matrix(ts, uncertain_as_positive)
-    cxr14 = pd.DataFrame([chestxray14_from_triplets(ts) for _, ts in parsed]).astype("int8")
-    chexpert = pd.DataFrame([chexpert_from_triplets(ts) for _, ts in parsed]).astype("float32")
+    cxr14 = pd.DataFrame(
+        [chestxray14_from_triplets(ts) for _, ts in parsed], columns=list(CHESTXRAY14_CLASSES)
+    ).astype("int8")
+    chexpert = pd.DataFrame(
+        [chexpert_from_triplets(ts) for _, ts in parsed], columns=list(CHEXPERT_CLASSES)
+    ).astype("float32")
     cxr14.insert(0, "report_id", ids)
     chexpert.insert(0, "report_id", ids)
     skipped_df = pd.DataFrame(
@@ -85,39 +98,69 @@ def write_outputs(
         "reports_parsed": len(parsed),
         "reports_skipped": len(skipped),
         "triplets": len(triplets),
+        "uncertain_as_positive": uncertain_as_positive,
     }
+    _write_files(out_dir, ids, triplets, matrices, cxr14, chexpert, skipped_df, counts)
+    return counts
+
+
+def gather_outputs(chunk_dirs: Sequence[Path], out_dir: Path) -> dict:
+    """Concatenate chunk output directories in order into ``out_dir``; returns the counts.
+
+    The result is identical to a one-chunk run. Chunks written with different
+    ``uncertain_as_positive`` settings are refused.
+    """
+    chunk_counts = []
+    for chunk_dir in chunk_dirs:
+        if not (chunk_dir / "counts.json").is_file():
+            raise MedslipError(f"{chunk_dir}: not a parse-reports output directory")
+        chunk_counts.append(json.loads((chunk_dir / "counts.json").read_text()))
+    settings = {c.get("uncertain_as_positive", False) for c in chunk_counts}
+    if len(settings) > 1:
+        raise MedslipError("gather: the chunks differ in their uncertain_as_positive setting")
+    counts = {
+        key: value if isinstance(value, bool) else sum(c[key] for c in chunk_counts)
+        for key, value in chunk_counts[0].items()
+    }
+    ids = [rid for d in chunk_dirs for rid in (d / "report_ids.txt").read_text().split()]
+
+    def concat(name: str, read) -> pd.DataFrame:
+        return pd.concat([read(d / name) for d in chunk_dirs], ignore_index=True)
+
+    _write_files(
+        out_dir,
+        ids,
+        concat("triplets.parquet", pd.read_parquet),
+        np.concatenate([np.load(d / "label_matrix.npy") for d in chunk_dirs]),
+        concat("labels_chestxray14.parquet", pd.read_parquet),
+        concat("labels_chexpert.parquet", pd.read_parquet),
+        concat("skipped.csv", lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)),
+        counts,
+    )
+    return counts
+
+
+def _write_files(
+    out_dir: Path,
+    ids: list[str],
+    triplets: pd.DataFrame,
+    matrices: np.ndarray,
+    cxr14: pd.DataFrame,
+    chexpert: pd.DataFrame,
+    skipped: pd.DataFrame,
+    counts: dict,
+) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
     writers = {
         "triplets.parquet": lambda p: triplets.to_parquet(p, index=False),
         "label_matrix.npy": lambda p: _save_npy(p, matrices),
         "report_ids.txt": lambda p: p.write_text("".join(f"{i}\n" for i in ids)),
         "labels_chestxray14.parquet": lambda p: cxr14.to_parquet(p, index=False),
         "labels_chexpert.parquet": lambda p: chexpert.to_parquet(p, index=False),
-        "skipped.csv": lambda p: skipped_df.to_csv(p, index=False),
+        "skipped.csv": lambda p: skipped.to_csv(p, index=False),
         "counts.json": lambda p: p.write_text(json.dumps(counts, indent=1) + "\n"),
     }
+    assert tuple(writers) == OUTPUT_FILES
     for name, write in writers.items():
         with atomic_path(out_dir / name) as tmp:
             write(tmp)
-    return counts
-
-
-def read_outputs(out_dir: Path) -> tuple[list[tuple[str, list[Triplet]]], list[Skipped]]:
-    """Parsed reports and skipped records back from an output directory (for gathering)."""
-    ids = (out_dir / "report_ids.txt").read_text().split()
-    df = pd.read_parquet(out_dir / "triplets.parquet")
-    by_id: dict[str, list[Triplet]] = {rid: [] for rid in ids}
-    for row in df.itertuples(index=False):
-        by_id[row.report_id].append(
-            Triplet(
-                row.pathology,
-                row.anatomy,
-                row.presence,
-                int(row.sentence),
-                int(row.start),
-                int(row.end),
-                row.lemma,
-            )  # fmt: skip
-        )
-    skipped_df = pd.read_csv(out_dir / "skipped.csv", dtype=str, keep_default_na=False)
-    skipped = [Skipped(*r) for r in skipped_df.itertuples(index=False)]
-    return [(rid, by_id[rid]) for rid in ids], skipped
