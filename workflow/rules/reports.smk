@@ -1,19 +1,13 @@
 # Report parsing: MIMIC-CXR-format reports -> triplets, 51x75 label matrices, class labels.
 # Scatter: the sorted report files are cut into config["reports"]["n_chunks"] contiguous chunks;
-# gather: the chunks are concatenated in order (identical to a one-chunk run).
+# gather: the chunks are concatenated in order (identical to a one-chunk run); the
+# uncertain_as_positive setting travels with the chunks.
 
 import os
 
+from medslip.reports.matrix import OUTPUT_FILES as REPORT_OUTPUTS
+
 REPORT_CHUNKS = list(range(config["reports"]["n_chunks"]))
-REPORT_OUTPUTS = [
-    "triplets.parquet",
-    "label_matrix.npy",
-    "report_ids.txt",
-    "labels_chestxray14.parquet",
-    "labels_chexpert.parquet",
-    "skipped.csv",
-    "counts.json",
-]
 
 
 # Root of the MIMIC-CXR reports tree: the configured one or the MIMIC-CXR-JPG root.
@@ -62,11 +56,6 @@ rule parse_reports_gather:
         "../envs/reports.yaml"
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output[0]),
-        uncertain=(
-            "--uncertain-as-positive"
-            if config["reports"]["uncertain_as_positive"]
-            else ""
-        ),
     shell:
-        "medslip parse-reports --gather {input} {params.uncertain} --out-dir {params.out_dir}"
+        "medslip parse-reports --gather {input} --out-dir {params.out_dir}"
         " > {log} 2>&1"
