@@ -18,7 +18,7 @@ REPORTS = {
     "s50000004": b"",  # empty
     "s50000005": "FINDINGS: Retrocardiac opacity (caf\xe9).".encode("latin-1"),  # not UTF-8
     "s50000006": b"<html><body>&nbsp;</body></html>",  # markup junk
-    "s50000007": b"FINDINGS: Bibasilar atelectasis. " * 40_000,  # > 1 MB
+    "s50000007": b"FINDINGS: Bibasilar atelectasis. " * 40_000,  # over the size limit
 }
 
 
@@ -44,6 +44,7 @@ def test_outputs_and_skips(tree, tmp_path):
     assert counts["reports_read"] == 7 and counts["reports_skipped"] == 2
     skipped = pd.read_csv(out / "skipped.csv")
     assert set(skipped.report_id) == {"s50000004", "s50000007"}
+    assert skipped.set_index("report_id").loc["s50000007", "reason"].startswith("report longer")
     ids = (out / "report_ids.txt").read_text().split()
     m = np.load(out / "label_matrix.npy")
     assert m.shape == (5, 51, 75) and m.dtype == np.int8

@@ -4,6 +4,7 @@ import pytest
 
 from medslip.reports import Triplet, parse_report
 from medslip.reports.landmarks import landmark_for
+from medslip.reports.parse import MAX_REPORT_CHARS
 from medslip.reports.sections import report_sections
 from medslip.vocab import ENTITIES, LANDMARKS
 
@@ -127,9 +128,12 @@ def test_junk_gives_no_triplets_and_no_error(text):
     assert parse_report(text) == []
 
 
-def test_huge_report_is_parsed_without_error():
-    trips = parse_report("No pneumothorax. " * 60_000)
-    assert trips and all(t.presence == "absent" for t in trips)
+def test_huge_report_is_cut_at_the_limit_with_a_warning():
+    sentence = "No pneumothorax. "
+    with pytest.warns(UserWarning, match=f"only the first {MAX_REPORT_CHARS} are read"):
+        trips = parse_report(sentence * 60_000)
+    assert len(trips) == MAX_REPORT_CHARS // len(sentence)  # the whole sentences before the cut
+    assert all(t.presence == "absent" and t.end <= MAX_REPORT_CHARS for t in trips)
 
 
 def test_markup_is_ignored_and_spans_index_the_original_text():

@@ -4,6 +4,7 @@ import pytest
 
 from medslip.errors import MedslipError
 from medslip.reports import parse_report
+from medslip.reports.parse import MAX_REPORT_CHARS
 from medslip.reports.readers import Report, Skipped, read_iu_csv, read_iu_xml, read_text_csv
 
 
@@ -36,6 +37,16 @@ def test_text_csv_reader_and_missing_column(tmp_path):
     assert isinstance(recs[1], Skipped) and recs[1].reason == "empty report"
     with pytest.raises(MedslipError, match="missing column"):
         list(read_text_csv(path, "id", "text"))
+
+
+def test_reports_over_the_parser_limit_are_skipped_with_the_reason(tmp_path):
+    path = tmp_path / "reports.csv"
+    long_text = "No pneumothorax. " * (MAX_REPORT_CHARS // 17 + 1)
+    path.write_text(f'id,text\nA,"{long_text}"\nB,"{long_text[:MAX_REPORT_CHARS]}"\n')
+    recs = list(read_text_csv(path, "id"))
+    assert isinstance(recs[0], Skipped)
+    assert recs[0].reason == f"report longer than {MAX_REPORT_CHARS} characters"
+    assert isinstance(recs[1], Report)
 
 
 def test_iu_xml_rejects_a_non_archive(tmp_path):

@@ -28,7 +28,8 @@ from medslip.reports.sections import report_sections
 from medslip.vocab import NORMAL_ENTITIES
 
 MAX_REPORT_CHARS = 100_000
-"""Longer reports are cut to this many characters (a chest X-ray report is ~1 kB)."""
+"""Report size limit (a chest X-ray report is ~1 kB): the readers skip longer reports and
+``parse`` reads only this many characters of one, with a warning."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,13 @@ class ReportParser:
 
     def parse(self, text: str) -> list[Triplet]:
         """Triplets of one report (empty for a report with nothing to read)."""
-        text = _CLEAN.sub(_blank, text[:MAX_REPORT_CHARS])  # same length: spans stay valid
+        if len(text) > MAX_REPORT_CHARS:
+            warnings.warn(
+                f"report of {len(text)} characters: only the first {MAX_REPORT_CHARS} are read",
+                stacklevel=2,
+            )
+            text = text[:MAX_REPORT_CHARS]
+        text = _CLEAN.sub(_blank, text)  # same length: spans stay valid
         triplets: list[Triplet] = []
         sentence_offset = 0
         for section in report_sections(text):

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medslip.errors import MedslipError
+from medslip.reports.parse import MAX_REPORT_CHARS
 
-MAX_REPORT_BYTES = 1_000_000
-"""Reports larger than this are skipped (a chest X-ray report is ~1 kB)."""
+_MAX_FILE_BYTES = 4 * MAX_REPORT_CHARS  # a UTF-8 character takes at most 4 bytes
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,9 @@ def decode_report(data: bytes) -> str:
 
 
 def check_text(report_id: str, text: str, source: str) -> Report | Skipped:
-    """A ``Report``, or ``Skipped`` for an empty or oversized one."""
-    if len(text) > MAX_REPORT_BYTES:
-        return Skipped(report_id, source, f"report larger than {MAX_REPORT_BYTES} characters")
+    """A ``Report``, or ``Skipped`` for an empty one or one longer than ``MAX_REPORT_CHARS``."""
+    if len(text) > MAX_REPORT_CHARS:
+        return Skipped(report_id, source, f"report longer than {MAX_REPORT_CHARS} characters")
     if not text.strip():
         return Skipped(report_id, source, "empty report")
     return Report(report_id, text, source)
@@ -77,8 +77,8 @@ def read_mimic_files(paths: list[Path]) -> Iterator[Report | Skipped]:
     for path in paths:
         rid = path.stem
         try:
-            if path.stat().st_size > MAX_REPORT_BYTES:
-                yield Skipped(rid, str(path), f"file larger than {MAX_REPORT_BYTES} bytes")
+            if path.stat().st_size > _MAX_FILE_BYTES:  # too long whatever it decodes to
+                yield Skipped(rid, str(path), f"report longer than {MAX_REPORT_CHARS} characters")
                 continue
             data = path.read_bytes()
         except OSError as exc:
@@ -155,12 +155,3 @@ def read_text_csv(
             raise MedslipError(f"{path}: missing column(s) {sorted(missing)}")
         for row in reader:
             yield check_text(row[id_column], row[text_column] or "", str(path))
-
-
-READERS = {
-    "mimic": lambda p: read_mimic_files(mimic_report_paths(p)),
-    "iu_csv": read_iu_csv,
-    "iu_xml": read_iu_xml,
-    "text_csv": read_text_csv,
-}
-"""Input format name → reader taking a path."""
