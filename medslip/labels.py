@@ -116,7 +116,8 @@ CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
 """ChestX-ray14 class → the triplet patterns that mention it."""
 
 _NORMAL_SET = frozenset(NORMAL_ENTITIES)
-_RANK = {"absent": 0, "uncertain": 1, "present": 2}
+PRESENCE_RANK: dict[str, int] = {"absent": 0, "uncertain": 1, "present": 2}
+"""Presence → rank for aggregating mentions: present > uncertain > absent."""
 _CHEXPERT_VALUE = {0: 0.0, 1: -1.0, 2: 1.0}
 
 
@@ -126,10 +127,10 @@ def _presence_rank(triplet: TripletLike, rules: tuple[ClassRule, ...]) -> int | 
     for rule in rules:
         if rule.matches(triplet.pathology, lemma, triplet.anatomy):
             if triplet.pathology in _NORMAL_SET and triplet.presence == "present":
-                return _RANK["absent"]  # "heart size is normal": a negative mention
+                return PRESENCE_RANK["absent"]  # "heart size is normal": a negative mention
             if triplet.pathology in _NORMAL_SET:
                 return None  # "not clear" / "not normal" says nothing specific
-            return _RANK[triplet.presence]
+            return PRESENCE_RANK[triplet.presence]
     return None
 
 
@@ -138,7 +139,7 @@ def _best_ranks(
 ) -> dict[str, int | None]:
     best: dict[str, int | None] = dict.fromkeys(rules)
     for t in triplets:
-        if t.presence not in _RANK:
+        if t.presence not in PRESENCE_RANK:
             raise ValueError(f"bad presence {t.presence!r} in triplet {t!r}")
         for cls, class_rules in rules.items():
             rank = _presence_rank(t, class_rules)
@@ -162,4 +163,4 @@ def chexpert_from_triplets(triplets: Iterable[TripletLike]) -> dict[str, float]:
 def chestxray14_from_triplets(triplets: Iterable[TripletLike]) -> dict[str, int]:
     """ChestX-ray14 labels of one report: class → 1 if some mention is present, else 0."""
     best = _best_ranks(triplets, CHESTXRAY14_RULES)
-    return {cls: int(best[cls] == _RANK["present"]) for cls in CHESTXRAY14_CLASSES}
+    return {cls: int(best[cls] == PRESENCE_RANK["present"]) for cls in CHESTXRAY14_CLASSES}

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from medslip.atomic import atomic_path
-from medslip.labels import chestxray14_from_triplets
+from medslip.labels import PRESENCE_RANK, chestxray14_from_triplets
 from medslip.reports.parse import ReportParser, default_parser
 from medslip.reports.readers import Report, read_iu_csv
 from medslip.vocab import CHESTXRAY14_CLASSES
@@ -81,14 +81,22 @@ def chexpert_peer(iu_dir: Path) -> dict[str, dict[str, int]]:
     return out
 
 
+def prf(tp, fp, fn) -> tuple:
+    """Precision, recall and F1 (0.0 where undefined) from true-positive, false-positive and
+    false-negative counts: floats from numbers, elementwise arrays from arrays."""
+    tp, fp, fn = (np.asarray(x, dtype=float) for x in (tp, fp, fn))
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return np.divide(num, den, out=np.zeros(np.shape(den)), where=den > 0)
+
+    out = ratio(tp, tp + fp), ratio(tp, tp + fn), ratio(2 * tp, 2 * tp + fp + fn)
+    return tuple(float(x) for x in out) if tp.ndim == 0 else out
+
+
 def _f1(pred: list[int], gold: list[int]) -> tuple[float, float, float]:
-    tp = sum(p and g for p, g in zip(pred, gold, strict=True))
-    fp = sum(p and not g for p, g in zip(pred, gold, strict=True))
-    fn = sum(g and not p for p, g in zip(pred, gold, strict=True))
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+    pairs = list(zip(pred, gold, strict=True))
+    tp = sum(p and g for p, g in pairs)
+    return prf(tp, sum(p and not g for p, g in pairs), sum(g and not p for p, g in pairs))
 
 
 def bootstrap_f1(pred: np.ndarray, gold: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -97,10 +105,7 @@ def bootstrap_f1(pred: np.ndarray, gold: np.ndarray, n_boot: int, seed: int) -> 
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(len(pred), np.full(len(pred), 1 / len(pred)), size=n_boot)
     pred, gold = pred.astype(bool), gold.astype(bool)
-    tp = weights @ (pred & gold)
-    wrong = weights @ (pred ^ gold)
-    denom = 2 * tp + wrong
-    return np.divide(2 * tp, denom, out=np.zeros(denom.shape), where=denom > 0)
+    return prf(weights @ (pred & gold), weights @ (pred & ~gold), weights @ (~pred & gold))[2]
 
 
 def _ci(samples: np.ndarray) -> tuple[float, float]:
@@ -168,11 +173,10 @@ def score_iu(iu_dir: Path, split: str, n_boot: int = 1000, seed: int = 0) -> lis
 
 def _report_facts(triplets) -> set[tuple[str, str, str]]:
     """Report-level (pathology, anatomy, presence) facts: present > uncertain > absent per cell."""
-    rank = {"absent": 0, "uncertain": 1, "present": 2}
     best: dict[tuple[str, str], str] = {}
     for t in triplets:
         cell = (t.pathology, t.anatomy)
-        if cell not in best or rank[t.presence] > rank[best[cell]]:
+        if cell not in best or PRESENCE_RANK[t.presence] > PRESENCE_RANK[best[cell]]:
             best[cell] = t.presence
     return {(p, a, presence) for (p, a), presence in best.items()}
 
@@ -201,9 +205,7 @@ def score_synthcxr(n_reports: int, seed: int) -> list[dict]:
             c[2] += len(g - o)
     rows = []
     for scope, (tp, fp, fn) in counts.items():
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        precision, recall, f1 = prf(tp, fp, fn)
         rows.append({"scope": scope, "n_reports": n_reports, "seed": seed, "tp": tp, "fp": fp,
                      "fn": fn, "precision": precision, "recall": recall, "f1": f1})  # fmt: skip
     return rows
