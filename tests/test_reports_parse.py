@@ -39,6 +39,7 @@ def _facts(text: str) -> set[tuple[str, str, str]]:
         ("Subtle infiltrate difficult to exclude.", ("infiltrate", "unspecified", "uncertain")),
         ("Opacity on the left side.", ("opacity", "left_lung_unspec", "present")),
         ("Opacity on the right side.", ("opacity", "right_lung_unspec", "present")),
+        ("Right side pleural effusion.", ("effusion", "right_pleural", "present")),
         ("Catheter tip at the cavoatrial junction.", ("tip", "cavoatrial_junction", "present")),
         ("The cardiac silhouette is large.", ("excluded_obs", "heart_size", "present")),
         ("Right midlung opacity.", ("opacity", "right_mid_lung", "present")),

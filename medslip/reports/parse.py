@@ -59,6 +59,9 @@ ANATOMY_ALIASES: dict[str, str] = {
 }  # fmt: skip
 """Anatomy word → the rule token it stands for."""
 
+ANATOMY_PAIR_ALIASES: dict[str, str] = {"left side": "left", "right side": "right"}
+"""Two adjacent anatomy words → the rule token they stand for (like ``left-sided``)."""
+
 ANATOMY_SPLITS: dict[str, tuple[str, ...]] = {"midlung": ("mid", "lung")}
 """Anatomy words that stand for two rule tokens (the reference only lists ``midlung|left``)."""
 
@@ -258,15 +261,16 @@ def _sentences(words: list[str], gaps: list[str]) -> tuple[list[int], list[tuple
 
 def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
     """Anatomy phrases (token sets) among ``words[lo:hi]``; "of the" glues a phrase together and
-    two adjacent words forming a two-word rule token ("left side") become that one token."""
+    two adjacent words forming a two-word rule token ("cavoatrial junction") become that token,
+    and "left side" / "right side" stand for "left" / "right"."""
     runs: list[frozenset[str]] = []
     current: list[str] = []
     i = lo
     while i < hi:
         w = words[i]
         pair = f"{w} {words[i + 1]}" if i + 1 < hi else ""
-        if pair in _TWO_WORD_TOKENS:
-            current.append(pair)
+        if pair in _TWO_WORD_TOKENS or pair in ANATOMY_PAIR_ALIASES:
+            current.append(ANATOMY_PAIR_ALIASES.get(pair, pair))
             i += 1
         elif w in ANATOMY_WORDS:
             current.extend(ANATOMY_SPLITS.get(w, (w,)))
