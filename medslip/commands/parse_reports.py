@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     )
 
     log = logging.getLogger("medslip.parse_reports")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     if args.gather:
         if args.uncertain_as_positive:
             raise MedslipError("parse-reports: --gather takes --uncertain-as-positive from chunks")
