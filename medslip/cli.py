@@ -22,6 +22,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.manifest",
     "medslip.commands.splits",
     "medslip.commands.preprocess",
+    "medslip.commands.text_books",
+    "medslip.commands.pretrain_data",
+    "medslip.commands.pretrain",
 )
 
 

@@ -6,6 +6,7 @@ The same schema file is used by Snakemake (``workflow/rules/common.smk``) and by
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -87,6 +88,12 @@ def validate_config(config: dict[str, Any], base_dir: str | os.PathLike = ".") -
     return config
 
 
+def defaults() -> dict[str, Any]:
+    """The configuration every key of which is left out: the schema's defaults (their one owner;
+    commands whose flags are not given take their values from here)."""
+    return validate_config({})
+
+
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML config file, validate it and fill in defaults."""
     path = Path(path)
@@ -103,3 +110,15 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
         return validate_config(config)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+
+
+def config_from_arg(value: str) -> dict[str, Any]:
+    """A validated config from a command-line value: a YAML file path, or an inline JSON object
+    (how workflow rules pass the part of the effective config a job depends on)."""
+    if not value.lstrip().startswith("{"):
+        return load_config(value)
+    try:
+        config = json.loads(value)
+    except ValueError as exc:
+        raise ConfigError(f"--config: not a JSON object: {exc}") from exc
+    return validate_config(config)

@@ -1,4 +1,7 @@
-"""Report-level class labels from (pathology, anatomy, presence) triplets.
+"""The (pathology, anatomy, presence) ``Triplet`` and report-level class labels from triplets.
+
+``Triplet`` is the one record of a statement a report makes, written by the report parser
+(:mod:`medslip.reports`), the RadGraph reader and the SynthCXR report writer alike.
 
 Two label sets are derived from the same triplets:
 
@@ -8,8 +11,8 @@ Two label sets are derived from the same triplets:
   aggregated over mentions as present > uncertain > absent (the CheXpert labeler's rule).
   ``No Finding`` is 1.0 when no class other than ``Support Devices`` is 1.0 or -1.0, else NaN.
 
-A triplet matches a class rule when its pathology (or, for ``tail_abnorm_obs``, its optional
-``lemma`` attribute, e.g. ``fibrosis``) is one of the rule's entities and its anatomy is one of the
+A triplet matches a class rule when its pathology (or, for ``tail_abnorm_obs``, its ``lemma``
+when it has one, e.g. ``fibrosis``) is one of the rule's entities and its anatomy is one of the
 rule's landmarks (any landmark when the rule names none), and its lemma (when it has one) is not
 one the rule excludes. A *normal* entity (normal, clear, sharp,
 unremarkable, ...) asserted at a class's own landmark counts as a negative mention of that class
@@ -21,18 +24,48 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
-from medslip.reports.lexicon import DEVICE_LEMMAS
-from medslip.vocab import CHESTXRAY14_CLASSES, CHEXPERT_CLASSES, LANDMARKS, NORMAL_ENTITIES
+from medslip.vocab import (
+    ABSENT,
+    CHESTXRAY14_CLASSES,
+    CHEXPERT_CLASSES,
+    DEVICE_LEMMAS,
+    ENTITY_INDEX,
+    LANDMARK_INDEX,
+    LANDMARKS,
+    NORMAL_ENTITIES,
+    PRESENCES,
+    PRESENT,
+    UNCERTAIN,
+)
 
 
-class TripletLike(Protocol):
-    """Anything with the three triplet attributes (``medslip.reports.Triplet``, SynthCXR's)."""
+@dataclass(frozen=True)
+class Triplet:
+    """One statement of a report: entity, landmark, presence and where it was read.
+
+    ``sentence`` is the 0-based sentence index in the report (FINDINGS then IMPRESSION);
+    ``start``/``end`` are character offsets of the observation phrase in the report text (-1 when
+    not known, e.g. SynthCXR's ground truth); ``lemma`` is the lexicon lemma before the
+    reference's normalisation (``nodular`` for a ``nodule``, ``fibrosis`` for a
+    ``tail_abnorm_obs``; None when not known).
+    """
 
     pathology: str
     anatomy: str
     presence: str
+    sentence: int = 0
+    start: int = -1
+    end: int = -1
+    lemma: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pathology not in ENTITY_INDEX:
+            raise ValueError(f"unknown entity {self.pathology!r}")
+        if self.anatomy not in LANDMARK_INDEX:
+            raise ValueError(f"unknown landmark {self.anatomy!r}")
+        if self.presence not in PRESENCES:
+            raise ValueError(f"bad presence {self.presence!r}")
 
 
 @dataclass(frozen=True)
@@ -116,18 +149,17 @@ CHESTXRAY14_RULES: dict[str, tuple[ClassRule, ...]] = {
 """ChestX-ray14 class → the triplet patterns that mention it."""
 
 _NORMAL_SET = frozenset(NORMAL_ENTITIES)
-PRESENCE_RANK: dict[str, int] = {"absent": 0, "uncertain": 1, "present": 2}
+PRESENCE_RANK: dict[str, int] = {ABSENT: 0, UNCERTAIN: 1, PRESENT: 2}
 """Presence → rank for aggregating mentions: present > uncertain > absent."""
 _CHEXPERT_VALUE = {0: 0.0, 1: -1.0, 2: 1.0}
 
 
-def _presence_rank(triplet: TripletLike, rules: tuple[ClassRule, ...]) -> int | None:
+def _presence_rank(triplet: Triplet, rules: tuple[ClassRule, ...]) -> int | None:
     """Rank of the triplet's mention of a class (None: not a mention)."""
-    lemma = getattr(triplet, "lemma", None)
     for rule in rules:
-        if rule.matches(triplet.pathology, lemma, triplet.anatomy):
-            if triplet.pathology in _NORMAL_SET and triplet.presence == "present":
-                return PRESENCE_RANK["absent"]  # "heart size is normal": a negative mention
+        if rule.matches(triplet.pathology, triplet.lemma, triplet.anatomy):
+            if triplet.pathology in _NORMAL_SET and triplet.presence == PRESENT:
+                return PRESENCE_RANK[ABSENT]  # "heart size is normal": a negative mention
             if triplet.pathology in _NORMAL_SET:
                 return None  # "not clear" / "not normal" says nothing specific
             return PRESENCE_RANK[triplet.presence]
@@ -135,7 +167,7 @@ def _presence_rank(triplet: TripletLike, rules: tuple[ClassRule, ...]) -> int | 
 
 
 def _best_ranks(
-    triplets: Iterable[TripletLike], rules: dict[str, tuple[ClassRule, ...]]
+    triplets: Iterable[Triplet], rules: dict[str, tuple[ClassRule, ...]]
 ) -> dict[str, int | None]:
     best: dict[str, int | None] = dict.fromkeys(rules)
     for t in triplets:
@@ -148,7 +180,7 @@ def _best_ranks(
     return best
 
 
-def chexpert_from_triplets(triplets: Iterable[TripletLike]) -> dict[str, float]:
+def chexpert_from_triplets(triplets: Iterable[Triplet]) -> dict[str, float]:
     """CheXpert labels of one report: class → 1.0 / 0.0 / -1.0 / NaN, all 14 classes in order."""
     best = _best_ranks(triplets, CHEXPERT_RULES)
     out = {
@@ -160,7 +192,7 @@ def chexpert_from_triplets(triplets: Iterable[TripletLike]) -> dict[str, float]:
     return {"No Finding": math.nan if finding else 1.0, **out}
 
 
-def chestxray14_from_triplets(triplets: Iterable[TripletLike]) -> dict[str, int]:
+def chestxray14_from_triplets(triplets: Iterable[Triplet]) -> dict[str, int]:
     """ChestX-ray14 labels of one report: class → 1 if some mention is present, else 0."""
     best = _best_ranks(triplets, CHESTXRAY14_RULES)
-    return {cls: int(best[cls] == PRESENCE_RANK["present"]) for cls in CHESTXRAY14_CLASSES}
+    return {cls: int(best[cls] == PRESENCE_RANK[PRESENT]) for cls in CHESTXRAY14_CLASSES}

@@ -145,6 +145,17 @@ LANDMARKS: tuple[str, ...] = (
 ENTITY_INDEX: dict[str, int] = {name: i for i, name in enumerate(ENTITIES)}
 LANDMARK_INDEX: dict[str, int] = {name: i for i, name in enumerate(LANDMARKS)}
 
+
+def _mirror(name: str) -> str:
+    swapped = name.replace("left", "\0").replace("right", "left").replace("\0", "right")
+    return swapped if swapped in LANDMARK_INDEX else name
+
+
+LATERAL_SWAP: tuple[int, ...] = tuple(LANDMARK_INDEX[_mirror(name)] for name in LANDMARKS)
+"""Landmark permutation of a horizontally flipped image: each ``left_*``/``right_*`` landmark
+goes to its mirror (``lower_left_lobe`` ↔ ``lower_right_lobe``, ...); landmarks without a mirror
+(``middle_right_lobe``, ``right_atrium``, ``right_ventricle``, midline ones) stay."""
+
 CHESTXRAY14_CLASSES: tuple[str, ...] = (
     "Atelectasis",
     "Cardiomegaly",
@@ -180,5 +191,28 @@ CHEXPERT_CLASSES: tuple[str, ...] = (
     "Support Devices",
 )
 """CheXpert / MIMIC-CXR-JPG ``-chexpert.csv`` label columns, in the official order."""
+
+PRESENCES: tuple[str, ...] = ("present", "absent", "uncertain")
+"""The presence of a (pathology, anatomy, presence) triplet (the one place they are spelled)."""
+PRESENT, ABSENT, UNCERTAIN = PRESENCES
+
+DEVICE_LEMMAS: frozenset[str] = frozenset(
+    [
+        "tube",
+        "line",
+        "catheter",
+        "picc",
+        "pacemaker",
+        "lead",
+        "wire",
+        "device",
+        "clip",
+        "stent",
+        "hardware",
+        "drainage",
+        "tip",
+    ]
+)
+"""Lemmas of support devices (a device is located where its tip lies; CheXpert's class)."""
 
 assert len(ENTITIES) == 75 and len(LANDMARKS) == 51

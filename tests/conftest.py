@@ -17,3 +17,18 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real data not found at {REAL_DATA}")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def e2e_workdir(tmp_path_factory) -> Path:
+    """One run of `all` on `.test/config.yaml` (plus the real COVID-19 collection as a data source
+    when present), shared by the end-to-end and pretraining tests."""
+    from tests._workflow import make_workdir, snakemake
+
+    work = make_workdir(tmp_path_factory.mktemp("e2e"))
+    covid = REAL_DATA / "covid_chestxray"
+    if covid.is_dir():
+        (work / "covid.yaml").write_text(f"datasets:\n  covid_chestxray: {covid}\n")
+    res = snakemake(work, "all")
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    return work

@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from medslip.config import ConfigError, load_config, validate_config
+from medslip.data.readers import DATASETS, SYNTHCXR_DATASETS
+from medslip.synth.generator import DATASETS as SYNTH_BUILDS
 from tests.conftest import REPO
 
 
@@ -16,7 +18,41 @@ from tests.conftest import REPO
 def test_shipped_configs_are_valid_and_defaults_filled(path):
     config = load_config(REPO / path)
     assert config["synthcxr"]["findings_rate"] == 0.65  # a default the files do not set
-    assert set(config["datasets"]) == {"mimic_cxr_jpg", "nih_cxr14", "rsna_pneumonia", "siim_acr"}
+    assert set(config["datasets"]) == {*DATASETS, "mimic_cxr_reports"}
+
+
+def test_config_file_and_schema_agree():
+    """config/config.yaml sets nothing but the schema's own defaults (their one owner)."""
+    shipped = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    defaults = validate_config({})
+
+    def walk(node, default, key=""):
+        for name, value in node.items():
+            if isinstance(value, dict) and value:
+                yield from walk(value, default[name], f"{key}{name}.")
+            else:
+                yield f"{key}{name}", value, default[name]
+
+    differ = [(k, v, d) for k, v, d in walk(shipped, defaults) if v != d]
+    assert not differ, f"config/config.yaml differs from the schema defaults: {differ}"
+
+
+def test_one_registry_of_datasets():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    assert set(schema["properties"]["datasets"]["properties"]) == {*DATASETS, "mimic_cxr_reports"}
+    assert SYNTH_BUILDS == SYNTHCXR_DATASETS  # SynthCXR builds exactly the registry's ones
+
+
+def test_check_config_shows_the_schema_defaults(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("synthcxr: {seed: 3}\n")
+    cmd = [sys.executable, "-m", "medslip.cli", "check-config", str(cfg)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    shown = yaml.safe_load(res.stdout)
+    assert shown["synthcxr"]["seed"] == 3
+    assert shown["synthcxr"]["image_size"] == validate_config({})["synthcxr"]["image_size"]
+    assert shown["data"]["splits"]["subset_fractions"] == [0.01, 0.1, 1.0]
 
 
 def test_unknown_key_is_named():
@@ -55,8 +91,10 @@ def test_snakemake_rejects_bad_config_before_any_rule(tmp_path):
     bad.write_text(yaml.safe_dump({"synthcxr": {"image_size": 8}}))
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--configfile", str(bad)],
-        cwd=REPO, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode != 0
     assert "synthcxr.image_size: 8 is less than the minimum of 64" in res.stdout + res.stderr
 

@@ -41,16 +41,18 @@ def test_dataloader_with_two_workers_returns_the_stored_pixels(shard):
 
 def test_augment_identity_settings_reproduce_the_image():
     images = torch.randint(0, 256, (3, 1, 64, 64), dtype=torch.uint8)
-    identity = PretrainAugment(size=64, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=False,
-                               randaug_ops=0, channels=1)  # fmt: skip
+    identity = PretrainAugment(
+        size=64, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=False, randaug_ops=0, channels=1
+    )
     out = identity(images, torch.Generator().manual_seed(0))
     back = (out * IMAGENET_STD[0] + IMAGENET_MEAN[0]) * 255
     assert (back - images.float()).abs().max() < 0.01
 
 
 def test_augment_is_seeded_and_varies():
-    images = torch.randint(0, 256, (6, 1, 96, 96), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(0))  # fmt: skip
+    images = torch.randint(
+        0, 256, (6, 1, 96, 96), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     augment = PretrainAugment(size=64)
     first = augment(images, torch.Generator().manual_seed(1))
     assert first.shape == (6, 3, 64, 64) and first.dtype == torch.float32
@@ -91,7 +93,7 @@ def test_shards_past_one_row_group_read_back_and_reads_are_private_copies(tmp_pa
         for i in range(n):
             writer.add(f"k{i}", np.full((2, 3), i % 251, dtype=np.uint8))
     (tmp_path / "shard-00000.index.parquet").write_bytes(b"sidecar, not a shard")
-    reader = ShardReader(tmp_path)  # directory without manifest.json: shard files only
+    reader = ShardReader(tmp_path)  # directory without summary.json: shard files only
     assert len(reader) == n
     for i in (0, 4095, 4096, n - 1):
         assert reader[f"k{i}"].tolist() == [[i % 251] * 3] * 2

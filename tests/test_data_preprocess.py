@@ -52,7 +52,7 @@ def test_bad_inputs_are_quarantined_and_the_run_goes_on(bad_folder, tmp_path):
     assert set(quarantine.index) == {"zero", "truncated", "corrupt", "broken", "float"}
     assert "zero-byte" in quarantine["zero"] and "truncated" in quarantine["truncated"]
     assert "unreadable DICOM" in quarantine["broken"] and "mode F" in quarantine["float"]
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = json.loads((out / "summary.json").read_text())
     assert manifest["images"] == 2 and manifest["quarantined"] == 5
 
 
@@ -61,14 +61,14 @@ def test_too_many_bad_images_fail_with_a_clear_message(bad_folder, tmp_path, cap
     argv = ["preprocess", "--images", str(bad_folder), "--out", str(out), "--size", "64"]
     assert main([*argv, "--max-bad-fraction", "0.5"]) == 2
     assert "5 of 7 images" in caplog.text and "max_bad_fraction" in caplog.text
-    assert (out / "quarantine.csv").is_file() and not (out / "manifest.json").exists()
+    assert (out / "quarantine.csv").is_file() and not (out / "summary.json").exists()
 
 
 def test_missing_file_in_manifest_is_quarantined(real_data, tmp_path):
     root = build_siim(real_data, tmp_path / "siim")
     manifest = read_dataset("siim_acr", root)
     shard = tmp_path / "out/shard-00000.parquet"
-    counts = preprocess_shard(manifest, root, shard, 0, 1, Settings(size=128))
+    counts = preprocess_shard(manifest, root, shard, 0, 1, Settings(size=128, aspect="stretch"))
     assert counts["count"] == 2 and counts["quarantined"] == 1 and counts["masks"] == 1
     bad = pd.read_csv(tmp_path / "out/shard-00000.quarantine.csv")
     assert "no file on disk" in bad["reason"].iloc[0]
@@ -98,8 +98,24 @@ def test_stable_sharding_partitions_the_manifest(real_data, tmp_path, backend):
     paths = [tmp_path / f"shards/shard-{i:05d}.{backend}" for i in range(3)]
     for i, path in enumerate(paths):
         argv = ["preprocess", "--manifest", str(tmp_path / "manifest.parquet"), "--root", str(root)]
-        assert main([*argv, "--shard", str(i), "--n-shards", "3", "--size", "256",
-                     "--out", str(path), "--workers", "2"]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    *argv,
+                    "--shard",
+                    str(i),
+                    "--n-shards",
+                    "3",
+                    "--size",
+                    "256",
+                    "--out",
+                    str(path),
+                    "--workers",
+                    "2",
+                ]
+            )
+            == 0
+        )
         assert sorted(ShardReader(path).keys()) == sorted(
             k for k in manifest["image_id"] if stable_shard(k, 3) == i
         )
@@ -138,7 +154,9 @@ def test_aspect_policies_move_boxes_with_pixels(tmp_path, policy, box):
 def test_covid_v7_masks_are_stored_beside_images(real_data, tmp_path):
     manifest = read_dataset("covid_chestxray", real_data / "covid_chestxray").head(3)
     shard = tmp_path / "shard-00000.lmdb"
-    counts = preprocess_shard(manifest, real_data / "covid_chestxray", shard, 0, 1, Settings(96))
+    counts = preprocess_shard(
+        manifest, real_data / "covid_chestxray", shard, 0, 1, Settings(96, "stretch")
+    )
     assert counts["count"] == 3 and counts["masks"] == 3
     reader = ShardReader(shard)
     for key in manifest["image_id"]:
@@ -156,7 +174,7 @@ def test_gather_refuses_shards_made_with_different_sizes(real_data, tmp_path):
     manifest = read_dataset("nih_cxr14", root)
     paths = [tmp_path / f"shard-{i:05d}.lmdb" for i in range(2)]
     for i, (path, size) in enumerate(zip(paths, (64, 128), strict=True)):
-        preprocess_shard(manifest, root, path, i, 2, Settings(size=size))
+        preprocess_shard(manifest, root, path, i, 2, Settings(size=size, aspect="stretch"))
     with pytest.raises(MedslipError, match="different size"):
         gather_shards(paths, tmp_path / "out", 0.0)
-    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert not (tmp_path / "out" / "summary.json").exists()

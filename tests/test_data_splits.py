@@ -49,10 +49,12 @@ def test_official_split_is_kept_and_val_carved_from_train():
 
 
 def test_nested_subsets():
-    table = split_table(manifest(), seed=3, val_fraction=0.1, test_fraction=0.2,
-                        subset_fractions=[0.01, 0.1, 1.0])  # fmt: skip
-    small, mid, full = (table[c].astype(bool) for c in
-                        ("subset_1pct", "subset_10pct", "subset_100pct"))  # fmt: skip
+    table = split_table(
+        manifest(), seed=3, val_fraction=0.1, test_fraction=0.2, subset_fractions=[0.01, 0.1, 1.0]
+    )
+    small, mid, full = (
+        table[c].astype(bool) for c in ("subset_1pct", "subset_10pct", "subset_100pct")
+    )
     n_train = (table["split"] == "train").sum()
     assert full.sum() == n_train and mid.sum() == -(-n_train // 10) and small.sum() >= 1
     assert (

@@ -3,7 +3,7 @@ bootstrap intervals are checked on the dev ids, so only the floor check reads th
 
 import numpy as np
 
-from medslip.reports.bench import SHARED_WITH_CHEXPERT, bootstrap_f1, score_iu
+from medslip.benchmarks.reports import SHARED_WITH_CHEXPERT, bootstrap_f1, score_iu
 
 
 def test_iu_test_ids_meet_floors(real_data):

@@ -2,8 +2,7 @@
 
 import math
 
-from medslip.labels import chestxray14_from_triplets, chexpert_from_triplets
-from medslip.synth.spec import Triplet
+from medslip.labels import Triplet, chestxray14_from_triplets, chexpert_from_triplets
 from medslip.vocab import CHESTXRAY14_CLASSES, CHEXPERT_CLASSES
 
 

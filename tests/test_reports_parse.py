@@ -32,8 +32,10 @@ def _facts(text: str) -> set[tuple[str, str, str]]:
         ("The heart is not enlarged.", ("enlarge", "heart_size", "absent")),
         ("No focal opacity concerning for pneumonia.", ("pneumonia", "unspecified", "absent")),
         ("Opacity, concerning for pneumonia.", ("pneumonia", "unspecified", "uncertain")),
-        ("Right lower lobe opacity concerning for pneumonia.",
-         ("opacity", "lower_right_lobe", "present")),  # a link cue hedges only what follows
+        (
+            "Right lower lobe opacity concerning for pneumonia.",
+            ("opacity", "lower_right_lobe", "present"),
+        ),  # a link cue hedges only what follows
         ("Interstitial markings suggestive of edema.", ("marking", "interstitium", "present")),
         ("Difficult to exclude a small effusion.", ("effusion", "unspecified", "uncertain")),
         ("Subtle infiltrate difficult to exclude.", ("infiltrate", "unspecified", "uncertain")),
@@ -44,10 +46,12 @@ def _facts(text: str) -> set[tuple[str, str, str]]:
         ("The cardiac silhouette is large.", ("excluded_obs", "heart_size", "present")),
         ("Right midlung opacity.", ("opacity", "right_mid_lung", "present")),
         ("Left-sided pleural effusion.", ("effusion", "left_pleural", "present")),
-        ("Calcified granuloma in the right upper lobe.",
-         ("tail_abnorm_obs", "upper_right_lobe", "present")),
+        (
+            "Calcified granuloma in the right upper lobe.",
+            ("tail_abnorm_obs", "upper_right_lobe", "present"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_single_statements(text, expected):
     assert expected in _facts(text)
 
@@ -83,13 +87,16 @@ def test_linked_diagnosis_and_device_tip_locations():
     assert ("atelectasis", "lower_right_lobe", "uncertain") in facts
     facts = _facts("Left-sided pacemaker with leads in the right atrium and right ventricle.")
     assert {f[:2] for f in facts} == {
-        ("pacemaker", "right_atrium"), ("pacemaker", "right_ventricle"),
-        ("lead", "right_atrium"), ("lead", "right_ventricle"),
-    }  # fmt: skip
+        ("pacemaker", "right_atrium"),
+        ("pacemaker", "right_ventricle"),
+        ("lead", "right_atrium"),
+        ("lead", "right_ventricle"),
+    }
     facts = _facts("Enlarged cardiac silhouette, consistent with cardiomegaly.")
     assert facts == {
-        ("enlarge", "heart_size", "present"), ("cardiomegaly", "heart_size", "present")
-    }  # fmt: skip
+        ("enlarge", "heart_size", "present"),
+        ("cardiomegaly", "heart_size", "present"),
+    }
 
 
 def test_triplet_fields_sentence_and_span():

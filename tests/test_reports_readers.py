@@ -18,8 +18,11 @@ def test_iu_csv_and_xml_agree_on_report_text(real_data):
         xml_reports[rec.report_id] = rec
         if len(xml_reports) == 200:
             break
-    shared = [k for k in xml_reports if isinstance(xml_reports[k], Report)
-              and isinstance(csv_reports.get(k), Report)]  # fmt: skip
+    shared = [
+        k
+        for k in xml_reports
+        if isinstance(xml_reports[k], Report) and isinstance(csv_reports.get(k), Report)
+    ]
     assert len(shared) > 150
     same = sum(
         {(t.pathology, t.anatomy, t.presence) for t in parse_report(xml_reports[k].text)}

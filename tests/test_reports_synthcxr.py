@@ -1,6 +1,6 @@
 """parse_report recovers SynthCXR's ground-truth triplets (the issue's floor: F1 >= 0.95)."""
 
-from medslip.reports.bench import score_synthcxr
+from medslip.benchmarks.reports import score_synthcxr
 
 
 def test_triplet_f1_against_synthcxr_ground_truth():

@@ -59,8 +59,11 @@ def test_mimic_tree_metadata_and_labels(tmp_path):
     rng = np.random.default_rng(1)
     writer = MimicCxrJpgWriter(tmp_path)
     frontal, lateral = _phantom(rng, 80, 64), _phantom(rng, 80, 64)  # H != W: Rows vs Columns
-    ids = ["02aa804e-bde0afdd-112c0b34-7bc16630-4e384014", "174413ec-4ec4c1f7-34ea26b7-c5f994f8"
-           "-79ef1962", "2a2277a9-b0ded155-c0de8eb9-c124d10e-82c5caab"]  # fmt: skip
+    ids = [
+        "02aa804e-bde0afdd-112c0b34-7bc16630-4e384014",
+        "174413ec-4ec4c1f7-34ea26b7-c5f994f8-79ef1962",
+        "2a2277a9-b0ded155-c0de8eb9-c124d10e-82c5caab",
+    ]
     paths = writer.add_study(
         10000032,
         50414267,
@@ -89,10 +92,19 @@ def test_mimic_tree_metadata_and_labels(tmp_path):
 
     metadata = pd.read_csv(tmp_path / "mimic-cxr-2.0.0-metadata.csv.gz")
     assert list(metadata.columns) == [
-        "dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition",
-        "Rows", "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
-        "ViewCodeSequence_CodeMeaning", "PatientOrientationCodeSequence_CodeMeaning",
-    ]  # fmt: skip
+        "dicom_id",
+        "subject_id",
+        "study_id",
+        "PerformedProcedureStepDescription",
+        "ViewPosition",
+        "Rows",
+        "Columns",
+        "StudyDate",
+        "StudyTime",
+        "ProcedureCodeSequence_CodeMeaning",
+        "ViewCodeSequence_CodeMeaning",
+        "PatientOrientationCodeSequence_CodeMeaning",
+    ]
     for row in metadata.itertuples():
         (rel,) = [p for p in paths if row.dicom_id in p]
         with Image.open(tmp_path / rel) as image:
@@ -119,10 +131,23 @@ def test_mimic_tree_metadata_and_labels(tmp_path):
 
     chexpert = pd.read_csv(tmp_path / "mimic-cxr-2.0.0-chexpert.csv.gz")
     assert list(chexpert.columns) == [
-        "subject_id", "study_id", "Atelectasis", "Cardiomegaly", "Consolidation", "Edema",
-        "Enlarged Cardiomediastinum", "Fracture", "Lung Lesion", "Lung Opacity", "No Finding",
-        "Pleural Effusion", "Pleural Other", "Pneumonia", "Pneumothorax", "Support Devices",
-    ]  # fmt: skip
+        "subject_id",
+        "study_id",
+        "Atelectasis",
+        "Cardiomegaly",
+        "Consolidation",
+        "Edema",
+        "Enlarged Cardiomediastinum",
+        "Fracture",
+        "Lung Lesion",
+        "Lung Opacity",
+        "No Finding",
+        "Pleural Effusion",
+        "Pleural Other",
+        "Pneumonia",
+        "Pneumothorax",
+        "Support Devices",
+    ]
     study = chexpert.set_index("study_id")
     assert study.loc[50414267, "No Finding"] == 1.0
     assert study.loc[50414267, "Pleural Effusion"] == 0.0
@@ -209,18 +234,35 @@ def test_nih_files_match_the_real_release(tmp_path, real_data):
 def test_nih_rejects_boxes_outside_the_image(tmp_path):
     writer = NihCxr14Writer(tmp_path)
     with pytest.raises(MedslipError, match="outside"):
-        writer.add(1, 0, np.zeros((SIZE, SIZE), np.uint8), ["Mass"], "PA", 50, "F",
-                   [("Mass", 50.0, 50.0, 20.0, 5.0)])  # fmt: skip
+        writer.add(
+            1,
+            0,
+            np.zeros((SIZE, SIZE), np.uint8),
+            ["Mass"],
+            "PA",
+            50,
+            "F",
+            [("Mass", 50.0, 50.0, 20.0, 5.0)],
+        )
     assert not (tmp_path / "images").exists()
 
 
 # ---------------------------------------------------------------------------------- DICOMs
 
 SAME_AS_REAL = (
-    "SOPClassUID", "Modality", "ConversionType", "BodyPartExamined", "SamplesPerPixel",
-    "PhotometricInterpretation", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
-    "StudyDate", "SpecificCharacterSet",
-)  # fmt: skip
+    "SOPClassUID",
+    "Modality",
+    "ConversionType",
+    "BodyPartExamined",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "StudyDate",
+    "SpecificCharacterSet",
+)
 
 
 def _check_dicom_like_real(ds: pydicom.Dataset, real: pydicom.Dataset, pixels: np.ndarray) -> None:
@@ -267,16 +309,20 @@ def test_rsna_files_match_the_real_release(tmp_path, real_data, real_siim_dicom)
     assert len(lines) == 4 and all(line_style.match(line) for line in lines)
     positive = labels[labels.Target == 1]
     assert positive[["x", "y", "width", "height"]].values.tolist() == [
-        [10.0, 12.0, 20.0, 31.0], [40.0, 8.0, 16.0, 40.0]
-    ]  # fmt: skip
+        [10.0, 12.0, 20.0, 31.0],
+        [40.0, 8.0, 16.0, 40.0],
+    ]
     assert ((positive.x + positive.width <= SIZE) & (positive.y + positive.height <= SIZE)).all()
 
     classes = pd.read_csv(tmp_path / "stage_2_detailed_class_info.csv")
     assert list(classes.columns) == ["patientId", "class"]
     assert list(classes.patientId) == list(labels.patientId)
     assert list(classes["class"]) == [
-        "Lung Opacity", "Lung Opacity", "No Lung Opacity / Not Normal", "Normal"
-    ]  # fmt: skip
+        "Lung Opacity",
+        "Lung Opacity",
+        "No Lung Opacity / Not Normal",
+        "Normal",
+    ]
 
     header_columns = pd.read_csv(
         real / "kaggle_stage_2_train_images_dicom_headers.csv.gz", nrows=1
@@ -336,7 +382,13 @@ def test_siim_files_match_the_real_release(tmp_path, real_data, real_siim_dicom)
 def test_siim_rejects_a_mask_of_the_wrong_size(tmp_path):
     writer = SiimAcrWriter(tmp_path)
     with pytest.raises(MedslipError, match="mask shape"):
-        writer.add(np.zeros((SIZE, SIZE), np.uint8), np.ones((SIZE, SIZE + 1), bool), "PA", 40,
-                   "F", np.random.default_rng(0))  # fmt: skip
+        writer.add(
+            np.zeros((SIZE, SIZE), np.uint8),
+            np.ones((SIZE, SIZE + 1), bool),
+            "PA",
+            40,
+            "F",
+            np.random.default_rng(0),
+        )
     with pytest.raises(MedslipError, match="view"):
         writer.add(np.zeros((SIZE, SIZE), np.uint8), None, "LL", 40, "F", np.random.default_rng(0))

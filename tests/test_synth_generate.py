@@ -16,7 +16,7 @@ from PIL import Image
 from medslip.rle import decode_siim
 from medslip.synth import generate
 from medslip.synth.generator import NIH_BOX_CLASSES
-from medslip.synth.report_text import anchor_entities
+from medslip.synth.report_templates import anchor_entities
 from medslip.synth.spec import FINDING_KINDS
 
 CONFIG = {
@@ -179,10 +179,13 @@ def test_cli_generates_one_dataset(tmp_path):
 
 
 def test_pa_studies_have_a_lateral_and_reports_say_so(synth):
-    meta = pd.read_csv(synth / "mimic_cxr_jpg" / "mimic-cxr-2.0.0-metadata.csv.gz")
+    meta = pd.read_csv(
+        synth / "mimic_cxr_jpg" / "mimic-cxr-2.0.0-metadata.csv.gz", dtype={"study_id": str}
+    )
     views = meta.groupby("study_id")["ViewPosition"].apply(set)
     images, findings = _truth(synth, "mimic_cxr_jpg")
     studies = pd.read_parquet(synth / "ground_truth" / "mimic_cxr_jpg" / "studies.parquet")
+    assert studies["study_id"].map(type).eq(str).all()  # one spelling: the manifest's digits
     for s in studies.itertuples():
         assert views[s.study_id] == ({"PA", "LATERAL"} if s.view == "PA" else {"AP"})
         claims_lateral = re.search(r"and lat\)|lateral views?", s.report.lower()) is not None

@@ -8,14 +8,9 @@ import re
 import pytest
 
 from medslip.reports.landmarks import landmark_for
-from medslip.synth.report_text import (
-    DEFINITE,
-    HEDGED,
-    LOCATIONS,
-    anchor_entities,
-    demo_reports,
-    write_report,
-)
+from medslip.synth.report_templates import DEFINITE, HEDGED, LOCATIONS, anchor_entities
+from medslip.synth.report_text import write_report
+from medslip.synth.sample import demo_reports
 from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec, rng_for
 
 _STOP = {"in", "at", "on", "the", "of"}
@@ -267,14 +262,41 @@ def test_one_sided_normal_statements_only_beside_the_other_side():
 
 # Anatomy phrases the templates write outside LOCATIONS; their landmarks come from the rules.
 _ANATOMY_PHRASES = (
-    "left pleural", "right pleural", "pleural", "left costophrenic", "right costophrenic",
-    "costophrenic angles", "cardiac silhouette", "heart size", "heart", "lungs", "lung volumes",
-    "both lungs", "pulmonary", "pulmonary vascular", "pulmonary vasculature", "mediastinal",
-    "cardiomediastinal", "osseous", "rib",
-    "hilar", "hila", "cardiomediastinal silhouette", "osseous structures", "bony",
-    "intrathoracic", "cardiopulmonary", "posterior rib", "posterior ribs", "internal jugular",
-    "ij", "chest wall", "pectoral", "right atrium", "right ventricle",
-)  # fmt: skip
+    "left pleural",
+    "right pleural",
+    "pleural",
+    "left costophrenic",
+    "right costophrenic",
+    "costophrenic angles",
+    "cardiac silhouette",
+    "heart size",
+    "heart",
+    "lungs",
+    "lung volumes",
+    "both lungs",
+    "pulmonary",
+    "pulmonary vascular",
+    "pulmonary vasculature",
+    "mediastinal",
+    "cardiomediastinal",
+    "osseous",
+    "rib",
+    "hilar",
+    "hila",
+    "cardiomediastinal silhouette",
+    "osseous structures",
+    "bony",
+    "intrathoracic",
+    "cardiopulmonary",
+    "posterior rib",
+    "posterior ribs",
+    "internal jugular",
+    "ij",
+    "chest wall",
+    "pectoral",
+    "right atrium",
+    "right ventricle",
+)
 
 
 def _landmarks_named(text: str) -> set[str]:

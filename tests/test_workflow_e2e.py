@@ -9,11 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from PIL import Image
 
 from medslip.data import ShardReader
-from tests._workflow import make_workdir, snakemake
+from medslip.labels import PRESENCE_RANK
+from medslip.settings import VARIANTS
+from medslip.train.checkpoint import load_pretrained
+from medslip.train.files import RUN_FILES
+from tests._workflow import snakemake
 from tests.conftest import REAL_DATA, REPO
 
 pytestmark = pytest.mark.e2e
@@ -21,14 +26,8 @@ SIZE = yaml.safe_load((REPO / ".test/config.yaml").read_text())["data"]["image_s
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    work = make_workdir(tmp_path_factory.mktemp("e2e"))
-    covid = REAL_DATA / "covid_chestxray"
-    if covid.is_dir():
-        (work / "covid.yaml").write_text(f"data:\n  covid_chestxray: {covid}\n")
-    res = snakemake(work, "all")
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    return work
+def run(e2e_workdir):
+    return e2e_workdir
 
 
 def test_all_builds_synthcxr_and_contact_sheet(run):
@@ -53,16 +52,40 @@ def test_snakemake_report_builds(run):
     assert "synthcxr_examples.png" in html
 
 
-def test_reports_become_label_matrices(run):
+def test_reports_of_the_manifest_studies_become_label_matrices(run):
     out = run / "results" / "reports" / "mimic_cxr"
-    reports = list((run / "results" / "synthcxr" / "mimic_cxr_jpg" / "files").rglob("s*.txt"))
+    manifest = pd.read_parquet(run / "results" / "data" / "mimic_cxr_jpg" / "manifest.parquet")
+    truth = run / "results" / "synthcxr" / "ground_truth" / "mimic_cxr_jpg"
+    studies = pd.read_parquet(truth / "studies.parquet")
     ids = (out / "report_ids.txt").read_text().split()
-    matrix = np.load(out / "label_matrix.npy")
-    assert matrix.shape == (len(reports), 51, 75) == (len(ids), 51, 75)
+    assert ids == sorted(set(manifest["study_id"])) == sorted(studies["study_id"])  # one key
+    matrix, uncertain = np.load(out / "label_matrix.npy"), np.load(out / "uncertain_mask.npy")
+    assert matrix.shape == uncertain.shape == (len(ids), 51, 75)
     assert matrix.dtype == np.int8 and set(np.unique(matrix)) <= {-1, 0, 1}
     assert (matrix == 1).any() and (matrix == 0).any()
+    assert uncertain.dtype == bool and uncertain.any()
     triplets = pd.read_parquet(out / "triplets.parquet")
     assert set(triplets["report_id"]) <= set(ids)
+
+
+def _facts(frame: pd.DataFrame, key: str) -> set[tuple[str, str, str, str]]:
+    """(study, pathology, anatomy, presence) per report cell, present > uncertain > absent;
+    ``excluded_obs`` is left out (the SynthCXR writer never states it)."""
+    rank = frame["presence"].map(PRESENCE_RANK)
+    best = frame.assign(rank=rank).sort_values("rank").groupby([key, "pathology", "anatomy"]).last()
+    return {(*cell, p) for cell, p in best["presence"].items() if cell[1] != "excluded_obs"}
+
+
+def test_parsed_triplets_match_the_synthcxr_ground_truth(run):
+    truth = pd.read_parquet(
+        run / "results" / "synthcxr" / "ground_truth" / "mimic_cxr_jpg" / "triplets.parquet"
+    )
+    parsed = pd.read_parquet(run / "results" / "reports" / "mimic_cxr" / "triplets.parquet")
+    gold, ours = _facts(truth, "study_id"), _facts(parsed, "report_id")
+    assert len(gold) > 20
+    tp = len(gold & ours)
+    f1 = 2 * tp / (len(gold) + len(ours))
+    assert f1 >= 0.95, sorted(gold ^ ours)[:20]
 
 
 def _check_dataset(results: Path, source: str) -> None:
@@ -72,7 +95,7 @@ def _check_dataset(results: Path, source: str) -> None:
     splits = pd.read_csv(data / "splits.csv", dtype={"image_id": str})
     assert sorted(splits["image_id"]) == sorted(manifest["image_id"])
     assert set(splits["split"]) <= {"train", "val", "test"}
-    summary = json.loads((data / "shards" / "manifest.json").read_text())
+    summary = json.loads((data / "shards" / "summary.json").read_text())
     reader = ShardReader(data / "shards")
     quarantined = pd.read_csv(data / "shards" / "quarantine.csv")
     assert len(reader) == len(manifest) - len(quarantined) == summary["images"]
@@ -93,3 +116,19 @@ def test_real_covid_collection_goes_through_the_dag(run):
     masks = [reader.mask(key) for key in reader]
     assert all(m is not None and m.shape == (SIZE, SIZE) for m in masks)  # V7 lung masks
     assert all(m.any() for m in masks)
+
+
+def test_every_variant_is_pretrained_with_its_provenance(run):
+    models = run / "results" / "models"
+    counts = pd.read_csv(models / "pretrain_data" / "counts.csv")
+    assert counts.query("kind == 'images' and status == 'joined'")["total"].item() > 0
+    for variant in VARIANTS:
+        run_dir = models / variant / "seed0"
+        meta = json.loads((run_dir / RUN_FILES["meta"]).read_text())
+        assert meta["variant"] == variant and meta["seed"] == 0
+        assert meta["text_books"]["books_sha256"]
+        model = load_pretrained(run_dir, models / "text_books.safetensors")
+        probability = model.existence_probability(torch.zeros(2, 3, 64, 64))
+        assert probability.shape == (2, 75)
+        trained = variant != "random_init"
+        assert (run_dir / RUN_FILES["epochs"]).is_file() == trained

@@ -11,12 +11,16 @@ HELP = "draw a contact sheet of SynthCXR MIMIC-format studies (image + outlined 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tree", required=True, help="SynthCXR MIMIC-CXR-JPG tree")
     parser.add_argument("--truth", required=True, help="its ground-truth folder")
-    parser.add_argument("--n", type=int, default=12, help="number of studies shown")
+    parser.add_argument(
+        "--n", type=int, help="number of studies shown (default: synthcxr.contact_sheet_images)"
+    )
     parser.add_argument("--out", required=True, help="output PNG")
 
 
 def run(args: argparse.Namespace) -> int:
+    from medslip.config import defaults
     from medslip.synth.contact_sheet import contact_sheet
 
-    contact_sheet(args.tree, args.truth, args.out, n=args.n)
+    n = defaults()["synthcxr"]["contact_sheet_images"] if args.n is None else args.n
+    contact_sheet(args.tree, args.truth, args.out, n=n)
     return 0

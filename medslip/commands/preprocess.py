@@ -1,5 +1,5 @@
 """``medslip preprocess``: decode, resize and shard images (one shard, the gather step, or a
-plain folder of images)."""
+plain folder of images). Flags left out take the config schema's defaults (``data.*``)."""
 
 from __future__ import annotations
 
@@ -23,44 +23,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--n-shards", type=int, default=1, help="shards the manifest is split into by image-id hash"
     )
     parser.add_argument("--out", required=True, help="shard file (--manifest) or directory")
-    parser.add_argument("--size", type=int, default=224, help="side of the stored square image")
     parser.add_argument(
-        "--aspect", choices=["stretch", "pad", "crop"], default="stretch", help="aspect policy"
+        "--size", type=int, help="side of the stored square image (data.image_size)"
+    )
+    parser.add_argument("--aspect", choices=["stretch", "pad", "crop"], help="data.aspect")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, help="shard format of --images (data.backend)"
     )
     parser.add_argument(
-        "--backend", choices=BACKENDS, help="shard format of --images (default lmdb)"
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        help="decoding processes (default: the cores this process may use)",
+        "--workers", type=int, help="decoding processes (default: the cores this process may use)"
     )
     parser.add_argument(
         "--max-bad-fraction",
         type=float,
-        default=0.01,
-        help="fail when more than this fraction of images is quarantined (--gather, --images)",
+        help="fail when more than this fraction of images is quarantined (--gather, --images; "
+        "data.max_bad_fraction)",
     )
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from medslip.config import defaults
     from medslip.data import preprocess as pre
     from medslip.errors import MedslipError
 
-    settings = pre.Settings(args.size, args.aspect)
-    if args.size < 8:
-        raise MedslipError(f"--size {args.size}: too small")
+    data = defaults()["data"]
+    size = data["image_size"] if args.size is None else args.size
+    aspect = args.aspect or data["aspect"]
+    max_bad = data["max_bad_fraction"] if args.max_bad_fraction is None else args.max_bad_fraction
+    workers = args.workers or _cores()
+    settings = pre.Settings(size, aspect)
+    if size < 8:
+        raise MedslipError(f"--size {size}: too small")
     if not 0 <= args.shard < args.n_shards:
         raise MedslipError(f"--shard {args.shard} is not in 0..{args.n_shards - 1}")
     if args.backend is not None and not args.images:
         raise MedslipError("--backend is for --images; a shard's format is its file suffix")
     if args.gather:
-        pre.gather_shards([Path(p) for p in args.gather], Path(args.out), args.max_bad_fraction)
+        pre.gather_shards([Path(p) for p in args.gather], Path(args.out), max_bad)
         return 0
     if args.images:
         images = Path(args.images)
@@ -71,14 +76,17 @@ def run(args: argparse.Namespace) -> int:
             raise MedslipError(
                 f"--images {images}: no image files ({', '.join(pre.IMAGE_SUFFIXES)})"
             )
-        backend = args.backend or "lmdb"
-        pre.preprocess_all(manifest, images, Path(args.out), settings, backend, args.n_shards,
-                           args.max_bad_fraction, args.workers)  # fmt: skip
+        backend = args.backend or data["backend"]
+        out = Path(args.out)
+        pre.preprocess_all(
+            manifest, images, out, settings, backend, args.n_shards, max_bad, workers
+        )
         return 0
     if not args.root:
         raise MedslipError("--manifest needs --root (the dataset root)")
     from medslip.data.manifest import read_manifest
 
-    pre.preprocess_shard(read_manifest(args.manifest), Path(args.root), Path(args.out), args.shard,
-                         args.n_shards, settings, args.workers)  # fmt: skip
+    manifest = read_manifest(args.manifest)
+    root, out = Path(args.root), Path(args.out)
+    pre.preprocess_shard(manifest, root, out, args.shard, args.n_shards, settings, workers)
     return 0

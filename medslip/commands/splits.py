@@ -1,5 +1,6 @@
 """``medslip splits``: the published split file of a manifest (official or seeded
-patient-level) with nested training subsets, plus its counts."""
+patient-level) with nested training subsets, plus its counts. Flags left out take the config
+schema's defaults (``data.splits.*``)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="split CSV to write")
     parser.add_argument("--counts", help="counts JSON to write (images/patients per split)")
     parser.add_argument("--seed", type=int, required=True, help="seed of the split hashes")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="patient fraction in val")
+    parser.add_argument(
+        "--val-fraction", type=float, help="patient fraction in val (data.splits.val_fraction)"
+    )
     parser.add_argument(
         "--test-fraction",
         type=float,
-        default=0.2,
-        help="patient fraction in test where no official test split exists",
+        help="patient fraction in test where no official test split exists "
+        "(data.splits.test_fraction)",
     )
     parser.add_argument(
         "--subsets",
         type=float,
         nargs="+",
-        default=[0.01, 0.1, 1.0],
-        help="nested training subset fractions",
+        help="nested training subset fractions (data.splits.subset_fractions)",
     )
 
 
@@ -34,18 +36,19 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from medslip.atomic import atomic_path, write_bytes_atomic
+    from medslip.config import defaults
     from medslip.data.manifest import read_manifest
     from medslip.data.splits import split_counts, split_table
 
+    splits = defaults()["data"]["splits"]
+    val = splits["val_fraction"] if args.val_fraction is None else args.val_fraction
+    test = splits["test_fraction"] if args.test_fraction is None else args.test_fraction
+    subsets = splits["subset_fractions"] if args.subsets is None else args.subsets
     manifest = read_manifest(args.manifest)
-    table = split_table(manifest, args.seed, args.val_fraction, args.test_fraction, args.subsets)
+    table = split_table(manifest, args.seed, val, test, subsets)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
-    counts = split_counts(table) | {
-        "seed": args.seed,
-        "val_fraction": args.val_fraction,
-        "test_fraction": args.test_fraction,
-    }
+    counts = split_counts(table) | {"seed": args.seed, "val_fraction": val, "test_fraction": test}
     print(json.dumps(counts))
     if args.counts:
         write_bytes_atomic(args.counts, json.dumps(counts, indent=1).encode())

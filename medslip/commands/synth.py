@@ -11,7 +11,11 @@ HELP = "generate SynthCXR (MIMIC-CXR-JPG, NIH ChestX-ray14, RSNA, SIIM-ACR forma
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from medslip.synth.generator import DATASETS
 
-    parser.add_argument("--config", required=True, help="workflow config YAML (synthcxr section)")
+    parser.add_argument(
+        "--config",
+        required=True,
+        help="workflow config: a YAML file or an inline JSON object (its synthcxr section is used)",
+    )
     parser.add_argument("--out", required=True, help="output root (one tree per dataset)")
     parser.add_argument(
         "--dataset",
@@ -22,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from medslip.config import config_from_arg
     from medslip.synth import generate
 
-    for name, root in generate(args.config, args.out, args.dataset).items():
+    for name, root in generate(config_from_arg(args.config), args.out, args.dataset).items():
         print(f"{name}: {root}")
     return 0

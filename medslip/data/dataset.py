@@ -23,8 +23,18 @@ from medslip.data.shards import ShardReader
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RANDAUG_OPS = ("identity", "autocontrast", "equalize", "brightness", "sharpness",
-               "shear_x", "shear_y", "translate_x", "translate_y", "rotate")  # fmt: skip
+RANDAUG_OPS = (
+    "identity",
+    "autocontrast",
+    "equalize",
+    "brightness",
+    "sharpness",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+    "rotate",
+)
 
 
 class ShardDataset(torch.utils.data.Dataset):
@@ -52,8 +62,9 @@ class ShardDataset(torch.utils.data.Dataset):
         if self.with_masks:
             mask = self.reader.mask(key)
             shape = item["image"].shape[1:]
-            item["mask"] = (torch.zeros(shape, dtype=torch.uint8) if mask is None
-                            else torch.from_numpy(mask))[None]  # fmt: skip
+            item["mask"] = (
+                torch.zeros(shape, dtype=torch.uint8) if mask is None else torch.from_numpy(mask)
+            )[None]
         return item
 
 
@@ -75,20 +86,30 @@ class PretrainAugment:
         Random numbers come from the CPU ``generator``, so a seed gives the same batch on CPU
         and GPU (up to interpolation rounding).
         """
+        return self.apply(images, generator)[0]
+
+    def apply(
+        self, images: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like ``__call__``, also returning which images were flipped horizontally (bool (B,)
+        on the CPU), so that laterality labels can follow the flip."""
         batch, _, height, width = images.shape
         device = images.device
         params = self._sample(batch, height, width, generator)
+        flipped = params.pop("flipped")
         theta = params["theta"].to(device)
         grid = F.affine_grid(theta, (batch, 1, self.size, self.size), align_corners=False)
         centred = images.float() - 128.0  # zero padding == fill grey 128
-        out = F.grid_sample(centred, grid, mode="bicubic", padding_mode="zeros",
-                            align_corners=False) + 128.0  # fmt: skip
+        out = (
+            F.grid_sample(centred, grid, mode="bicubic", padding_mode="zeros", align_corners=False)
+            + 128.0
+        )
         out = out.clamp(0, 255)
         out = _photometric(out, {k: v.to(device) for k, v in params.items() if k != "theta"})
         out = out / 255.0
         mean = torch.tensor(IMAGENET_MEAN[: self.channels], device=device).view(1, -1, 1, 1)
         std = torch.tensor(IMAGENET_STD[: self.channels], device=device).view(1, -1, 1, 1)
-        return (out.expand(-1, self.channels, -1, -1) - mean) / std
+        return (out.expand(-1, self.channels, -1, -1) - mean) / std, flipped
 
     def _sample(self, batch: int, height: int, width: int, gen: torch.Generator) -> dict:
         """Per-image affine (B, 2, 3) in normalised coordinates and photometric switches."""
@@ -124,8 +145,9 @@ class PretrainAugment:
                 step = torch.eye(3, dtype=torch.float64)
                 if name == "rotate":
                     a = math.radians(30 * level * s)
-                    step[:2, :2] = torch.tensor([[math.cos(a), -math.sin(a)],
-                                                 [math.sin(a), math.cos(a)]])  # fmt: skip
+                    step[:2, :2] = torch.tensor(
+                        [[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]
+                    )
                 elif name == "shear_x":
                     step[0, 1] = 0.3 * level * s
                 elif name == "shear_y":
@@ -137,7 +159,18 @@ class PretrainAugment:
                 warp[b] = step @ warp[b]
         theta = (crop @ warp)[:, :2, :].float()
         factor = torch.full((batch,), 1.8 * level + 0.1)
-        return {"theta": theta, "factor": factor} | photometric
+        return {"theta": theta, "factor": factor, "flipped": sign < 0} | photometric
+
+
+def eval_transform(images: torch.Tensor, size: int, channels: int = 3) -> torch.Tensor:
+    """The official test transform on a uint8 batch (B, 1, H, W): bilinear resize to
+    (size, size), ImageNet normalisation -> float32 (B, channels, size, size)."""
+    out = images.float() / 255.0
+    if out.shape[-2:] != (size, size):
+        out = F.interpolate(out, size=(size, size), mode="bilinear", align_corners=False)
+    mean = torch.tensor(IMAGENET_MEAN[:channels], device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(IMAGENET_STD[:channels], device=images.device).view(1, -1, 1, 1)
+    return (out.expand(-1, channels, -1, -1) - mean) / std
 
 
 def _photometric(images: torch.Tensor, params: dict) -> torch.Tensor:
@@ -175,8 +208,12 @@ def _brightness(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 
 def _sharpness(images: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    kernel = torch.tensor([[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=images.dtype,
-                          device=images.device).view(1, 1, 3, 3) / 13.0  # fmt: skip
+    kernel = (
+        torch.tensor(
+            [[1, 1, 1], [1, 5, 1], [1, 1, 1]], dtype=images.dtype, device=images.device
+        ).view(1, 1, 3, 3)
+        / 13.0
+    )
     blurred = F.conv2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), kernel)
     return (blurred + factor * (images - blurred)).clamp(0, 255)
 

@@ -3,9 +3,10 @@
 Scatter: :func:`preprocess_shard` handles the rows whose ``stable_shard(image_id)`` is its index
 (multiprocessing inside) and writes ``<shard>`` plus three sidecars: ``<stem>.index.parquet``
 (geometry and transformed boxes per image), ``<stem>.quarantine.csv`` (image_id, path, reason)
-and ``<stem>.json`` (counts, sha256). Gather: :func:`gather_shards` writes ``manifest.json``
+and ``<stem>.json`` (counts, sha256). Gather: :func:`gather_shards` writes ``summary.json``
 (the shard list with counts and sha256), ``index.parquet`` and ``quarantine.csv`` beside the
-shards and fails when the bad fraction exceeds the configured maximum.
+shards and fails when the bad fraction exceeds the configured maximum. Every file name is
+defined once in :mod:`medslip.data.shards` (``shard_files``, ``GATHERED``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 
 from medslip.atomic import atomic_path, write_bytes_atomic
 from medslip.data.decode import BadImage, decode, read_source, resize, resize_mask, transform_boxes
-from medslip.data.shards import SUFFIX, ShardWriter, sha256_file
+from medslip.data.shards import GATHERED, ShardWriter, sha256_file, shard_files, sidecar
 from medslip.errors import MedslipError
 from medslip.rle import decode_siim
 
@@ -35,20 +36,16 @@ _GEOMETRY = ["src_width", "src_height", "sx", "sy", "ox", "oy"]
 
 @dataclass(frozen=True)
 class Settings:
-    """What every image is turned into: ``size`` x ``size`` uint8 with an aspect policy."""
+    """What every image is turned into: ``size`` x ``size`` uint8 with an aspect policy
+    (config ``data.image_size``, ``data.aspect``; the schema owns their defaults)."""
 
-    size: int = 224
-    aspect: str = "stretch"
+    size: int
+    aspect: str
 
 
 def stable_shard(image_id: str, n_shards: int) -> int:
     """Shard index of an image id: sha256-based, so stable across runs, machines and Pythons."""
     return int(hashlib.sha256(image_id.encode()).hexdigest()[:16], 16) % n_shards
-
-
-def shard_name(index: int, backend: str) -> str:
-    """File name of shard ``index``, e.g. ``shard-00003.lmdb``."""
-    return f"shard-{index:05d}{SUFFIX[backend]}"
 
 
 def _mask(root: Path, row: dict, width: int, height: int) -> np.ndarray | None:
@@ -121,11 +118,10 @@ def preprocess_shard(
     index: list[dict] = []
     with ShardWriter(out) as writer:
         _collect(process_rows(jobs, workers), writer, bad, index)
-    stem = out.name.removesuffix(out.suffix)
     frame = pd.DataFrame(index, columns=["image_id", "boxes", "has_mask", *_GEOMETRY])
-    with atomic_path(out.with_name(f"{stem}.index.parquet")) as tmp:
+    with atomic_path(sidecar(out, "index")) as tmp:
         frame.to_parquet(tmp, index=False)
-    with atomic_path(out.with_name(f"{stem}.quarantine.csv")) as tmp:
+    with atomic_path(sidecar(out, "quarantine")) as tmp:
         pd.DataFrame(bad, columns=QUARANTINE_COLUMNS).to_csv(tmp, index=False)
     counts = {
         **asdict(settings),
@@ -136,7 +132,7 @@ def preprocess_shard(
         "bytes": out.stat().st_size,
         "sha256": sha256_file(out),
     }
-    write_bytes_atomic(out.with_name(f"{stem}.json"), json.dumps(counts, indent=1).encode())
+    write_bytes_atomic(sidecar(out, "counts"), json.dumps(counts, indent=1).encode())
     log.info(
         "%s: %d images, %d masks, %d quarantined", out, counts["count"], writer.masks, len(bad)
     )
@@ -161,7 +157,7 @@ def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -
 
 
 def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) -> dict:
-    """Write ``manifest.json``, ``index.parquet`` and ``quarantine.csv`` into ``out_dir``.
+    """Write ``summary.json``, ``index.parquet`` and ``quarantine.csv`` into ``out_dir``.
 
     Raises MedslipError when the shards were made with different settings, and (after writing
     ``quarantine.csv``) when more than ``max_bad_fraction`` of the images were quarantined.
@@ -169,32 +165,36 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
     out_dir = Path(out_dir)
     entries, indexes, quarantines = [], [], []
     for shard in map(Path, shards):
-        stem = shard.name.removesuffix(shard.suffix)
-        entries.append(json.loads(shard.with_name(f"{stem}.json").read_text()))
-        indexes.append(pd.read_parquet(shard.with_name(f"{stem}.index.parquet")))
-        quarantines.append(pd.read_csv(shard.with_name(f"{stem}.quarantine.csv"), dtype=str))
+        entries.append(json.loads(sidecar(shard, "counts").read_text()))
+        indexes.append(pd.read_parquet(sidecar(shard, "index")))
+        quarantines.append(pd.read_csv(sidecar(shard, "quarantine"), dtype=str))
     made_with = {(e["size"], e["aspect"]) for e in entries}
     if len(made_with) != 1:
         raise MedslipError(f"{out_dir}: shards made with different size/aspect {sorted(made_with)}")
     ((size, aspect),) = made_with
     good = sum(e["count"] for e in entries)
     quarantine = pd.concat(quarantines, ignore_index=True).sort_values("image_id")
-    with atomic_path(out_dir / "quarantine.csv") as tmp:
+    with atomic_path(out_dir / GATHERED["quarantine"]) as tmp:
         quarantine.to_csv(tmp, index=False)
     total = good + len(quarantine)
     fraction = len(quarantine) / total if total else 0.0
-    log.info("%d images in %d shards, %d quarantined (%.2f%%)", good, len(entries),
-             len(quarantine), 100 * fraction)  # fmt: skip
+    log.info(
+        "%d images in %d shards, %d quarantined (%.2f%%)",
+        good,
+        len(entries),
+        len(quarantine),
+        100 * fraction,
+    )
     if fraction > max_bad_fraction:
         raise MedslipError(
             f"{out_dir}: {len(quarantine)} of {total} images ({100 * fraction:.1f}%) could not be "
             f"used, more than the allowed {100 * max_bad_fraction:.1f}% "
-            f"(data.max_bad_fraction); see {out_dir / 'quarantine.csv'}"
+            f"(data.max_bad_fraction); see {out_dir / GATHERED['quarantine']}"
         )
     index = pd.concat(indexes, ignore_index=True).sort_values("image_id")
-    with atomic_path(out_dir / "index.parquet") as tmp:
+    with atomic_path(out_dir / GATHERED["index"]) as tmp:
         index.to_parquet(tmp, index=False)
-    manifest = {
+    summary = {
         "size": size,
         "aspect": aspect,
         "images": good,
@@ -202,8 +202,8 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
         "bad_fraction": fraction,
         "shards": entries,
     }
-    write_bytes_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1).encode())
-    return manifest
+    write_bytes_atomic(out_dir / GATHERED["summary"], json.dumps(summary, indent=1).encode())
+    return summary
 
 
 def folder_manifest(images: Path) -> pd.DataFrame:
@@ -231,7 +231,7 @@ def preprocess_all(
 ) -> dict:
     """Every shard, then the gather step, in one process (the CLI's ``--images`` mode)."""
     out_dir = Path(out_dir)
-    paths = [out_dir / shard_name(i, backend) for i in range(n_shards)]
+    paths = [out_dir / shard_files(i, backend)["shard"] for i in range(n_shards)]
     for i, path in enumerate(paths):
         preprocess_shard(manifest, root, path, i, n_shards, settings, workers)
     return gather_shards(paths, out_dir, max_bad_fraction)

@@ -35,6 +35,40 @@ SUFFIX = {"lmdb": ".lmdb", "parquet": ".parquet"}
 _HEADER = struct.Struct(">HH")
 _KEYS = b"__keys__"
 _SHARD_NAME = re.compile(r"shard-\d+\.(lmdb|parquet)")  # not the .index.parquet sidecars
+
+# Every file name of a shard directory, defined once for the code and the workflow's rules.
+SIDECARS: dict[str, str] = {
+    "index": ".index.parquet",
+    "quarantine": ".quarantine.csv",
+    "counts": ".json",
+}
+"""Side files of one shard ``<stem><suffix>``: per-image geometry and boxes, quarantined images,
+counts and sha256."""
+GATHERED: dict[str, str] = {
+    "summary": "summary.json",
+    "index": "index.parquet",
+    "quarantine": "quarantine.csv",
+}
+"""Files the gather step writes beside the shards: the shard summary (settings, counts, per-shard
+file and sha256), the per-image index and the quarantine table."""
+
+
+def shard_stem(index: int | str) -> str:
+    """Stem of shard ``index``: ``shard-00003`` (a string is used as is, e.g. a wildcard)."""
+    return f"shard-{index:05d}" if isinstance(index, int) else f"shard-{index}"
+
+
+def shard_files(index: int | str, backend: str) -> dict[str, str]:
+    """File names of shard ``index``: ``{"shard": "shard-00003.lmdb", "index": ..., ...}``."""
+    stem = shard_stem(index)
+    return {"shard": stem + SUFFIX[backend]} | {k: stem + v for k, v in SIDECARS.items()}
+
+
+def sidecar(shard: Path, kind: str) -> Path:
+    """The ``kind`` side file (a key of ``SIDECARS``) of the shard file ``shard``."""
+    return shard.with_name(shard.name.removesuffix(shard.suffix) + SIDECARS[kind])
+
+
 _MAP_SIZE = 1 << 40  # LMDB address space only; the file grows with the data
 
 
@@ -175,8 +209,9 @@ def _lmdb_read_txn(path: Path, inode: int):
         import lmdb
 
         try:
-            env = lmdb.open(key[0], subdir=False, readonly=True, lock=False, readahead=False,
-                            meminit=False)  # fmt: skip
+            env = lmdb.open(
+                key[0], subdir=False, readonly=True, lock=False, readahead=False, meminit=False
+            )
         except lmdb.Error as exc:
             raise MedslipError(f"{path}: unreadable LMDB shard ({exc})") from None
         _LMDB_OPEN[key] = (env, env.begin(buffers=True))
@@ -233,7 +268,7 @@ class _ParquetShard:
                     ),
                     chunk.buffers()[2],
                     chunk.is_valid().to_numpy(zero_copy_only=False),
-                )  # fmt: skip
+                )
                 for chunk in table.column(name).chunks
             ]
         lengths = [len(chunk) for chunk in table.column("pixels").chunks]
@@ -262,14 +297,14 @@ class ShardReader:
     """Random access to shards: ``len(r)``, ``r.keys()`` (or ``iter(r)``), ``r[key]`` -> (H, W)
     uint8, ``r.mask(key)`` -> (H, W) uint8 {0,1} or None.
 
-    ``path`` is one shard file or a directory of shards (its ``manifest.json`` lists them in
+    ``path`` is one shard file or a directory of shards (its ``summary.json`` lists them in
     order; without one, every shard file in it, sorted by name).
     """
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
         if path.is_dir():
-            listing = path / "manifest.json"
+            listing = path / GATHERED["summary"]
             if listing.is_file():
                 files = [path / s["file"] for s in json.loads(listing.read_text())["shards"]]
             else:

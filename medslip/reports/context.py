@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medslip.vocab import ABSENT, PRESENT, UNCERTAIN
+
 
 def _phrases(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
@@ -126,8 +128,8 @@ def presence_of(
         for cue in cues:
             negates = cue.kind in ("NEG_PRE", "NEG_BOTH") and cue.end <= best_pre.start
             if negates and not any(_ends_scope(w) for w in words[cue.end : obs_start]):
-                return "absent"
+                return ABSENT
     cue = best_pre or best_post
     if cue is None:
-        return "present"
-    return "absent" if cue.kind.startswith("NEG") else "uncertain"
+        return PRESENT
+    return ABSENT if cue.kind.startswith("NEG") else UNCERTAIN

@@ -45,15 +45,21 @@ LEMMA_NORMALISATION: dict[str, str] = {
         "pneumothorax": ("hydropneumothorax", "pneumothoraces", "pneumothorace"),
         "improve": ("improvement", "improved"),
         "difficult to assess": (
-            "can not be assess", "can not be evaluate", "not well see", "not well assess",
-            "can not be accurately assess", "not well evaluate", "not well visualize",
-            "difficult to evaluate", "poorly see",
+            "can not be assess",
+            "can not be evaluate",
+            "not well see",
+            "not well assess",
+            "can not be accurately assess",
+            "not well evaluate",
+            "not well visualize",
+            "difficult to evaluate",
+            "poorly see",
         ),
         "pacemaker": ("pacer",),
         "pneumonia": ("infection", "infectious", "infectious process"),
     }.items()
     for source in sources
-}  # fmt: skip
+}
 """The reference's lemma normalisation, source lemma → target lemma."""
 
 _EXCLUDED_WORDS = (
@@ -185,12 +191,6 @@ _FORMS: dict[str, str] = {
     "cabg": "cabg",
     "postoperative": "postoperative, postsurgical",
 }
-
-_DEVICE_WORDS = (
-    "tube line catheter picc pacemaker lead wire device clip stent hardware drainage tip"
-)
-DEVICE_LEMMAS: frozenset[str] = frozenset(_DEVICE_WORDS.split())
-"""Lemmas of support devices (a device is located where its tip lies; CheXpert's class)."""
 
 SURFACE_LEMMAS: dict[str, str] = {
     form.strip(): lemma for lemma, forms in _FORMS.items() for form in forms.split(",")

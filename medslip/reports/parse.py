@@ -21,42 +21,36 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
+from medslip.labels import Triplet
 from medslip.reports.context import CUES, TERMINATORS, Cue, presence_of
 from medslip.reports.landmarks import RULE_TOKENS, landmark_for
-from medslip.reports.lexicon import DEVICE_LEMMAS, SURFACE_LEMMAS, entity_for_lemma
+from medslip.reports.lexicon import SURFACE_LEMMAS, entity_for_lemma
 from medslip.reports.sections import report_sections
-from medslip.vocab import NORMAL_ENTITIES
+from medslip.vocab import DEVICE_LEMMAS, NORMAL_ENTITIES
 
 MAX_REPORT_CHARS = 100_000
 """Report size limit (a chest X-ray report is ~1 kB): the readers skip longer reports and
 ``parse`` reads only this many characters of one, with a warning."""
 
 
-@dataclass(frozen=True)
-class Triplet:
-    """One observation of a report: entity, landmark, presence and where it was read.
-
-    ``start``/``end`` are character offsets of the observation phrase in the report text;
-    ``lemma`` is the lexicon lemma before the reference's normalisation (``nodular`` for a
-    ``nodule``, ``fibrosis`` for a ``tail_abnorm_obs``).
-    """
-
-    pathology: str
-    anatomy: str
-    presence: str
-    sentence: int
-    start: int
-    end: int
-    lemma: str
-
-
 ANATOMY_ALIASES: dict[str, str] = {
-    "t-spine": "spine", "l-spine": "spine", "vertebral": "spine", "vertebrae": "spine",
-    "hemi-thorax": "hemithorax", "hemithoraces": "hemithorax",
-    "zone": "lung", "zones": "lung", "field": "lung", "fields": "lung", "bilaterally": "bilateral",
-    "mid-lung": "midlung", "left-sided": "left", "right-sided": "right",
-    "hemidiaphragmatic": "hemidiaphragm", "diaphragmatic": "diaphragm",
-}  # fmt: skip
+    "t-spine": "spine",
+    "l-spine": "spine",
+    "vertebral": "spine",
+    "vertebrae": "spine",
+    "hemi-thorax": "hemithorax",
+    "hemithoraces": "hemithorax",
+    "zone": "lung",
+    "zones": "lung",
+    "field": "lung",
+    "fields": "lung",
+    "bilaterally": "bilateral",
+    "mid-lung": "midlung",
+    "left-sided": "left",
+    "right-sided": "right",
+    "hemidiaphragmatic": "hemidiaphragm",
+    "diaphragmatic": "diaphragm",
+}
 """Anatomy word → the rule token it stands for."""
 
 ANATOMY_PAIR_ALIASES: dict[str, str] = {"left side": "left", "right side": "right"}
@@ -236,7 +230,7 @@ class ReportParser:
                                 sent_offset + s,
                                 *span,
                                 lemma,
-                            )  # fmt: skip
+                            )
                         )
         return len(bounds)
 

@@ -23,13 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from medslip.errors import MedslipError
+from medslip.labels import Triplet
 from medslip.reports.landmarks import landmark_for
 from medslip.reports.lexicon import SURFACE_LEMMAS, entity_for_lemma
-from medslip.reports.parse import Triplet
 from medslip.reports.readers import Skipped
+from medslip.vocab import ABSENT, PRESENT, UNCERTAIN
 
-PRESENCE = {"OBS-DP": "present", "OBS-DA": "absent", "OBS-U": "uncertain"}
-_STUDY = re.compile(r"(s\d+)\.txt$")
+PRESENCE = {"OBS-DP": PRESENT, "OBS-DA": ABSENT, "OBS-U": UNCERTAIN}
+_STUDY = re.compile(r"s(\d+)\.txt$")  # MIMIC study id as the manifest spells it: digits
 
 
 def lemma_of(tokens: str) -> str:
@@ -94,7 +95,7 @@ def graph_triplets(text: str, entities: dict) -> list[Triplet]:
                     start,
                     end,
                     lemma,
-                )  # fmt: skip
+                )
             )
     out.sort(key=lambda t: (t.sentence, t.start, t.anatomy))
     return out

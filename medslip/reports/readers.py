@@ -1,7 +1,8 @@
 """Report sources → ``Report`` records (id, text), or ``Skipped`` records saying why not.
 
-Sources: a MIMIC-CXR reports tree (``files/pXX/pXXXXXXXX/sXXXXXXXX.txt``, also SynthCXR's),
-IU X-ray ``indiana_reports.csv`` (Kaggle layout), the Open-i XML reports (a directory of
+Sources: the studies a MIMIC-CXR-JPG manifest lists (its ``study_id`` and ``report`` columns;
+the report files ``files/pXX/pXXXXXXXX/sXXXXXXXX.txt`` under a reports root, also SynthCXR's), IU
+X-ray ``indiana_reports.csv`` (Kaggle layout), the Open-i XML reports (a directory of
 ``*.xml`` or the ``NLMCXR_reports.tgz`` archive) and a CSV of free-text reports. Readers never
 raise on a bad report: it comes back as ``Skipped`` and the run goes on.
 """
@@ -9,12 +10,13 @@ raise on a bad report: it comes back as ``Skipped`` and the run goes on.
 from __future__ import annotations
 
 import csv
-import re
 import tarfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from medslip.errors import MedslipError
 from medslip.reports.parse import MAX_REPORT_CHARS
@@ -24,7 +26,7 @@ _MAX_FILE_BYTES = 4 * MAX_REPORT_CHARS  # a UTF-8 character takes at most 4 byte
 
 @dataclass(frozen=True)
 class Report:
-    """A report's id (MIMIC study id ``s5xxxxxxx``, IU ``CXR<uid>``, CSV id) and its text."""
+    """A report's id (MIMIC study id ``5xxxxxxx``, IU ``CXR<uid>``, CSV id) and its text."""
 
     report_id: str
     text: str
@@ -60,22 +62,36 @@ def check_text(report_id: str, text: str, source: str) -> Report | Skipped:
     return Report(report_id, text, source)
 
 
-_STUDY_FILE = re.compile(r"^s\d+\.txt$")
+MANIFEST_COLUMNS = ("study_id", "report")
+"""Columns of a data manifest (``medslip manifest``) the MIMIC reader uses."""
 
 
-def mimic_report_paths(root: str | Path) -> list[Path]:
-    """All ``files/pXX/pXXXXXXXX/sXXXXXXXX.txt`` of a MIMIC-CXR tree, sorted by path."""
+def mimic_studies(manifest: str | Path) -> list[tuple[str, str]]:
+    """(study id, report path relative to the reports root) of every study a MIMIC-CXR-JPG
+    manifest lists, once each, sorted by study id (the manifest's spelling: digits, no ``s``)."""
+    manifest = Path(manifest)
+    try:
+        frame = pd.read_parquet(manifest, columns=list(MANIFEST_COLUMNS))
+    except (OSError, ValueError, KeyError) as exc:
+        raise MedslipError(
+            f"{manifest}: not a manifest with columns {list(MANIFEST_COLUMNS)} ({exc})"
+        ) from exc
+    frame = frame[frame["study_id"].fillna("").astype(str) != ""]
+    frame = frame.drop_duplicates("study_id").sort_values("study_id", kind="stable")
+    return [(str(s), str(r or "")) for s, r in zip(frame["study_id"], frame["report"], strict=True)]
+
+
+def read_mimic_reports(
+    studies: list[tuple[str, str]], root: str | Path
+) -> Iterator[Report | Skipped]:
+    """Reports of the given (study id, relative report path) under ``root``; the report id is
+    the study id."""
     root = Path(root)
-    files = root / "files"
-    if not files.is_dir():
-        raise MedslipError(f"{root}: not a MIMIC-CXR reports tree (no 'files/' directory)")
-    return sorted(p for p in files.glob("p*/p*/s*.txt") if _STUDY_FILE.match(p.name))
-
-
-def read_mimic_files(paths: list[Path]) -> Iterator[Report | Skipped]:
-    """Reports of the given MIMIC study files; the report id is the study id (``s5...``)."""
-    for path in paths:
-        rid = path.stem
+    for rid, relative in studies:
+        if not relative:
+            yield Skipped(rid, "", "no report path in the manifest")
+            continue
+        path = root / relative
         try:
             if path.stat().st_size > _MAX_FILE_BYTES:  # too long whatever it decodes to
                 yield Skipped(rid, str(path), f"report longer than {MAX_REPORT_CHARS} characters")

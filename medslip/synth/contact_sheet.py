@@ -31,7 +31,7 @@ def pick_studies(images: pd.DataFrame, n: int) -> list[int]:
 
 
 def contact_sheet(
-    tree: str | os.PathLike, truth: str | os.PathLike, out: str | os.PathLike, n: int = 12
+    tree: str | os.PathLike, truth: str | os.PathLike, out: str | os.PathLike, n: int
 ) -> None:
     """Draw ``n`` studies of a SynthCXR MIMIC tree into ``out`` (PNG, written atomically)."""
     import matplotlib

@@ -183,9 +183,21 @@ class MimicCxrJpgWriter:
             written.append(rel)
             rows, columns = pixels.shape
             self._metadata.append(
-                [dicom_id, str(subject_id), str(study_id), procedure, view, str(rows),
-                 str(columns), study_date, study_time, procedure, _MIMIC_VIEW[view], "Erect"]
-            )  # fmt: skip
+                [
+                    dicom_id,
+                    str(subject_id),
+                    str(study_id),
+                    procedure,
+                    view,
+                    str(rows),
+                    str(columns),
+                    study_date,
+                    study_time,
+                    procedure,
+                    _MIMIC_VIEW[view],
+                    "Erect",
+                ]
+            )
             self._images.append((dicom_id, study_id, subject_id))
         write_bytes_atomic(self.root / f"{folder}.txt", report_text.encode())
         self._chexpert[(subject_id, study_id)] = labels
@@ -284,9 +296,20 @@ class NihCxr14Writer:
         write_bytes_atomic(self.root / "images" / index, buf.getvalue())
         spacing = repr(pixel_spacing_mm(width))
         self._entries.append(
-            [index, "|".join(sorted(labels)) or "No Finding", str(follow_up), str(patient_id),
-             str(int(age)), sex, view, str(width), str(height), spacing, spacing]
-        )  # fmt: skip
+            [
+                index,
+                "|".join(sorted(labels)) or "No Finding",
+                str(follow_up),
+                str(patient_id),
+                str(int(age)),
+                sex,
+                view,
+                str(width),
+                str(height),
+                spacing,
+                spacing,
+            ]
+        )
         self._patients.append(patient_id)
         return index
 
@@ -475,9 +498,14 @@ class RsnaPneumoniaWriter:
                 raise MedslipError(f"{what}: box {box} outside the {width}x{height} image")
             rows.append([patient_id, *(f"{v:.1f}" for v in (x, y, w, h)), "1"])
         data = self._dicom.dicom_bytes(
-            pixels, patient_id=patient_id, view=view, age=age, sex=sex, uids=_siim_uids(rng),
+            pixels,
+            patient_id=patient_id,
+            view=view,
+            age=age,
+            sex=sex,
+            uids=_siim_uids(rng),
             what=what,
-        )  # fmt: skip
+        )
         write_bytes_atomic(self.root / "stage_2_train_images" / f"{patient_id}.dcm", data)
         self._ids.add(patient_id)
         self._labels.extend(rows or [[patient_id, "", "", "", "", "0"]])
@@ -530,9 +558,14 @@ class SiimAcrWriter:
             raise MedslipError(f"{what}: mask shape {mask.shape} != image shape {pixels.shape}")
         rles = encode_siim(mask) if mask is not None else ["-1"]
         data = self._dicom.dicom_bytes(
-            pixels, patient_id=_random_uuid(rng), view=view, age=age, sex=sex, uids=uids,
+            pixels,
+            patient_id=_random_uuid(rng),
+            view=view,
+            age=age,
+            sex=sex,
+            uids=uids,
             what=what,
-        )  # fmt: skip
+        )
         path = self.root / "dicom-images-train" / study / series / f"{image_id}.dcm"
         write_bytes_atomic(path, data)
         self._ids.add(image_id)

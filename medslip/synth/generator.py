@@ -85,7 +85,7 @@ class _Truth:
             {
                 "image_id": image_id,
                 "path": path,
-                "study_id": study.study_id,
+                "study_id": str(study.study_id),
                 "patient_id": study.patient_id,
                 "view": view or study.view,
                 "size": size,
@@ -199,7 +199,7 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
                 truth.add_image(images[1][0], paths[1], study, None, renderer.size, "LATERAL")
             truth.studies.append(
                 {
-                    "study_id": study_id,
+                    "study_id": str(study_id),
                     "patient_id": subject_id,
                     "split": split[subject_id],
                     "view": study.view,
@@ -209,7 +209,7 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
             )
             truth.triplets.extend(
                 {
-                    "study_id": study_id,
+                    "study_id": str(study_id),
                     "pathology": t.pathology,
                     "anatomy": t.anatomy,
                     "presence": t.presence,

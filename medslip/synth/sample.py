@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from medslip.labels import Triplet
 from medslip.synth import anatomy as an
-from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec
+from medslip.synth.report_text import write_report
+from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec, rng_for
 
 # Relative frequency of each kind among abnormal studies (roughly MIMIC-CXR's label frequencies).
 KIND_WEIGHTS: dict[str, float] = {
@@ -140,3 +142,40 @@ def sample_study(
         seed=seed,
         anatomy=params.as_dict(),
     )
+
+
+def demo_reports(n: int, seed: int) -> list[tuple[str, list[Triplet]]]:
+    """``n`` reports of random studies (0–3 findings of any kind at valid landmarks), seeded.
+
+    For scoring a report parser (``medslip bench reports``) on many reports without rendering.
+    """
+    out = []
+    kinds = list(FINDING_KINDS)
+    for i in range(n):
+        rng = rng_for(seed, i)
+        findings: list[Finding] = []
+        seen: set[tuple[str, str]] = set()
+        for kind in rng.choice(kinds, size=int(rng.integers(0, 4)), replace=False):
+            spec = FINDING_KINDS[str(kind)]
+            landmark = str(rng.choice(spec.landmarks))
+            if (spec.name, landmark) in seen:
+                continue
+            seen.add((spec.name, landmark))
+            findings.append(
+                Finding(
+                    spec.name,
+                    landmark,
+                    float(rng.uniform(0.2, 1.0)),
+                    uncertain=bool(not spec.device and rng.random() < 0.2),
+                )
+            )
+        study = StudySpec(
+            study_id=50000000 + i,
+            patient_id=10000000 + i,
+            findings=findings,
+            view="AP" if rng.random() < 0.3 else "PA",
+            has_prior=bool(rng.random() < 0.4),
+            seed=seed,
+        )
+        out.append(write_report(study, rng))
+    return out

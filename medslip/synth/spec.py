@@ -157,24 +157,6 @@ class StudySpec:
     anatomy: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Triplet:
-    """A (pathology, anatomy, presence) statement the report writer put in a report."""
-
-    pathology: str
-    anatomy: str
-    presence: str  # "present" | "absent" | "uncertain"
-    sentence: int
-
-    def __post_init__(self) -> None:
-        if self.pathology not in ENTITY_INDEX:
-            raise ValueError(f"unknown entity {self.pathology!r}")
-        if self.anatomy not in LANDMARK_INDEX:
-            raise ValueError(f"unknown landmark {self.anatomy!r}")
-        if self.presence not in ("present", "absent", "uncertain"):
-            raise ValueError(f"bad presence {self.presence!r}")
-
-
 def rng_for(seed: int, *keys: int) -> np.random.Generator:
     """An independent, reproducible generator for ``(seed, *keys)``."""
     return np.random.default_rng(np.random.SeedSequence([seed, *keys]))

@@ -1,25 +1,21 @@
 # Data layer: official-format trees -> manifest -> published splits -> image shards.
 # Scatter: each dataset's images go to config["data"]["n_shards"] shards by a stable sha256 of
-# their id (one job each, decoding with `threads` processes); gather: the shard manifest
-# (counts, sha256), the per-image index and the quarantine table.
+# their id (one job each, decoding with `threads` processes); gather: the shard summary
+# (counts, sha256), the per-image index and the quarantine table. File names come from
+# medslip.data.shards (shard_files, GATHERED), shared with the code that writes them.
 
 import os
 
-from medslip.data.preprocess import shard_name
-from medslip.data.shards import SUFFIX
+from medslip.data.shards import GATHERED, shard_files
 
 DATA = config["data"]
-# Sources read by the data layer: the four SynthCXR-served datasets plus IU X-ray and the COVID-19
-# collection when their roots are configured.
-DATA_ROOTS = {name: dataset_root(name) for name in SYNTH_DATASETS} | {
-    name: DATA[name]
-    for name in ("iu_xray", "covid_chestxray")
-    if DATA[name] is not None
-}
+# Sources read by the data layer: the SynthCXR-served datasets plus those whose root is set.
+DATA_ROOTS = {name: dataset_root(name) for name in data_sources()}
 DATA_SHARDS = [
-    f"results/data/{{source}}/shards/{shard_name(i, DATA['backend'])}"
+    f"results/data/{{source}}/shards/{shard_files(i, DATA['backend'])['shard']}"
     for i in range(DATA["n_shards"])
 ]
+SHARD_FILES = shard_files("{shard}", DATA["backend"])
 DATA_SPLIT_SEED = (
     DATA["splits"]["seed"] if DATA["splits"]["seed"] is not None else config["seed"]
 )
@@ -27,7 +23,7 @@ DATA_SPLIT_SEED = (
 DATA_FINAL_OUTPUTS = expand(
     "results/data/{source}/{name}",
     source=sorted(DATA_ROOTS),
-    name=["splits.csv", "split_counts.json", "shards/manifest.json"],
+    name=["splits.csv", "split_counts.json", f"shards/{GATHERED['summary']}"],
 )
 
 
@@ -84,10 +80,10 @@ rule data_preprocess_shard:
         manifest="results/data/{source}/manifest.parquet",
         root=lambda wildcards: DATA_ROOTS[wildcards.source],
     output:
-        shard=f"results/data/{{source}}/shards/shard-{{shard}}{SUFFIX[DATA['backend']]}",
-        index="results/data/{source}/shards/shard-{shard}.index.parquet",
-        quarantine="results/data/{source}/shards/shard-{shard}.quarantine.csv",
-        counts="results/data/{source}/shards/shard-{shard}.json",
+        **{
+            kind: f"results/data/{{source}}/shards/{name}"
+            for kind, name in SHARD_FILES.items()
+        },
     log:
         "results/logs/data/preprocess_{source}_{shard}.log",
     benchmark:
@@ -109,15 +105,16 @@ rule data_gather_shards:
     input:
         DATA_SHARDS,
     output:
-        manifest="results/data/{source}/shards/manifest.json",
-        index="results/data/{source}/shards/index.parquet",
-        quarantine="results/data/{source}/shards/quarantine.csv",
+        **{
+            kind: f"results/data/{{source}}/shards/{name}"
+            for kind, name in GATHERED.items()
+        },
     log:
         "results/logs/data/gather_{source}.log",
     conda:
         "../envs/data.yaml"
     params:
-        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+        out_dir=lambda wildcards, output: os.path.dirname(output.summary),
         max_bad=DATA["max_bad_fraction"],
     shell:
         "medslip preprocess --gather {input} --max-bad-fraction {params.max_bad}"

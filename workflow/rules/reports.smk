@@ -1,26 +1,22 @@
-# Report parsing: MIMIC-CXR-format reports -> triplets, 51x75 label matrices, class labels.
-# Scatter: the sorted report files are cut into config["reports"]["n_chunks"] contiguous chunks;
-# gather: the chunks are concatenated in order (identical to a one-chunk run); the
-# uncertain_as_positive setting travels with the chunks.
+# Report parsing: the reports of the studies the MIMIC-CXR-JPG manifest lists (so data.mimic_views
+# applies and the report set is the image set) -> triplets, 51x75 label matrices and uncertain
+# masks, class labels. Scatter: the studies, sorted by study id, are cut into
+# config["reports"]["n_chunks"] contiguous chunks; gather: the chunks are concatenated in order
+# (identical to a one-chunk run).
 
 import os
 
-from medslip.reports.matrix import OUTPUT_FILES as REPORT_OUTPUTS
+from medslip.reports.outputs import OUTPUT_FILES as REPORT_OUTPUTS
 
 REPORT_CHUNKS = list(range(config["reports"]["n_chunks"]))
-
-
-# Root of the MIMIC-CXR reports tree: the configured one or the MIMIC-CXR-JPG root.
-MIMIC_REPORTS_ROOT = config["reports"]["mimic_reports_root"] or dataset_root(
-    "mimic_cxr_jpg"
-)
 # Final outputs of the report-parsing stage (inputs of rule all).
 REPORT_FINAL_OUTPUTS = expand("results/reports/mimic_cxr/{name}", name=REPORT_OUTPUTS)
 
 
 rule parse_reports_chunk:
     input:
-        tree=MIMIC_REPORTS_ROOT,
+        manifest="results/data/mimic_cxr_jpg/manifest.parquet",
+        root=mimic_reports_root(),
     output:
         directory("results/reports/mimic_cxr/chunks/{chunk}"),
     log:
@@ -33,14 +29,10 @@ rule parse_reports_chunk:
         "../envs/reports.yaml"
     params:
         n_chunks=config["reports"]["n_chunks"],
-        uncertain=(
-            "--uncertain-as-positive"
-            if config["reports"]["uncertain_as_positive"]
-            else ""
-        ),
     shell:
-        "medslip parse-reports --format mimic --input {input.tree} --chunk {wildcards.chunk}"
-        " --n-chunks {params.n_chunks} {params.uncertain} --out-dir {output} > {log} 2>&1"
+        "medslip parse-reports --format mimic --input {input.manifest} --root {input.root}"
+        " --chunk {wildcards.chunk} --n-chunks {params.n_chunks} --out-dir {output}"
+        " > {log} 2>&1"
 
 
 rule parse_reports_gather:

@@ -1,4 +1,6 @@
 # SynthCXR: the embedded synthetic dataset, written in the official formats.
+import json
+import shlex
 
 
 rule synthcxr:
@@ -12,9 +14,10 @@ rule synthcxr:
     conda:
         "../envs/synth.yaml"
     params:
-        settings=config["synthcxr"],
-    script:
-        "../scripts/synthcxr.py"
+        config=shlex.quote(json.dumps({"synthcxr": config["synthcxr"]}, sort_keys=True)),
+    shell:
+        "medslip synth --config {params.config} --out results/synthcxr"
+        " --dataset {wildcards.dataset} > {log} 2>&1"
 
 
 rule synthcxr_contact_sheet:

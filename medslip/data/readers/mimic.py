@@ -19,12 +19,12 @@ from medslip.errors import MedslipError
 
 NAME = "mimic_cxr_jpg"
 PREFIX = "mimic-cxr-2.0.0"
-DEFAULT_VIEWS = ("PA", "AP")
 _SPLIT = {"train": "train", "validate": "val", "test": "test"}
 
 
-def read(root: Path, views: tuple[str, ...] | list[str] | None = DEFAULT_VIEWS) -> pd.DataFrame:
-    """Manifest of the MIMIC-CXR-JPG tree at ``root``; ``views=None`` keeps every view."""
+def read(root: Path, views: tuple[str, ...] | list[str] | None) -> pd.DataFrame:
+    """Manifest of the MIMIC-CXR-JPG tree at ``root`` with the ``ViewPosition`` values ``views``
+    (config ``data.mimic_views``); ``views=None`` keeps every view."""
     meta_columns = ["dicom_id", "subject_id", "study_id", "ViewPosition", "Rows", "Columns"]
     meta = read_table(root, f"{PREFIX}-metadata.csv", meta_columns, dtype={"dicom_id": str})
     split = read_table(root, f"{PREFIX}-split.csv", ["dicom_id", "split"], dtype={"dicom_id": str})

@@ -32,10 +32,14 @@ from medslip.reports.readers import Report, read_iu_csv
 from medslip.vocab import CHESTXRAY14_CLASSES
 
 SHARED_WITH_CHEXPERT: dict[str, str] = {
-    "Atelectasis": "Atelectasis", "Cardiomegaly": "Cardiomegaly", "Effusion": "Pleural Effusion",
-    "Pneumonia": "Pneumonia", "Pneumothorax": "Pneumothorax", "Consolidation": "Consolidation",
+    "Atelectasis": "Atelectasis",
+    "Cardiomegaly": "Cardiomegaly",
+    "Effusion": "Pleural Effusion",
+    "Pneumonia": "Pneumonia",
+    "Pneumothorax": "Pneumothorax",
+    "Consolidation": "Consolidation",
     "Edema": "Edema",
-}  # fmt: skip
+}
 """ChestX-ray14 class → CheXpert labeler column, for the 7 classes both label."""
 
 
@@ -143,9 +147,20 @@ def score_iu(iu_dir: Path, split: str, n_boot: int = 1000, seed: int = 0) -> lis
         g = [gold[r][cls] for r in ids]
         p, r, f = _f1([ours[i][cls] for i in ids], g)
         low, high = _ci(boot[:, j])
-        row = {"class": cls, "support": sum(g), "n_reports": len(ids), "precision": p,
-               "recall": r, "f1": f, "f1_ci_low": low, "f1_ci_high": high, "peer_f1": "",
-               "peer_f1_ci_low": "", "peer_f1_ci_high": "", "peer_n_reports": ""}  # fmt: skip
+        row = {
+            "class": cls,
+            "support": sum(g),
+            "n_reports": len(ids),
+            "precision": p,
+            "recall": r,
+            "f1": f,
+            "f1_ci_low": low,
+            "f1_ci_high": high,
+            "peer_f1": "",
+            "peer_f1_ci_low": "",
+            "peer_f1_ci_high": "",
+            "peer_n_reports": "",
+        }
         if cls in SHARED_WITH_CHEXPERT:
             gp = [gold[i][cls] for i in peer_ids]
             row["peer_f1"] = _f1([peer[i][cls] for i in peer_ids], gp)[2]
@@ -159,15 +174,29 @@ def score_iu(iu_dir: Path, split: str, n_boot: int = 1000, seed: int = 0) -> lis
     shared_rows = [row for row, s in zip(rows, shared, strict=True) if s]
     low, high = _ci(boot[:, shared].mean(axis=1))
     peer_low, peer_high = _ci(peer_boot.mean(axis=1))
-    rows.append({"class": "macro_shared7", "f1": statistics.mean(r["f1"] for r in shared_rows),
-                 "f1_ci_low": low, "f1_ci_high": high,
-                 "peer_f1": statistics.mean(r["peer_f1"] for r in shared_rows),
-                 "peer_f1_ci_low": peer_low, "peer_f1_ci_high": peer_high,
-                 "n_reports": len(ids), "peer_n_reports": len(peer_ids)})  # fmt: skip
+    rows.append(
+        {
+            "class": "macro_shared7",
+            "f1": statistics.mean(r["f1"] for r in shared_rows),
+            "f1_ci_low": low,
+            "f1_ci_high": high,
+            "peer_f1": statistics.mean(r["peer_f1"] for r in shared_rows),
+            "peer_f1_ci_low": peer_low,
+            "peer_f1_ci_high": peer_high,
+            "n_reports": len(ids),
+            "peer_n_reports": len(peer_ids),
+        }
+    )
     low, high = _ci(boot[:, with_pos].mean(axis=1))
-    rows.append({"class": "macro_with_positives",
-                 "f1": macro_with_pos,
-                 "f1_ci_low": low, "f1_ci_high": high, "n_reports": len(ids)})  # fmt: skip
+    rows.append(
+        {
+            "class": "macro_with_positives",
+            "f1": macro_with_pos,
+            "f1_ci_low": low,
+            "f1_ci_high": high,
+            "n_reports": len(ids),
+        }
+    )
     return rows
 
 
@@ -184,13 +213,13 @@ def _report_facts(triplets) -> set[tuple[str, str, str]]:
 def score_synthcxr(n_reports: int, seed: int) -> list[dict]:
     """Triplet-level precision/recall/F1 of ``parse_report`` against SynthCXR's ground truth.
 
-    Reports come from ``medslip.synth.report_text.demo_reports(n, seed)``. Facts
+    Reports come from ``medslip.synth.sample.demo_reports(n, seed)``. Facts
     (pathology, anatomy, presence) are compared per report after report-level aggregation
     (present > uncertain > absent per cell) and micro-averaged. Scope ``without excluded_obs``
     drops the ``excluded_obs`` entity, which the writer never declares (severity and comparison
     words such as "small" or "unchanged" yield no triplet by its convention).
     """
-    from medslip.synth.report_text import demo_reports
+    from medslip.synth.sample import demo_reports
 
     parser = default_parser()
     counts: dict[str, list[int]] = {}  # scope -> [tp, fp, fn]
@@ -206,8 +235,19 @@ def score_synthcxr(n_reports: int, seed: int) -> list[dict]:
     rows = []
     for scope, (tp, fp, fn) in counts.items():
         precision, recall, f1 = prf(tp, fp, fn)
-        rows.append({"scope": scope, "n_reports": n_reports, "seed": seed, "tp": tp, "fp": fp,
-                     "fn": fn, "precision": precision, "recall": recall, "f1": f1})  # fmt: skip
+        rows.append(
+            {
+                "scope": scope,
+                "n_reports": n_reports,
+                "seed": seed,
+                "tp": tp,
+                "fp": fp,
+                "fn": fn,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+            }
+        )
     return rows
 
 
@@ -251,7 +291,7 @@ def speed(iu_dir: Path, repeats: int) -> list[dict]:
             "max_reports_per_s": max(v),
             "ratio_to_tokenisation": statistics.median(v)
             / statistics.median(runs["nlp.pipe tokenisation"]),
-        }  # fmt: skip
+        }
         for name, v in runs.items()
     ]
 

@@ -1,4 +1,5 @@
-"""Triplets → per-study 51×75 label matrices and the output files of ``medslip parse-reports``.
+"""The output files of the report stage (``medslip parse-reports``): triplets, per-study 51×75
+label matrices and uncertain masks, class labels; one chunk written, or chunks gathered.
 
 Output directory layout (every file written to a temporary name and renamed, so a crash never
 leaves a partial file):
@@ -6,13 +7,15 @@ leaves a partial file):
 * ``triplets.parquet``: one row per triplet: report_id, sentence, start, end, pathology, anatomy,
   presence, lemma;
 * ``label_matrix.npy``: int8 array (N, 51, 75) indexed ``[report, landmark, entity]`` (vocab order);
-  present 1, absent 0, uncertain and unmentioned -1 (the official encoding; uncertain → 1 with
-  ``uncertain_as_positive``); present beats absent;
-* ``report_ids.txt``: the N report ids, row i ↔ ``label_matrix[i]``;
+  present 1, absent 0, uncertain and unmentioned -1 (the official encoding); present beats absent;
+* ``uncertain_mask.npy``: bool array (N, 51, 75), True where the report mentions that entity at
+  that landmark as uncertain (so a training policy can tell uncertain from unmentioned);
+* ``report_ids.txt``: the N report ids (MIMIC: the manifest's ``study_id``), row i ↔
+  ``label_matrix[i]`` ↔ ``uncertain_mask[i]``;
 * ``labels_chestxray14.parquet`` (report_id + 14 int8 columns) and ``labels_chexpert.parquet``
   (report_id + 14 float columns, 1.0/0.0/-1.0/NaN);
 * ``skipped.csv`` (report_id, source, reason) and ``counts.json`` (reports read, parsed, skipped,
-  triplets; the ``uncertain_as_positive`` setting).
+  triplets).
 
 Every file is per report, so chunk directories are gathered by concatenating them in order.
 """
@@ -28,37 +31,65 @@ import pandas as pd
 
 from medslip.atomic import atomic_path
 from medslip.errors import MedslipError
-from medslip.labels import chestxray14_from_triplets, chexpert_from_triplets
-from medslip.reports.parse import Triplet
+from medslip.labels import Triplet, chestxray14_from_triplets, chexpert_from_triplets
 from medslip.reports.readers import Skipped
 from medslip.vocab import (
+    ABSENT,
     CHESTXRAY14_CLASSES,
     CHEXPERT_CLASSES,
     ENTITIES,
     ENTITY_INDEX,
     LANDMARK_INDEX,
     LANDMARKS,
+    PRESENT,
+    UNCERTAIN,
 )
 
 TRIPLET_COLUMNS = (
-    "report_id", "sentence", "start", "end", "pathology", "anatomy", "presence", "lemma",
-)  # fmt: skip
+    "report_id",
+    "sentence",
+    "start",
+    "end",
+    "pathology",
+    "anatomy",
+    "presence",
+    "lemma",
+)
 OUTPUT_FILES = (
-    "triplets.parquet", "label_matrix.npy", "report_ids.txt", "labels_chestxray14.parquet",
-    "labels_chexpert.parquet", "skipped.csv", "counts.json",
-)  # fmt: skip
+    "triplets.parquet",
+    "label_matrix.npy",
+    "uncertain_mask.npy",
+    "report_ids.txt",
+    "labels_chestxray14.parquet",
+    "labels_chexpert.parquet",
+    "skipped.csv",
+    "counts.json",
+)
+"""Every file of a report-stage output directory (the workflow's rules import it)."""
 
 
-def label_matrix(triplets: Iterable[Triplet], uncertain_as_positive: bool = False) -> np.ndarray:
+def label_matrix(triplets: Iterable[Triplet]) -> np.ndarray:
     """One study's (51, 75) int8 matrix: -1 everywhere, present → 1, absent → max(cell, 0)."""
     m = np.full((len(LANDMARKS), len(ENTITIES)), -1, dtype=np.int8)
     for t in triplets:
         j, k = LANDMARK_INDEX[t.anatomy], ENTITY_INDEX[t.pathology]
-        if t.presence == "present" or (t.presence == "uncertain" and uncertain_as_positive):
+        if t.presence == PRESENT:
             m[j, k] = 1
-        elif t.presence == "absent":
+        elif t.presence == ABSENT:
             m[j, k] = max(m[j, k], 0)
     return m
+
+
+def uncertain_mask(triplets: Iterable[Triplet]) -> np.ndarray:
+    """One study's (51, 75) bool mask: True where some mention is uncertain."""
+    m = np.zeros((len(LANDMARKS), len(ENTITIES)), dtype=bool)
+    for t in triplets:
+        if t.presence == UNCERTAIN:
+            m[LANDMARK_INDEX[t.anatomy], ENTITY_INDEX[t.pathology]] = True
+    return m
+
+
+_ARRAYS = ("label_matrix.npy", "uncertain_mask.npy")
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -70,7 +101,6 @@ def write_outputs(
     out_dir: Path,
     parsed: Sequence[tuple[str, list[Triplet]]],
     skipped: Sequence[Skipped],
-    uncertain_as_positive: bool = False,
 ) -> dict:
     """Write every output file for ``parsed`` (report id, triplets) in order; returns the counts."""
     ids = [rid for rid, _ in parsed]
@@ -78,9 +108,12 @@ def write_outputs(
     triplets = pd.DataFrame(rows, columns=list(TRIPLET_COLUMNS)).astype(
         {"sentence": "int32", "start": "int32", "end": "int32"}
     )
-    matrices = np.empty((len(parsed), len(LANDMARKS), len(ENTITIES)), dtype=np.int8)
+    shape = (len(parsed), len(LANDMARKS), len(ENTITIES))
+    matrices = np.empty(shape, dtype=np.int8)
+    uncertain = np.empty(shape, dtype=bool)
     for i, (_, ts) in enumerate(parsed):
-        matrices[i] = label_matrix(ts, uncertain_as_positive)
+        matrices[i] = label_matrix(ts)
+        uncertain[i] = uncertain_mask(ts)
     cxr14 = pd.DataFrame(
         [chestxray14_from_triplets(ts) for _, ts in parsed], columns=list(CHESTXRAY14_CLASSES)
     ).astype("int8")
@@ -98,30 +131,23 @@ def write_outputs(
         "reports_parsed": len(parsed),
         "reports_skipped": len(skipped),
         "triplets": len(triplets),
-        "uncertain_as_positive": uncertain_as_positive,
     }
-    _write_files(out_dir, ids, triplets, matrices, cxr14, chexpert, skipped_df, counts)
+    arrays = {"label_matrix.npy": matrices, "uncertain_mask.npy": uncertain}
+    _write_files(out_dir, ids, triplets, arrays, cxr14, chexpert, skipped_df, counts)
     return counts
 
 
 def gather_outputs(chunk_dirs: Sequence[Path], out_dir: Path) -> dict:
     """Concatenate chunk output directories in order into ``out_dir``; returns the counts.
 
-    The result is identical to a one-chunk run. Chunks written with different
-    ``uncertain_as_positive`` settings are refused.
+    The result is identical to a one-chunk run.
     """
     chunk_counts = []
     for chunk_dir in chunk_dirs:
         if not (chunk_dir / "counts.json").is_file():
             raise MedslipError(f"{chunk_dir}: not a parse-reports output directory")
         chunk_counts.append(json.loads((chunk_dir / "counts.json").read_text()))
-    settings = {c.get("uncertain_as_positive", False) for c in chunk_counts}
-    if len(settings) > 1:
-        raise MedslipError("gather: the chunks differ in their uncertain_as_positive setting")
-    counts = {
-        key: value if isinstance(value, bool) else sum(c[key] for c in chunk_counts)
-        for key, value in chunk_counts[0].items()
-    }
+    counts = {key: sum(c[key] for c in chunk_counts) for key in chunk_counts[0]}
     ids = [rid for d in chunk_dirs for rid in (d / "report_ids.txt").read_text().split()]
 
     def concat(name: str, read) -> pd.DataFrame:
@@ -131,7 +157,7 @@ def gather_outputs(chunk_dirs: Sequence[Path], out_dir: Path) -> dict:
         out_dir,
         ids,
         concat("triplets.parquet", pd.read_parquet),
-        np.concatenate([np.load(d / "label_matrix.npy") for d in chunk_dirs]),
+        {name: np.concatenate([np.load(d / name) for d in chunk_dirs]) for name in _ARRAYS},
         concat("labels_chestxray14.parquet", pd.read_parquet),
         concat("labels_chexpert.parquet", pd.read_parquet),
         concat("skipped.csv", lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)),
@@ -144,7 +170,7 @@ def _write_files(
     out_dir: Path,
     ids: list[str],
     triplets: pd.DataFrame,
-    matrices: np.ndarray,
+    arrays: dict[str, np.ndarray],
     cxr14: pd.DataFrame,
     chexpert: pd.DataFrame,
     skipped: pd.DataFrame,
@@ -153,7 +179,8 @@ def _write_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     writers = {
         "triplets.parquet": lambda p: triplets.to_parquet(p, index=False),
-        "label_matrix.npy": lambda p: _save_npy(p, matrices),
+        "label_matrix.npy": lambda p: _save_npy(p, arrays["label_matrix.npy"]),
+        "uncertain_mask.npy": lambda p: _save_npy(p, arrays["uncertain_mask.npy"]),
         "report_ids.txt": lambda p: p.write_text("".join(f"{i}\n" for i in ids)),
         "labels_chestxray14.parquet": lambda p: cxr14.to_parquet(p, index=False),
         "labels_chexpert.parquet": lambda p: chexpert.to_parquet(p, index=False),

@@ -1,0 +1,144 @@
+"""DETR-style pre-norm query decoder (method reference §1.4), batch-first, no positional encodings.
+
+Per layer: ``t += Drop(SelfAttn(LN1 t))``; ``t += Drop(CrossAttn(q=LN2 t, k=v=memory))``;
+``t += Drop(FFN(LN3 t))`` with a ReLU FFN; optionally a final LayerNorm. Parameter names follow
+the official code (``self_attn``/``multihead_attn`` with ``in_proj_weight``, ``in_proj_bias``,
+``out_proj``; ``linear1``, ``linear2``, ``norm1..3``, ``layers.{i}``, ``norm``).
+
+Cross-attention maps (head-averaged softmax weights, (B, Q, T)) are computed only when asked;
+otherwise attention runs through :func:`torch.nn.functional.scaled_dot_product_attention`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from medslip.errors import MedslipError
+
+INIT_STD = 0.02
+"""Std of the normal init of every Linear weight and attention projection (official code)."""
+
+
+class Attention(nn.Module):
+    """Multi-head attention with ``nn.MultiheadAttention``'s parameters and init convention
+    (projection biases start at zero), batch-first."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise MedslipError(f"model: d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_model))
+        self.out_proj = nn.Linear(d_model, d_model)
+        nn.init.normal_(self.in_proj_weight, std=INIT_STD)
+        nn.init.normal_(self.out_proj.weight, std=INIT_STD)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        """(B, L, d) -> (B, heads, L, d / heads)."""
+        return x.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)
+
+    def forward(
+        self, query: Tensor, memory: Tensor, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """query (B, Q, d), memory (B, T, d) -> output (B, Q, d), weights (B, Q, T) or None.
+
+        ``memory is query`` means self-attention (one fused projection). The weights are the
+        head-averaged softmax probabilities (before attention dropout).
+        """
+        d = query.shape[-1]
+        if memory is query:
+            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        else:
+            w_q, w_kv = self.in_proj_weight.split([d, 2 * d])
+            b_q, b_kv = self.in_proj_bias.split([d, 2 * d])
+            q = F.linear(query, w_q, b_q)
+            k, v = F.linear(memory, w_kv, b_kv).chunk(2, dim=-1)
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)
+        p = self.dropout if self.training else 0.0
+        weights = None
+        if need_weights:
+            probs = (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1)
+            out = F.dropout(probs, p) @ v
+            weights = probs.mean(dim=1)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+        return self.out_proj(out.transpose(1, 2).flatten(2)), weights
+
+
+class DecoderLayer(nn.Module):
+    """One pre-norm decoder layer (self-attention, cross-attention, ReLU FFN)."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ffn: int, dropout: float) -> None:
+        super().__init__()
+        self.self_attn = Attention(d_model, n_heads, dropout)
+        self.multihead_attn = Attention(d_model, n_heads, dropout)
+        self.linear1 = nn.Linear(d_model, d_ffn)
+        self.linear2 = nn.Linear(d_ffn, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.dropout3 = nn.Dropout(dropout)
+
+    def forward(
+        self, tgt: Tensor, memory: Tensor, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """tgt (B, Q, d), memory (B, T, d) -> tgt (B, Q, d), cross-attention (B, Q, T) or None."""
+        x = self.norm1(tgt)
+        tgt = tgt + self.dropout1(self.self_attn(x, x, False)[0])
+        out, weights = self.multihead_attn(self.norm2(tgt), memory, need_weights)
+        tgt = tgt + self.dropout2(out)
+        ffn = self.linear2(self.dropout(F.relu(self.linear1(self.norm3(tgt)))))
+        return tgt + self.dropout3(ffn), weights
+
+
+class TransformerDecoder(nn.Module):
+    """``n_layers`` pre-norm layers; a final LayerNorm ``norm`` when ``final_norm``.
+
+    MeDSLIP's two decoders share one final LayerNorm: they are built with ``final_norm=False``
+    and the model applies its single ``decoder_norm`` to both outputs (see ``streams``).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ffn: int,
+        dropout: float,
+        n_layers: int,
+        final_norm: bool,
+    ) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            DecoderLayer(d_model, n_heads, d_ffn, dropout) for _ in range(n_layers)
+        )
+        self.norm = nn.LayerNorm(d_model) if final_norm else None
+        init_weights(self)
+
+    def forward(
+        self, tgt: Tensor, memory: Tensor, return_attention: bool
+    ) -> tuple[Tensor, list[Tensor] | None]:
+        """Queries (B, Q, d) over memory (B, T, d) -> (B, Q, d) and, if ``return_attention``,
+        the per-layer head-averaged cross-attention maps, ``n_layers`` x (B, Q, T)."""
+        maps = []
+        for layer in self.layers:
+            tgt, weights = layer(tgt, memory, return_attention)
+            maps.append(weights)
+        if self.norm is not None:
+            tgt = self.norm(tgt)
+        return tgt, (maps if return_attention else None)
+
+
+def init_weights(module: nn.Module) -> None:
+    """N(0, 0.02) for every Linear weight below ``module``, biases keep their PyTorch default
+    (the official init; :class:`Attention` initialises its own projections the same way)."""
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            nn.init.normal_(sub.weight, std=INIT_STD)

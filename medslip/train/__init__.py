@@ -1,0 +1,1 @@
+"""Pretraining: the report x image join, the seeded resumable loop, checkpoints, benchmark."""

@@ -1,0 +1,219 @@
+"""``medslip bench train``: training-step throughput of every variant next to the backbone alone.
+
+Side by side in one run, on one preset (default ``paper``: 224 px, ResNet-50 to layer3, d 256,
+4 decoder layers), fp32 on the CPU (bf16 autocast on CUDA with ``--bf16``):
+
+- ``backbone``: the same trunk alone, forward + backward + AdamW (mean of the features as loss);
+- ``<variant>``: the full training step of each trained variant (forward, every loss term,
+  backward, AdamW) with random label matrices of the SynthCXR label density;
+- ``loader``: batches of the pretraining DataLoader with :class:`PretrainAugment` at the same
+  size (uint8 images from a temporary LMDB shard of random 224 px images, ``--workers`` workers).
+
+Writes ``results/benchmarks/train_speed.csv`` (device, batch, dtype, case, steps, median_s,
+images_per_s, ratio = images/s over the backbone's at the same batch and dtype; for the loader,
+over MeDSLIP's step rate) plus ``peak_mem_mb`` on CUDA, and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from medslip.atomic import atomic_path
+from medslip.config import load_config
+from medslip.data.dataset import PretrainAugment, ShardDataset
+from medslip.data.shards import ShardWriter
+from medslip.model import create_model
+from medslip.model.trunk import ResNetTrunk
+from medslip.settings import VARIANTS, ModelSettings, TrainSettings
+from medslip.train.schedule import adamw
+
+TRAINED = tuple(v for v in VARIANTS if v != "random_init")
+POSITIVE_RATE, ABSENT_RATE = 0.01, 0.03  # label-matrix cell rates of SynthCXR reports
+
+
+def _matrix(batch: int, generator: torch.Generator) -> torch.Tensor:
+    u = torch.rand(batch, 51, 75, generator=generator)
+    return torch.where(u < POSITIVE_RATE, 1, torch.where(u < POSITIVE_RATE + ABSENT_RATE, 0, -1))
+
+
+def _time_steps(step, steps: int, device: torch.device) -> float:
+    """Median seconds of ``steps`` calls of ``step`` after two warm-up calls."""
+    times = []
+    for i in range(steps + 2):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        tic = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 2:
+            times.append(time.perf_counter() - tic)
+    return statistics.median(times)
+
+
+def _backbone_step(settings: ModelSettings, train: TrainSettings, batch: int, device, autocast):
+    trunk = ResNetTrunk(settings.trunk_layers, settings.trunk_width).to(device)
+    optimizer = adamw(trunk, train)
+    images = torch.randn(batch, 3, settings.image_size, settings.image_size, device=device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss = trunk(images).float().mean()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _full_step(
+    settings: ModelSettings, train: TrainSettings, batch: int, device, autocast, text_dim: int
+):
+    generator = torch.Generator().manual_seed(0)
+    books = (
+        torch.randn(75, text_dim, generator=generator),
+        torch.randn(51, text_dim, generator=generator),
+    )
+    model = create_model(
+        settings,
+        text_dim,
+        books[0].to(device),
+        books[1].to(device),
+        clip_temperature=train.clip_temperature,
+    ).to(device)
+    optimizer = adamw(model, train)
+    images = torch.randn(batch, 3, settings.image_size, settings.image_size, device=device)
+    matrix = _matrix(batch, generator).to(device)
+    text = torch.randn(batch, text_dim, device=device)
+    negatives = torch.Generator(device=device).manual_seed(0)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            out = model(images, text=text)
+            terms = model.loss(
+                out,
+                matrix,
+                generator=negatives,
+                alpha=train.alpha,
+                beta=train.beta,
+                n_negatives=train.n_negatives,
+            )
+        terms["total"].backward()
+        optimizer.step()
+
+    return step
+
+
+def _loader_rate(size: int, batch: int, workers: int, n: int, repeats: int) -> float:
+    """Images/s of the augmented pretraining loader over a temporary LMDB shard."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shard = Path(tmp) / "shard-00000.lmdb"
+        rng = np.random.default_rng(0)
+        with ShardWriter(shard) as writer:
+            for i in range(n):
+                writer.add(f"img{i:05d}", rng.integers(0, 256, (224, 224), dtype=np.uint8))
+        dataset = ShardDataset(shard)
+        augment = PretrainAugment(size=size)
+        generator = torch.Generator().manual_seed(0)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch, num_workers=workers, shuffle=True, drop_last=True
+        )
+        times = []
+        for _ in range(repeats):
+            tic = time.perf_counter()
+            count = 0
+            for item in loader:
+                augment(item["image"], generator)
+                count += item["image"].shape[0]
+            times.append(count / (time.perf_counter() - tic))
+        return statistics.median(times)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="medslip bench train", description=__doc__)
+    parser.add_argument("--config", default="config/config.yaml")
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--batches", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--variants", nargs="+", default=list(TRAINED), choices=TRAINED)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per case (median)")
+    parser.add_argument("--text-dim", type=int, default=768, help="768: Bio_ClinicalBERT")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
+    parser.add_argument("--workers", type=int, default=2, help="loader worker processes")
+    parser.add_argument("--out", default="results/benchmarks/train_speed.csv")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    config["preset"] = args.preset
+    train = TrainSettings.from_config(config)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = "bf16" if args.bf16 else "fp32"
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else nullcontext()
+    name = (
+        torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()}"
+    )
+    torch.backends.cudnn.benchmark = True
+    rows = []
+    for batch in args.batches:
+        cases = {"backbone": None, **{v: v for v in args.variants}}
+        rates = {}
+        for case, variant in cases.items():
+            settings = ModelSettings.from_config(config, variant or "medslip")
+            torch.manual_seed(0)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
+            step = (
+                _backbone_step(settings, train, batch, device, autocast)
+                if variant is None
+                else _full_step(settings, train, batch, device, autocast, args.text_dim)
+            )
+            seconds = _time_steps(step, args.steps, device)
+            rates[case] = batch / seconds
+            rows.append(
+                {
+                    "device": name,
+                    "batch": batch,
+                    "dtype": dtype,
+                    "case": case,
+                    "steps": args.steps,
+                    "median_s": seconds,
+                    "images_per_s": rates[case],
+                    "ratio": rates[case] / rates["backbone"],
+                    "peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20
+                    if device.type == "cuda"
+                    else float("nan"),
+                }
+            )
+            del step
+        loader = _loader_rate(settings.image_size, batch, args.workers, n=8 * batch, repeats=3)
+        rows.append(
+            {
+                "device": name,
+                "batch": batch,
+                "dtype": dtype,
+                "case": "loader",
+                "steps": 3,
+                "median_s": batch / loader,
+                "images_per_s": loader,
+                "ratio": loader / rates.get("medslip", rates["backbone"]),
+                "peak_mem_mb": float("nan"),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    out = Path(args.out)
+    if out.is_file():  # keep rows of other devices/dtypes (e.g. a GPU run) beside these
+        old = pd.read_csv(out)
+        keep = ~(old["device"].eq(name) & old["dtype"].eq(dtype) & old["batch"].isin(args.batches))
+        frame = pd.concat([old[keep], frame], ignore_index=True)
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+    print(frame.to_string(index=False))
+    return 0

@@ -1,0 +1,183 @@
+"""Atomic per-epoch checkpoints and the final model files of a pretraining run.
+
+Run directory layout (``results/models/{variant}/seed{seed}/``, names in :data:`RUN_FILES`):
+
+* ``checkpoints/epoch-XXXX/``: ``weights.safetensors`` (model), ``state.pt`` (optimizer state,
+  read back with ``weights_only=True``) and ``meta.json`` (epoch, fingerprint). Each directory is
+  written under a temporary name and renamed when complete; the last two are kept.
+* ``metrics/steps.csv`` and ``metrics/epochs.csv``: every loss term, lr, img/s, validation loss.
+* ``model.safetensors`` + ``model.json`` (variant, settings, seeds, git commit, input hashes).
+
+A checkpoint whose fingerprint (variant, settings, seeds, input hashes) differs from the run's is
+refused with a message naming what differs; an unreadable one is skipped with a warning in favour
+of the previous one. Nothing is ever deleted that has not been superseded by a complete newer one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from medslip.atomic import write_bytes_atomic
+from medslip.errors import MedslipError
+from medslip.train.files import RUN_FILES
+
+log = logging.getLogger(__name__)
+
+KEEP = 2
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, or of every file below a directory (sorted relative names)."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit() -> str:
+    """The source tree's git commit (with ``-dirty`` when it has changes), or ``unknown``."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "medslip"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def _epoch_dir(run_dir: Path, epoch: int) -> Path:
+    return run_dir / RUN_FILES["checkpoints"] / f"epoch-{epoch:04d}"
+
+
+def save_checkpoint(
+    run_dir: Path,
+    epoch: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    fingerprint: dict[str, Any],
+) -> Path:
+    """Write the checkpoint after ``epoch`` (0-based) atomically; prune to the last two."""
+    final = _epoch_dir(run_dir, epoch)
+    tmp = final.with_name(f".{final.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, str(tmp / "weights.safetensors"))
+    torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch}, tmp / "state.pt")
+    meta = {"epoch": epoch, "fingerprint": fingerprint}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in complete_checkpoints(run_dir)[:-KEEP]:
+        shutil.rmtree(old)
+    return final
+
+
+def complete_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoint directories, oldest first."""
+    root = run_dir / RUN_FILES["checkpoints"]
+    return sorted(root.glob("epoch-[0-9][0-9][0-9][0-9]")) if root.is_dir() else []
+
+
+def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current))
+        return [
+            d for k in keys for d in _differences(saved.get(k), current.get(k), f"{prefix}{k}.")
+        ]
+    return [] if saved == current else [prefix.rstrip(".")]
+
+
+def resume(
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    fingerprint: dict[str, Any],
+) -> int:
+    """Load the newest usable checkpoint into ``model``/``optimizer``; returns the next epoch.
+
+    A foreign checkpoint (another fingerprint) is an error naming the differing keys; a corrupt
+    one is skipped (with a warning) for the one before it; 0 when there is none.
+    """
+    for ckpt in reversed(complete_checkpoints(run_dir)):
+        try:
+            meta = json.loads((ckpt / "meta.json").read_text())
+            saved = meta["fingerprint"]
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("%s: unreadable checkpoint (%s); trying the previous one", ckpt, exc)
+            continue
+        differs = _differences(saved, json.loads(json.dumps(fingerprint)))
+        if differs:
+            raise MedslipError(
+                f"{ckpt}: checkpoint of another run (differs in {', '.join(differs)}); "
+                f"move {run_dir / RUN_FILES['checkpoints']} away to start afresh"
+            )
+        try:
+            state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+            missing, unexpected = load_model(model, str(ckpt / "weights.safetensors"))
+            if missing or unexpected:
+                raise ValueError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+            optimizer.load_state_dict(state["optimizer"])
+        except Exception as exc:  # noqa: BLE001 - any failure to read means a corrupt file
+            log.warning("%s: corrupt checkpoint (%s); trying the previous one", ckpt, exc)
+            continue
+        log.info("resuming from %s", ckpt)
+        return int(state["epoch"]) + 1
+    return 0
+
+
+def save_final(run_dir: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
+    """Write ``model.safetensors`` and ``model.json`` atomically (weights first)."""
+    weights = run_dir / RUN_FILES["weights"]
+    tmp = weights.with_name(f".{weights.stem}.tmp{os.getpid()}{weights.suffix}")
+    save_model(model, str(tmp))
+    os.replace(tmp, weights)
+    write_bytes_atomic(run_dir / RUN_FILES["meta"], json.dumps(meta, indent=1).encode())
+
+
+def load_pretrained(run_dir: Path, books_path: Path) -> torch.nn.Module:
+    """The model of a finished run (``model.json`` + ``model.safetensors``) with its text books,
+    in eval mode; books other than the ones it was trained with are refused."""
+    from medslip.model import create_model
+    from medslip.model.text import load_books
+    from medslip.settings import ModelSettings
+
+    meta = json.loads((run_dir / RUN_FILES["meta"]).read_text())
+    books = load_books(books_path)
+    if books.meta.get("books_sha256") != meta["text_books"].get("books_sha256"):
+        raise MedslipError(f"{run_dir}: trained with other text books than {books_path}")
+    model = create_model(
+        ModelSettings(**{**meta["model"], "trunk_layers": tuple(meta["model"]["trunk_layers"])}),
+        books.dim,
+        books.pathology_eval,
+        books.anatomy_eval,
+        clip_temperature=meta["train"]["clip_temperature"],
+    )
+    missing, unexpected = load_model(model, str(run_dir / RUN_FILES["weights"]))
+    if missing or unexpected:
+        raise MedslipError(f"{run_dir}: weights do not fit {meta['variant']}: {missing[:3]}")
+    return model.eval()

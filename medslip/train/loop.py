@@ -1,0 +1,413 @@
+"""The pretraining loop: seeded, resumable, single-process or DDP (``torchrun``).
+
+Every random stream derives from (master seed, run seed, stream name, epoch) through
+:func:`derive_seed`, so an epoch's batches, augmentations, dropout masks and ProtoCL negatives do
+not depend on whether the run was resumed: a run killed after a checkpoint and rerun ends with
+the same weights as an uninterrupted one (bitwise on CPU, with deterministic algorithms).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from medslip.atomic import atomic_path
+from medslip.data.dataset import PretrainAugment, eval_transform
+from medslip.errors import MedslipError
+from medslip.model import create_model
+from medslip.model.text import load_books
+from medslip.settings import ModelSettings, TextSettings, TrainSettings
+from medslip.train.checkpoint import (
+    git_commit,
+    resume,
+    save_checkpoint,
+    save_final,
+    sha256_of,
+)
+from medslip.train.data import PretrainDataset, load_tables, report_embeddings_by_row
+from medslip.train.files import RUN_FILES
+from medslip.train.schedule import adamw, learning_rate
+from medslip.vocab import LATERAL_SWAP
+
+log = logging.getLogger(__name__)
+RESOURCE_KEYS = ("workers", "gpus", "mem_mb", "runtime_min", "compile")
+"""Training settings that change where and how fast a run goes, not its result."""
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Paths a pretraining run reads."""
+
+    shards: Path  # results/data/mimic_cxr_jpg/shards
+    join_dir: Path  # output of medslip pretrain-data
+    reports_dir: Path  # results/reports/mimic_cxr
+    splits: Path  # results/data/mimic_cxr_jpg/splits.csv
+    books: Path  # results/models/text_books.safetensors
+    report_embeddings: Path | None  # global_clip only
+
+    def hashes(self) -> dict[str, str]:
+        files = {
+            "label_matrix": self.reports_dir / "label_matrix.npy",
+            "uncertain_mask": self.reports_dir / "uncertain_mask.npy",
+            "join": self.join_dir / "images.parquet",
+            "splits": self.splits,
+            "shards_summary": self.shards / "summary.json",
+            "text_books": self.books,
+        }
+        if self.report_embeddings is not None:
+            files["report_embeddings"] = self.report_embeddings
+        return {name: sha256_of(path) for name, path in files.items() if path.exists()}
+
+
+def derive_seed(master: int, seed: int, stream: str) -> int:
+    """A 63-bit seed for one random stream of a run."""
+    digest = hashlib.sha256(f"{master}:{seed}:{stream}".encode()).hexdigest()
+    return int(digest[:16], 16) & ((1 << 63) - 1)
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(use_cuda: bool) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return _Dist()
+    dist.init_process_group("nccl" if use_cuda else "gloo")
+    return _Dist(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+class _TrainStep(torch.nn.Module):
+    """Forward + loss in one module, so DDP sees every parameter the loss uses."""
+
+    def __init__(self, model: torch.nn.Module, settings: TrainSettings) -> None:
+        super().__init__()
+        self.model = model
+        self.settings = settings
+
+    def forward(self, images, matrix, text, generator) -> dict[str, torch.Tensor]:
+        out = self.model(images, text=text)
+        return self.model.loss(
+            out,
+            matrix,
+            generator=generator,
+            alpha=self.settings.alpha,
+            beta=self.settings.beta,
+            n_negatives=self.settings.n_negatives,
+        )
+
+
+def fingerprint(
+    config: dict[str, Any], variant: str, seed: int, inputs: RunInputs
+) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: settings, seeds and input hashes."""
+    train = TrainSettings.from_config(config).to_dict()
+    return {
+        "variant": variant,
+        "seed": seed,
+        "master_seed": config["seed"],
+        "model": ModelSettings.from_config(config, variant).to_dict(),
+        "train": {k: v for k, v in train.items() if k not in RESOURCE_KEYS},
+        "text": TextSettings.from_config(config).to_dict(),
+        "inputs": inputs.hashes(),
+    }
+
+
+def pretrain(
+    config: dict[str, Any], variant: str, seed: int, inputs: RunInputs, run_dir: Path
+) -> dict[str, Any]:
+    """Train ``variant`` with run seed ``seed`` into ``run_dir``; returns the model.json dict."""
+    model_settings = ModelSettings.from_config(config, variant)
+    train = TrainSettings.from_config(config)
+    use_cuda = train.gpus > 0 and torch.cuda.is_available()
+    ddp = _init_distributed(use_cuda)
+    device = torch.device(f"cuda:{ddp.local_rank}" if use_cuda else "cpu")
+    if not use_cuda:
+        torch.use_deterministic_algorithms(True)
+    master = config["seed"]
+    torch.manual_seed(derive_seed(master, seed, "init"))
+    books = load_books(inputs.books)
+    model = create_model(
+        model_settings,
+        books.dim,
+        books.pathology.to(device),
+        books.anatomy.to(device),
+        clip_temperature=train.clip_temperature,
+    ).to(device)
+    if use_cuda:
+        model = model.to(memory_format=torch.channels_last)
+    stamp = fingerprint(config, variant, seed, inputs)
+    optimizer = adamw(model, train)
+    start = resume(run_dir, model, optimizer, stamp) if variant != "random_init" else 0
+    history = _History(run_dir, start)
+    if variant != "random_init":
+        _fit(
+            model,
+            optimizer,
+            train,
+            model_settings,
+            inputs,
+            run_dir,
+            stamp,
+            start,
+            history,
+            ddp,
+            device,
+            master,
+            seed,
+        )
+    meta = {
+        "variant": variant,
+        "seed": seed,
+        "master_seed": master,
+        "seed_streams": "sha256(f'{master_seed}:{seed}:{stream}')[:16], streams init, "
+        "sampler, epoch{e}:torch, epoch{e}:augment, epoch{e}:negatives, val",
+        "model": model_settings.to_dict(),
+        "train": train.to_dict(),
+        "text": TextSettings.from_config(config).to_dict(),
+        "text_books": books.meta,
+        "epochs_trained": 0 if variant == "random_init" else train.epochs,
+        "git_commit": git_commit(),
+        "inputs": stamp["inputs"],
+        "final_epoch": history.last_epoch(),
+    }
+    if ddp.main:
+        save_final(run_dir, model, meta)
+    if ddp.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return meta
+
+
+def _loader(dataset, batch: int, ddp: _Dist, seed: int, workers: int, shuffle: bool):
+    sampler = torch.utils.data.DistributedSampler(
+        dataset,
+        num_replicas=ddp.world,
+        rank=ddp.rank,
+        shuffle=shuffle,
+        seed=seed,
+        drop_last=shuffle,
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch,
+        sampler=sampler,
+        drop_last=shuffle,
+        num_workers=workers,
+        persistent_workers=False,
+        pin_memory=False,
+    )
+    return sampler, loader
+
+
+def _fit(
+    model,
+    optimizer,
+    train: TrainSettings,
+    model_settings: ModelSettings,
+    inputs: RunInputs,
+    run_dir: Path,
+    stamp: dict,
+    start: int,
+    history: _History,
+    ddp: _Dist,
+    device: torch.device,
+    master: int,
+    seed: int,
+) -> None:
+    tables = load_tables(inputs.join_dir, inputs.reports_dir, train.uncertain)
+    text = None
+    if model_settings.variant == "global_clip":
+        text = report_embeddings_by_row(
+            inputs.report_embeddings, inputs.reports_dir / "report_ids.txt"
+        ).to(device)
+    per_step = ddp.world * train.grad_accum
+    if train.batch_size % per_step:
+        raise MedslipError(
+            f"train.batch_size {train.batch_size} is not divisible by GPUs x grad_accum "
+            f"({ddp.world} x {train.grad_accum})"
+        )
+    micro = train.batch_size // per_step
+    dataset = PretrainDataset(inputs.shards, tables, "train")
+    if len(dataset) < train.batch_size:
+        raise MedslipError(
+            f"{inputs.join_dir}: {len(dataset)} training images, fewer than one batch "
+            f"(train.batch_size {train.batch_size})"
+        )
+    val = PretrainDataset(inputs.shards, tables, "val")
+    sampler, loader = _loader(
+        dataset, micro, ddp, derive_seed(master, seed, "sampler"), train.workers, shuffle=True
+    )
+    _, val_loader = _loader(val, micro, _Dist(), 0, train.workers, shuffle=False)
+    step_module = _TrainStep(model, train)
+    if ddp.world > 1:
+        step_module = torch.nn.parallel.DistributedDataParallel(
+            step_module,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
+    if train.compile:
+        step_module = torch.compile(step_module)
+    augment = PretrainAugment(size=model_settings.image_size)
+    swap = torch.tensor(LATERAL_SWAP, device=device)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    )
+    steps_per_epoch = len(loader) // train.grad_accum
+    for epoch in range(start, train.epochs):
+        sampler.set_epoch(epoch)
+        torch.manual_seed(derive_seed(master, seed, f"epoch{epoch}:torch") + ddp.rank)
+        aug_gen = torch.Generator().manual_seed(
+            derive_seed(master, seed, f"epoch{epoch}:augment") + ddp.rank
+        )
+        neg_gen = torch.Generator(device=device).manual_seed(
+            derive_seed(master, seed, f"epoch{epoch}:negatives") + ddp.rank
+        )
+        model.train()
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{train.epochs}",
+            unit="step",
+            disable=not ddp.main,
+            mininterval=2.0,
+        )
+        batches = iter(loader)
+        for step in range(steps_per_epoch):
+            tic = time.perf_counter()
+            lr = learning_rate(train, epoch, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            terms_sum: dict[str, float] = {}
+            for _ in range(train.grad_accum):
+                batch = next(batches)
+                images, flipped = augment.apply(batch["image"].to(device), aug_gen)
+                matrix = batch["matrix"].to(device).long()
+                if train.flip_swaps_laterality:
+                    flipped = flipped.to(device)
+                    matrix = torch.where(flipped[:, None, None], matrix[:, swap], matrix)
+                if device.type == "cuda":
+                    images = images.contiguous(memory_format=torch.channels_last)
+                report = text[batch["study"].to(device)] if text is not None else None
+                with autocast:
+                    terms = step_module(images, matrix, report, neg_gen)
+                loss = terms["total"] / train.grad_accum
+                loss.backward()
+                for name, value in terms.items():
+                    terms_sum[name] = (
+                        terms_sum.get(name, 0.0) + float(value.detach()) / train.grad_accum
+                    )
+            if not math.isfinite(terms_sum["total"]):
+                raise MedslipError(
+                    f"non-finite loss {terms_sum} at epoch {epoch + 1} step {step + 1}; "
+                    f"the last good checkpoint in {run_dir / RUN_FILES['checkpoints']} is intact"
+                )
+            optimizer.step()
+            rate = train.batch_size / (time.perf_counter() - tic)
+            history.step(epoch, epoch * steps_per_epoch + step, lr, rate, terms_sum)
+            bar.set_postfix(loss=f"{terms_sum['total']:.3f}", img_s=f"{rate:.0f}")
+            bar.update()
+        bar.close()
+        val_terms = _validate(
+            model, val_loader, model_settings, train, device, text, derive_seed(master, seed, "val")
+        )
+        if ddp.main:
+            history.epoch_done(epoch, val_terms)
+            save_checkpoint(run_dir, epoch, model, optimizer, stamp)
+        if ddp.world > 1:
+            dist.barrier()
+
+
+@torch.no_grad()
+def _validate(
+    model,
+    loader,
+    model_settings: ModelSettings,
+    train: TrainSettings,
+    device: torch.device,
+    text,
+    seed: int,
+) -> dict[str, float]:
+    """Mean loss terms on the validation split with the evaluation transform."""
+    model.eval()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in loader:
+        images = eval_transform(batch["image"].to(device), model_settings.image_size)
+        report = text[batch["study"].to(device)] if text is not None else None
+        out = model(images, text=report)
+        terms = model.loss(
+            out,
+            batch["matrix"].to(device).long(),
+            generator=generator,
+            alpha=train.alpha,
+            beta=train.beta,
+            n_negatives=train.n_negatives,
+        )
+        n = images.shape[0]
+        count += n
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(value) * n
+    return {name: value / count for name, value in sums.items()} if count else {}
+
+
+class _History:
+    """Per-step and per-epoch metric rows, rewritten atomically after each epoch; rows of epochs
+    after the resumed checkpoint are dropped."""
+
+    def __init__(self, run_dir: Path, start: int) -> None:
+        self.paths = {k: run_dir / RUN_FILES[k] for k in ("steps", "epochs")}
+        self.rows: dict[str, list[dict]] = {}
+        for key, path in self.paths.items():
+            old = pd.read_csv(path) if path.is_file() and start > 0 else pd.DataFrame()
+            keep = old[old["epoch"] <= start] if len(old) else old
+            self.rows[key] = keep.to_dict("records")
+        self._epoch_steps: list[dict] = []
+
+    def step(self, epoch: int, step: int, lr: float, rate: float, terms: dict) -> None:
+        self._epoch_steps.append(
+            {"epoch": epoch + 1, "step": step + 1, "lr": lr, "img_per_s": rate} | terms
+        )
+
+    def epoch_done(self, epoch: int, val_terms: dict[str, float]) -> None:
+        frame = pd.DataFrame(self._epoch_steps)
+        means = frame.drop(columns=["epoch", "step"]).mean().to_dict()
+        self.rows["steps"].extend(self._epoch_steps)
+        self.rows["epochs"].append(
+            {"epoch": epoch + 1, "lr": self._epoch_steps[-1]["lr"]}
+            | {f"train_{k}": v for k, v in means.items() if k != "lr"}
+            | {f"val_{k}": v for k, v in val_terms.items()}
+        )
+        self._epoch_steps = []
+        for key, path in self.paths.items():
+            with atomic_path(path) as tmp:
+                pd.DataFrame(self.rows[key]).to_csv(tmp, index=False)
+
+    def last_epoch(self) -> dict[str, Any]:
+        rows = self.rows["epochs"]
+        return (
+            {k: (float(v) if isinstance(v, np.floating) else v) for k, v in rows[-1].items()}
+            if rows
+            else {}
+        )

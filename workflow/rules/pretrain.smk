@@ -1,0 +1,133 @@
+# Pretraining: frozen text books, the report x image join, then one run per variant x seed
+# (results/models/{variant}/seed{seed}/). Jobs get only the part of the config they depend on
+# (as inline JSON), so changing it reruns exactly them; a rerun resumes from the last checkpoint.
+
+import os
+
+from medslip.settings import preset
+from medslip.train.files import JOIN_FILES, RUN_FILES
+
+TRAIN = preset(config)["train"]
+PRETRAIN_VARIANTS = config["pretrain"]["variants"]
+PRETRAIN_SEEDS = config["pretrain"]["seeds"]
+MODELS = "results/models"
+TEXT_BOOKS = f"{MODELS}/text_books.safetensors"
+REPORT_EMBEDDINGS = f"{MODELS}/report_embeddings.safetensors"
+PRETRAIN_JOIN = f"{MODELS}/pretrain_data"
+MIMIC_DATA = "results/data/mimic_cxr_jpg"
+# Final outputs of the pretraining stage (inputs of rule all).
+PRETRAIN_FINAL_OUTPUTS = expand(
+    f"{MODELS}/{{variant}}/seed{{seed}}/{{name}}",
+    variant=PRETRAIN_VARIANTS,
+    seed=PRETRAIN_SEEDS,
+    name=[RUN_FILES["weights"], RUN_FILES["meta"]],
+)
+
+
+wildcard_constraints:
+    variant="|".join(PRETRAIN_VARIANTS),
+    seed=r"\d+",
+
+
+rule text_books:
+    output:
+        books=TEXT_BOOKS,
+        meta=TEXT_BOOKS.replace(".safetensors", ".json"),
+    log:
+        "results/logs/pretrain/text_books.log",
+    benchmark:
+        "results/benchmarks/pretrain/text_books.tsv"
+    conda:
+        "../envs/train.yaml"
+    params:
+        config=lambda wildcards: config_json("text"),
+    shell:
+        "medslip text-books --config {params.config} --out {output.books} > {log} 2>&1"
+
+
+rule report_embeddings:
+    input:
+        manifest=f"{MIMIC_DATA}/manifest.parquet",
+        root=mimic_reports_root(),
+    output:
+        REPORT_EMBEDDINGS,
+    log:
+        "results/logs/pretrain/report_embeddings.log",
+    benchmark:
+        "results/benchmarks/pretrain/report_embeddings.tsv"
+    conda:
+        "../envs/train.yaml"
+    params:
+        config=lambda wildcards: config_json("text"),
+    shell:
+        "medslip text-books --config {params.config} --reports-manifest {input.manifest}"
+        " --root {input.root} --reports-out {output} > {log} 2>&1"
+
+
+rule pretrain_data:
+    input:
+        matrix="results/reports/mimic_cxr/label_matrix.npy",
+        report_ids="results/reports/mimic_cxr/report_ids.txt",
+        manifest=f"{MIMIC_DATA}/manifest.parquet",
+        splits=f"{MIMIC_DATA}/splits.csv",
+        index=f"{MIMIC_DATA}/shards/index.parquet",
+    output:
+        expand(f"{PRETRAIN_JOIN}/{{name}}", name=JOIN_FILES.values()),
+    log:
+        "results/logs/pretrain/pretrain_data.log",
+    conda:
+        "../envs/train.yaml"
+    params:
+        reports=lambda wildcards, input: os.path.dirname(input.matrix),
+        data=lambda wildcards, input: os.path.dirname(input.manifest),
+        out=lambda wildcards, output: os.path.dirname(output[0]),
+    shell:
+        "medslip pretrain-data --reports {params.reports} --data {params.data}"
+        " --out {params.out} > {log} 2>&1"
+
+
+rule pretrain:
+    input:
+        REPORT_FINAL_OUTPUTS,
+        f"{MIMIC_DATA}/splits.csv",
+        f"{MIMIC_DATA}/shards/index.parquet",
+        matrix="results/reports/mimic_cxr/label_matrix.npy",
+        manifest=f"{MIMIC_DATA}/manifest.parquet",
+        join=f"{PRETRAIN_JOIN}/{JOIN_FILES['images']}",
+        books=TEXT_BOOKS,
+        embeddings=lambda wildcards: (
+            REPORT_EMBEDDINGS if wildcards.variant == "global_clip" else []
+        ),
+    output:
+        weights=f"{MODELS}/{{variant}}/seed{{seed}}/{RUN_FILES['weights']}",
+        meta=f"{MODELS}/{{variant}}/seed{{seed}}/{RUN_FILES['meta']}",
+    log:
+        "results/logs/pretrain/{variant}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/pretrain/{variant}_seed{seed}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: max(1, TRAIN["workers"]) if TRAIN["gpus"] else 2
+    resources:
+        gpu=TRAIN["gpus"],
+        mem_mb=TRAIN["mem_mb"],
+        runtime=TRAIN["runtime_min"],
+    params:
+        config=lambda wildcards: config_json("seed", "text"),
+        launcher=(
+            f"torchrun --standalone --nproc_per_node {TRAIN['gpus']} -m medslip.cli"
+            if TRAIN["gpus"] > 1
+            else "medslip"
+        ),
+        embeddings=lambda wildcards, input: (
+            f"--report-embeddings {input.embeddings}" if input.embeddings else ""
+        ),
+        reports=lambda wildcards, input: os.path.dirname(input.matrix),
+        data=lambda wildcards, input: os.path.dirname(input.manifest),
+        join=lambda wildcards, input: os.path.dirname(input.join),
+        run_dir=lambda wildcards, output: os.path.dirname(output.weights),
+    shell:
+        "{params.launcher} pretrain --config {params.config} --variant {wildcards.variant}"
+        " --seed {wildcards.seed} --data {params.data} --reports {params.reports}"
+        " --join {params.join} --books {input.books} {params.embeddings}"
+        " --out {params.run_dir} > {log} 2>&1"
