@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.text_books",
     "medslip.commands.pretrain_data",
     "medslip.commands.pretrain",
+    "medslip.commands.evaluate",
 )
 
 

@@ -78,7 +78,9 @@ class TrainSettings:
     clip_temperature: float
     uncertain: str
     flip_swaps_laterality: bool
+    crop_scale: tuple[float, float]
     compile: bool
+    cpu_threads: int
     workers: int
     gpus: int
     mem_mb: int
@@ -86,7 +88,9 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TrainSettings:
-        return cls(**preset(config)["train"])
+        block = dict(preset(config)["train"])
+        block["crop_scale"] = tuple(block["crop_scale"])
+        return cls(**block)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,6 +11,7 @@ HELP = "run a benchmark (results land in results/benchmarks/)"
 # target -> "module:function"; the function takes the remaining argv list and returns an exit code.
 BENCHMARKS: dict[str, str] = {
     "data": "medslip.data.bench:main",
+    "eval": "medslip.evaluate.bench:main",
     "reports": "medslip.benchmarks.reports:main",
     "synth": "medslip.synth.bench:main",
     "train": "medslip.train.bench:main",

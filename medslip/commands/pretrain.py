@@ -21,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--books", required=True, help="text books (.safetensors)")
     parser.add_argument("--report-embeddings", help="report text embeddings (global_clip)")
     parser.add_argument("--out", required=True, help="run directory")
+    parser.add_argument("--threads", type=int, help="CPU threads of torch (default: torch's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from medslip.errors import MedslipError
     from medslip.train.loop import RunInputs, pretrain
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.variant == "global_clip" and not args.report_embeddings:
         raise MedslipError("--variant global_clip needs --report-embeddings")
     data = Path(args.data)

@@ -60,7 +60,11 @@ def f1_accuracy(
         return float("nan"), float("nan")
     w = np.ones(len(labels)) if weight is None else weight.astype(float)
     pred, truth = scores >= threshold, labels == 1
-    tp, fp, fn = (w * (pred & truth)).sum(), (w * (pred & ~truth)).sum(), (w * (~pred & truth)).sum()
+    tp, fp, fn = (
+        (w * (pred & truth)).sum(),
+        (w * (pred & ~truth)).sum(),
+        (w * (~pred & truth)).sum(),
+    )
     accuracy = (w * (pred == truth)).sum() / w.sum()
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fn > 0 else float("nan")
     return float(f1), float(accuracy)
@@ -88,11 +92,47 @@ def classification(
     }
 
 
+def classification_draws(
+    labels: np.ndarray, scores: np.ndarray, threshold: float, weights: np.ndarray
+) -> np.ndarray:
+    """:func:`classification` under every row of sample ``weights`` (R, N) at once, columns in
+    its key order -> float (R, 6); equal to calling it with each row as ``weight`` (the
+    max-F1 search takes the lowest threshold among equal maxima, as there; floating-point
+    rounding may break exact ties differently)."""
+    values, group = np.unique(scores, return_inverse=True)  # ascending distinct scores
+    onehot = np.zeros((len(scores), len(values)))
+    onehot[np.arange(len(scores)), group] = 1.0
+    w = weights.astype(float)
+    pos, neg = w @ (onehot * (labels == 1)[:, None]), w @ (onehot * (labels == 0)[:, None])
+    n_pos, n_neg = pos.sum(1), neg.sum(1)
+    below = np.cumsum(neg, axis=1) - neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc_r = (pos * (below + neg / 2)).sum(1) / (n_pos * n_neg)
+        tp, fp = np.cumsum(pos[:, ::-1], 1)[:, ::-1], np.cumsum(neg[:, ::-1], 1)[:, ::-1]
+        f1 = np.nan_to_num(2 * tp / (tp + fp + n_pos[:, None]))
+        f1[pos + neg == 0] = -1.0  # scores no sample of the resample has
+        best = np.argmax(f1, axis=1)  # the lowest threshold among the maxima
+        rows = np.arange(len(w))
+        oracle_acc = (tp[rows, best] + n_neg - fp[rows, best]) / (n_pos + n_neg)
+        pred = (scores >= threshold).astype(float)
+        tp_t, fp_t = w @ (pred * (labels == 1)), w @ (pred * (labels == 0))
+        f1_t = 2 * tp_t / (tp_t + fp_t + n_pos)
+        acc_t = (tp_t + n_neg - fp_t) / (n_pos + n_neg)
+    out = np.stack([auc_r, f1_t, acc_t, values[best], f1[rows, best], oracle_acc], axis=1)
+    out[(n_pos == 0) | (n_neg == 0), 0] = np.nan
+    out[n_pos == 0, 1] = out[n_pos == 0, 3] = out[n_pos == 0, 4] = out[n_pos == 0, 5] = np.nan
+    if np.isnan(threshold):
+        out[:, 1:3] = np.nan
+    return out
+
+
 def bootstrap_counts(patients: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
     """Patient-level bootstrap: (n_resamples, P) int32 draw counts of the P distinct
     ``patients`` (sorted), each resample drawing P patients with replacement. The same
     ``seed`` and patient set give the same resamples (paired across models)."""
     n = len(np.unique(patients))
+    if n == 0:
+        return np.zeros((n_resamples, 0), dtype=np.int32)
     rng = np.random.default_rng(seed)
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(np.int32)
 

@@ -53,7 +53,9 @@ def _positive(data: EvalSet, masks: Masks) -> Masks:
 def official_truth(data: EvalSet) -> Masks:
     """Boxes and shard masks of the positive (image, class) pairs (see module docstring)."""
     size, _ = shard_geometry(data)
-    index = pd.read_parquet(data.shards / GATHERED["index"], columns=["image_id", "boxes", "has_mask"])
+    index = pd.read_parquet(
+        data.shards / GATHERED["index"], columns=["image_id", "boxes", "has_mask"]
+    )
     index = index.set_index("image_id").loc[data.frame["image_id"]]
     single = len(data.classes) == 1
     reader = ShardReader(data.shards) if single and index["has_mask"].any() else None
@@ -71,7 +73,9 @@ def official_truth(data: EvalSet) -> Masks:
 def exact_truth(data: EvalSet, truth_dir: Path) -> Masks:
     """Exact SynthCXR finding masks of the positive pairs (see module docstring)."""
     size, aspect = shard_geometry(data)
-    findings = pd.read_parquet(truth_dir / "findings.parquet", columns=["image_id", "entity", "mask_rle"])
+    findings = pd.read_parquet(
+        truth_dir / "findings.parquet", columns=["image_id", "entity", "mask_rle"]
+    )
     written = pd.read_parquet(truth_dir / "images.parquet", columns=["image_id", "size"])
     source = dict(zip(written["image_id"], written["size"], strict=True))
     rows = {image_id: i for i, image_id in enumerate(data.frame["image_id"])}

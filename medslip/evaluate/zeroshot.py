@@ -30,6 +30,7 @@ from medslip.evaluate.data import (
 from medslip.evaluate.metrics import (
     bootstrap_counts,
     classification,
+    classification_draws,
     interval,
     max_f1_threshold,
     patient_codes,
@@ -93,10 +94,8 @@ def class_metrics(
         labels, scores = tst["label"].to_numpy(), tst["score"].to_numpy()
         point = classification(labels, scores, threshold)
         code = np.array([patient_of[i] for i in tst["image_id"]], dtype=int)
-        for r, weight in enumerate(counts[:, code] if len(code) else []):
-            keep = weight > 0
-            result = classification(labels[keep], scores[keep], threshold, weight[keep])
-            draws[k, r] = [result[m] for m in METRICS]
+        if len(code):
+            draws[k] = classification_draws(labels, scores, threshold, counts[:, code])
         n_pos, n_val_pos = int((labels == 1).sum()), int((val["label"] == 1).sum())
         if n_val_pos == 0:
             notes.append(f"{name}: no positive in val; threshold, f1 and accuracy are NaN")
@@ -145,7 +144,12 @@ def run_zeroshot(
     settings = EvalSettings.from_config(config)
     meta = read_run_meta(run_dir)
     data = load_eval_set(data_dir, dataset, settings)
-    head = {"task": "zeroshot", "dataset": dataset, "variant": meta["variant"], "seed": meta["seed"]}
+    head = {
+        "task": "zeroshot",
+        "dataset": dataset,
+        "variant": meta["variant"],
+        "seed": meta["seed"],
+    }
     if meta["variant"] in NO_HEAD:
         metrics = not_applicable(head, NO_HEAD[meta["variant"]])
         write_outputs(out_dir, pd.DataFrame(columns=PREDICTION_COLUMNS), metrics)
@@ -173,9 +177,7 @@ def run_zeroshot(
             },
             "split": "published splits.csv (val for thresholds, test for metrics)",
         },
-        "images": {
-            s: int((data.frame["split"] == s).sum()) for s in ("val", "test")
-        },
+        "images": {s: int((data.frame["split"] == s).sum()) for s in ("val", "test")},
         "classes": per_class,
         "macro": macro,
         "notes": notes,

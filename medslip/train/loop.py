@@ -43,7 +43,7 @@ from medslip.train.schedule import adamw, learning_rate
 from medslip.vocab import LATERAL_SWAP
 
 log = logging.getLogger(__name__)
-RESOURCE_KEYS = ("workers", "gpus", "mem_mb", "runtime_min", "compile")
+RESOURCE_KEYS = ("workers", "cpu_threads", "gpus", "mem_mb", "runtime_min", "compile")
 """Training settings that change where and how fast a run goes, not its result."""
 
 
@@ -268,7 +268,7 @@ def _fit(
         )
     if train.compile:
         step_module = torch.compile(step_module)
-    augment = PretrainAugment(size=model_settings.image_size)
+    augment = PretrainAugment(size=model_settings.image_size, scale=train.crop_scale)
     swap = torch.tensor(LATERAL_SWAP, device=device)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()

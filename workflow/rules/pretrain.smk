@@ -107,7 +107,7 @@ rule pretrain:
         "results/benchmarks/pretrain/{variant}_seed{seed}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: max(1, TRAIN["workers"]) if TRAIN["gpus"] else 2
+    threads: TRAIN["cpu_threads"]
     resources:
         gpu=TRAIN["gpus"],
         mem_mb=TRAIN["mem_mb"],
@@ -130,4 +130,4 @@ rule pretrain:
         "{params.launcher} pretrain --config {params.config} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --data {params.data} --reports {params.reports}"
         " --join {params.join} --books {input.books} {params.embeddings}"
-        " --out {params.run_dir} > {log} 2>&1"
+        " --threads {threads} --out {params.run_dir} > {log} 2>&1"

@@ -1,0 +1,65 @@
+"""``medslip evaluate zeroshot|grounding``: evaluate one pretrained model on one dataset into
+``results/eval/{task}/{dataset}/{variant}/seed{seed}/`` (predictions Parquet + metrics JSON)."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "evaluate"
+HELP = "zero-shot classification or grounding of one pretrained model on one dataset"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from medslip.evaluate.files import EVAL_TASKS
+
+    parser.add_argument("task", choices=EVAL_TASKS)
+    parser.add_argument("--config", required=True, help="config YAML file or inline JSON object")
+    parser.add_argument("--run-dir", required=True, help="results/models/{variant}/seed{seed}")
+    parser.add_argument("--books", required=True, help="text books (.safetensors)")
+    parser.add_argument("--data", required=True, help="data stage dir results/data/{dataset}")
+    parser.add_argument("--dataset", required=True, help="dataset name (entity map key)")
+    parser.add_argument(
+        "--exact-truth", help="grounding: SynthCXR ground truth dir (exact finding masks)"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
+    parser.add_argument("--out", required=True, help="output directory")
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+    from pathlib import Path
+
+    import torch
+
+    from medslip.config import config_from_arg
+    from medslip.evaluate.grounding import run_grounding
+    from medslip.evaluate.zeroshot import run_zeroshot
+
+    device = torch.device(
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    common = {
+        "config": config_from_arg(args.config),
+        "run_dir": Path(args.run_dir),
+        "books": Path(args.books),
+        "data_dir": Path(args.data),
+        "dataset": args.dataset,
+        "out_dir": Path(args.out),
+        "device": device,
+    }
+    if args.task == "zeroshot":
+        metrics = run_zeroshot(**common)
+    else:
+        exact = Path(args.exact_truth) if args.exact_truth else None
+        metrics = run_grounding(**common, exact_dir=exact)
+    for note in metrics.get("notes", []):
+        logging.getLogger("medslip").warning("%s", note)
+    logging.getLogger("medslip").info(
+        "%s %s %s seed %s: %s",
+        args.task,
+        args.dataset,
+        metrics["variant"],
+        metrics["seed"],
+        metrics["status"],
+    )
+    return 0

@@ -1,0 +1,140 @@
+# Evaluation: zero-shot classification and grounding of every pretrained variant x seed on the
+# published splits (results/eval/{task}/{dataset}/{variant}/seed{seed}/, names from
+# medslip.evaluate.files). Needs common.smk, data.smk and pretrain.smk. Jobs get only the config
+# they depend on (as inline JSON).
+
+import json
+import os
+import shlex
+
+from medslip.evaluate.files import EVAL_FILES, EVAL_TASKS, eval_dir
+from medslip.train.files import RUN_FILES
+
+EVAL = config["evaluate"]
+EVAL_VARIANTS = EVAL["variants"] or PRETRAIN_VARIANTS
+_untrained = sorted(set(EVAL_VARIANTS) - set(PRETRAIN_VARIANTS))
+if _untrained:
+    raise ValueError(
+        f"evaluate.variants: {_untrained} are not in pretrain.variants {PRETRAIN_VARIANTS}"
+    )
+# Datasets the data layer reads (DATA_ROOTS), in config order.
+ZEROSHOT_DATASETS = [d for d in EVAL["zeroshot_datasets"] if d in DATA_ROOTS]
+GROUNDING_DATASETS = [d for d in EVAL["grounding_datasets"] if d in DATA_ROOTS]
+EVAL_DATASETS = {"zeroshot": ZEROSHOT_DATASETS, "grounding": GROUNDING_DATASETS}
+_unmapped = sorted(
+    {d for ds in EVAL_DATASETS.values() for d in ds} - set(EVAL["entity_maps"])
+)
+if _unmapped:
+    raise ValueError(f"evaluate.entity_maps: no class -> entity map for {_unmapped}")
+EVAL_RUN = f"{MODELS}/{{variant}}/seed{{seed}}"
+EVAL_DATA = "results/data/{dataset}"
+EVAL_OUT = {
+    task: eval_dir(task, "{dataset}", "{variant}", "{seed}") for task in EVAL_TASKS
+}
+# Final outputs of the evaluation stage (inputs of rule all).
+EVAL_FINAL_OUTPUTS = [
+    f"{eval_dir(task, dataset, variant, seed)}/{name}"
+    for task, datasets in EVAL_DATASETS.items()
+    for dataset in datasets
+    for variant in EVAL_VARIANTS
+    for seed in PRETRAIN_SEEDS
+    for name in EVAL_FILES.values()
+]
+
+
+# The config each job depends on, as shell-quoted JSON, by (task, dataset).
+EVAL_CONFIG = {
+    (task, dataset): shlex.quote(
+        json.dumps(
+            {
+                "seed": config["seed"],
+                "evaluate": {
+                    k: EVAL[k] for k in ("bootstrap", "seed", "batch_size", "workers")
+                }
+                | {"entity_maps": {dataset: EVAL["entity_maps"][dataset]}}
+                | ({"grounding": EVAL["grounding"]} if task == "grounding" else {}),
+            },
+            sort_keys=True,
+        )
+    )
+    for task, datasets in EVAL_DATASETS.items()
+    for dataset in datasets
+}
+# Inputs of every evaluation job: the model, the text books and the data-stage files.
+EVAL_INPUTS = {
+    "weights": f"{EVAL_RUN}/{RUN_FILES['weights']}",
+    "meta": f"{EVAL_RUN}/{RUN_FILES['meta']}",
+    "books": TEXT_BOOKS,
+    "manifest": f"{EVAL_DATA}/manifest.parquet",
+    "splits": f"{EVAL_DATA}/splits.csv",
+    "summary": f"{EVAL_DATA}/shards/summary.json",
+    "index": f"{EVAL_DATA}/shards/index.parquet",
+}
+
+
+rule evaluate_zeroshot:
+    input:
+        **EVAL_INPUTS,
+    output:
+        predictions=f"{EVAL_OUT['zeroshot']}/{EVAL_FILES['predictions']}",
+        metrics=f"{EVAL_OUT['zeroshot']}/{EVAL_FILES['metrics']}",
+    log:
+        "results/logs/eval/zeroshot_{dataset}_{variant}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/eval/zeroshot_{dataset}_{variant}_seed{seed}.tsv"
+    wildcard_constraints:
+        dataset="|".join(ZEROSHOT_DATASETS),
+    conda:
+        "../envs/train.yaml"
+    threads: max(1, EVAL["workers"])
+    resources:
+        gpu=EVAL["gpus"],
+        mem_mb=EVAL["mem_mb"],
+        runtime=EVAL["runtime_min"],
+    params:
+        config=lambda wildcards: EVAL_CONFIG["zeroshot", wildcards.dataset],
+        run_dir=lambda wildcards, input: os.path.dirname(input.weights),
+        data=lambda wildcards, input: os.path.dirname(input.manifest),
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+    shell:
+        "medslip evaluate zeroshot --config {params.config} --run-dir {params.run_dir}"
+        " --books {input.books} --data {params.data} --dataset {wildcards.dataset}"
+        " --out {params.out} > {log} 2>&1"
+
+
+rule evaluate_grounding:
+    input:
+        **EVAL_INPUTS,
+        exact=lambda wildcards: (
+            f"results/synthcxr/ground_truth/{wildcards.dataset}"
+            if wildcards.dataset in synthcxr_datasets()
+            else []
+        ),
+    output:
+        predictions=f"{EVAL_OUT['grounding']}/{EVAL_FILES['predictions']}",
+        metrics=f"{EVAL_OUT['grounding']}/{EVAL_FILES['metrics']}",
+    log:
+        "results/logs/eval/grounding_{dataset}_{variant}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/eval/grounding_{dataset}_{variant}_seed{seed}.tsv"
+    wildcard_constraints:
+        dataset="|".join(GROUNDING_DATASETS),
+    conda:
+        "../envs/train.yaml"
+    threads: max(1, EVAL["workers"])
+    resources:
+        gpu=EVAL["gpus"],
+        mem_mb=EVAL["mem_mb"],
+        runtime=EVAL["runtime_min"],
+    params:
+        config=lambda wildcards: EVAL_CONFIG["grounding", wildcards.dataset],
+        run_dir=lambda wildcards, input: os.path.dirname(input.weights),
+        data=lambda wildcards, input: os.path.dirname(input.manifest),
+        exact=lambda wildcards, input: (
+            f"--exact-truth {input.exact}" if input.exact else ""
+        ),
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+    shell:
+        "medslip evaluate grounding --config {params.config} --run-dir {params.run_dir}"
+        " --books {input.books} --data {params.data} --dataset {wildcards.dataset}"
+        " {params.exact} --out {params.out} > {log} 2>&1"
