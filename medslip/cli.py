@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.pretrain_data",
     "medslip.commands.pretrain",
     "medslip.commands.evaluate",
+    "medslip.commands.finetune",
 )
 
 

@@ -19,3 +19,15 @@ def eval_dir(task: str, dataset: str, variant: str, seed: int | str) -> str:
     """``results/eval/{task}/{dataset}/{variant}/seed{seed}`` (wildcards may be passed as
     ``"{dataset}"`` etc.)."""
     return f"{EVAL_ROOT}/{task}/{dataset}/{variant}/seed{seed}"
+
+
+FINETUNE_TASKS = {"cls": "finetune_cls", "seg": "finetune_seg"}
+"""Fine-tuning tasks: ``medslip finetune`` subcommand -> the ``{task}`` level."""
+
+
+def finetune_dir(
+    task: str, dataset: str, variant: str, seed: int | str, pct: str, ft_seed: int | str
+) -> str:
+    """``results/eval/{task}/{dataset}/{variant}/seed{seed}/frac{pct}/ft{ft_seed}`` (pretraining
+    seed, training-subset percent, fine-tuning seed; wildcards may be passed as strings)."""
+    return f"{eval_dir(task, dataset, variant, seed)}/frac{pct}/ft{ft_seed}"
