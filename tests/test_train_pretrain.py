@@ -93,10 +93,14 @@ def test_join_counts_every_image(work):
     assert set(images["study_id"]) <= set(manifest["study_id"])
 
 
+def _tables(work: Path):
+    return load_tables(_inputs(work).join_dir, _inputs(work).reports_dir, "unmentioned")
+
+
 def test_full_model_learns_synthcxr_studies(work):
     """16 SynthCXR studies: the full model's training loss falls by >= 90 % within 300 steps."""
     config = _config()
-    tables = load_tables(_inputs(work).join_dir, _inputs(work).reports_dir, "unmentioned")
+    tables = _tables(work)
     tables.images["split"] = "train"
     data = PretrainDataset(_inputs(work).shards, tables, "train")
     batch = torch.utils.data.default_collate([data[i] for i in range(16)])
@@ -195,15 +199,14 @@ def test_corrupt_checkpoint_falls_back_to_the_previous(work, tmp_path, caplog):
 
 
 def test_non_finite_loss_stops_naming_the_step(work, tmp_path, monkeypatch):
-    loop.pretrain(_config(epochs=1), "medslip", 0, _inputs(work), tmp_path)
-    (tmp_path / RUN_FILES["weights"]).unlink()
     real = loop._TrainStep.forward
     calls = {"n": 0}
+    steps_per_epoch = len(PretrainDataset(_inputs(work).shards, _tables(work), "train")) // 4
 
     def poisoned(self, *args):
         terms = real(self, *args)
         calls["n"] += 1
-        if calls["n"] == 2:
+        if calls["n"] == steps_per_epoch + 2:  # epoch 2, step 2
             terms["total"] = terms["total"] * float("nan")
         return terms
 
@@ -212,16 +215,20 @@ def test_non_finite_loss_stops_naming_the_step(work, tmp_path, monkeypatch):
         loop.pretrain(_config(epochs=2), "medslip", 0, _inputs(work), tmp_path)
     assert (tmp_path / RUN_FILES["checkpoints"] / "epoch-0000" / "weights.safetensors").is_file()
     assert not (tmp_path / RUN_FILES["checkpoints"] / "epoch-0001").exists()
+    assert not (tmp_path / RUN_FILES["weights"]).exists()
 
 
 def test_ddp_two_processes_match_one_process(work, tmp_path):
-    """torchrun --nproc_per_node 2 (gloo, CPU) at the same global batch: per-epoch mean training
-    loss within 15 % of the single-process run (different augmentation, dropout and negative
-    draws per rank, per-rank BatchNorm statistics)."""
-    config = _config(epochs=2)
+    """torchrun --nproc_per_node 2 (gloo, CPU) at the same global batch follows the
+    single-process loss curve: the mean training loss over 4 epochs within 15 %, both falling.
+
+    Not bitwise: each rank draws its own augmentations and ProtoCL negatives, normalises
+    BatchNorm over its half batch and averages its own loss terms (DDP averages gradients)."""
+    config = _config(epochs=4)
     single, double = tmp_path / "single", tmp_path / "double"
+    cmd = [sys.executable, "-m", "medslip.cli", "pretrain"]
     subprocess.run(
-        [sys.executable, "-m", "medslip.cli", "pretrain", *_command(work, config, single)],
+        [*cmd, *_command(work, config, single)],
         check=True,
         env=_env(),
         capture_output=True,
@@ -248,5 +255,6 @@ def test_ddp_two_processes_match_one_process(work, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     a = pd.read_csv(single / RUN_FILES["epochs"])["train_total"].to_numpy()
     b = pd.read_csv(double / RUN_FILES["epochs"])["train_total"].to_numpy()
-    assert len(a) == len(b) == 2
-    assert np.all(np.abs(a - b) <= 0.15 * a), (a, b)
+    assert len(a) == len(b) == 4
+    assert abs(a.mean() - b.mean()) <= 0.15 * a.mean(), (a, b)
+    assert a[-1] < a[0] and b[-1] < b[0]

@@ -1,0 +1,172 @@
+# Fine-tuning: classification and segmentation from every fine-tuned variant x pretraining seed x
+# training fraction x fine-tuning seed (results/eval/finetune_{cls,seg}/{dataset}/{variant}/
+# seed{seed}/frac{pct}/ft{ft_seed}/, names from medslip.evaluate.files). Needs common.smk,
+# data.smk and pretrain.smk (and evaluate.smk for nothing but its layout). Jobs get only the
+# config they depend on (as inline JSON).
+
+import json
+import os
+import re
+import shlex
+
+from medslip.data.splits import subset_column
+from medslip.evaluate.files import EVAL_FILES, FINETUNE_TASKS, finetune_dir
+from medslip.train.files import RUN_FILES
+
+FINETUNE = config["finetune"]
+FINETUNE_VARIANTS = FINETUNE["variants"] or PRETRAIN_VARIANTS
+_ft_untrained = sorted(set(FINETUNE_VARIANTS) - set(PRETRAIN_VARIANTS))
+if _ft_untrained:
+    raise ValueError(
+        f"finetune.variants: {_ft_untrained} are not in pretrain.variants {PRETRAIN_VARIANTS}"
+    )
+_ft_published = {subset_column(f) for f in config["data"]["splits"]["subset_fractions"]}
+_ft_unpublished = [
+    f for f in FINETUNE["fractions"] if subset_column(f) not in _ft_published
+]
+if _ft_unpublished:
+    raise ValueError(
+        f"finetune.fractions: {_ft_unpublished} are not in data.splits.subset_fractions"
+    )
+# Datasets the data layer reads (DATA_ROOTS), in config order.
+FINETUNE_DATASETS = {
+    "cls": [d for d in FINETUNE["cls_datasets"] if d in DATA_ROOTS],
+    "seg": [d for d in FINETUNE["seg_datasets"] if d in DATA_ROOTS],
+}
+_ft_no_classes = sorted(set(FINETUNE_DATASETS["cls"]) - set(FINETUNE["classes"]))
+if _ft_no_classes:
+    raise ValueError(f"finetune.classes: no classes for {_ft_no_classes}")
+# frac{pct}: 0.01 -> 1, 1.0 -> 100 (as the subset_{pct}pct columns of splits.csv).
+FINETUNE_PCTS = {f"{f * 100:g}": f for f in FINETUNE["fractions"]}
+FINETUNE_OUT = {
+    kind: finetune_dir(
+        FINETUNE_TASKS[kind],
+        "{dataset}",
+        "{variant}",
+        "{seed}",
+        "{pct}",
+        "{ft_seed}",
+    )
+    for kind in FINETUNE_TASKS
+}
+# Final outputs of the fine-tuning stage (inputs of rule all).
+FINETUNE_FINAL_OUTPUTS = [
+    f"{finetune_dir(FINETUNE_TASKS[kind], dataset, variant, seed, pct, ft)}/{name}"
+    for kind, datasets in FINETUNE_DATASETS.items()
+    for dataset in datasets
+    for variant in FINETUNE_VARIANTS
+    for seed in PRETRAIN_SEEDS
+    for pct in FINETUNE_PCTS
+    for ft in FINETUNE["seeds"]
+    for name in EVAL_FILES.values()
+]
+# The config each fine-tuning job depends on, as shell-quoted JSON, by dataset.
+_ft_keys = (
+    "epochs",
+    "patience",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "image_size",
+    "use_base",
+    "augment",
+    "crop_scale",
+    "seg_dropout",
+    "seg_threshold",
+    "workers",
+)
+FINETUNE_CONFIG = {
+    dataset: shlex.quote(
+        json.dumps(
+            {
+                "seed": config["seed"],
+                "evaluate": {k: config["evaluate"][k] for k in ("bootstrap", "seed")},
+                "finetune": {k: FINETUNE[k] for k in _ft_keys}
+                | (
+                    {"classes": {dataset: FINETUNE["classes"][dataset]}}
+                    if dataset in FINETUNE["classes"]
+                    else {}
+                ),
+            },
+            sort_keys=True,
+        )
+    )
+    for dataset in set(FINETUNE_DATASETS["cls"]) | set(FINETUNE_DATASETS["seg"])
+}
+FINETUNE_RUN = f"{MODELS}/{{variant}}/seed{{seed}}"
+FINETUNE_DATA = "results/data/{dataset}"
+# Inputs of every fine-tuning job: the pretrained model and the data-stage files.
+FINETUNE_INPUTS = {
+    "weights": f"{FINETUNE_RUN}/{RUN_FILES['weights']}",
+    "meta": f"{FINETUNE_RUN}/{RUN_FILES['meta']}",
+    "manifest": f"{FINETUNE_DATA}/manifest.parquet",
+    "splits": f"{FINETUNE_DATA}/splits.csv",
+    "summary": f"{FINETUNE_DATA}/shards/summary.json",
+    "index": f"{FINETUNE_DATA}/shards/index.parquet",
+}
+
+
+rule finetune_cls:
+    input:
+        **FINETUNE_INPUTS,
+    output:
+        predictions=f"{FINETUNE_OUT['cls']}/{EVAL_FILES['predictions']}",
+        metrics=f"{FINETUNE_OUT['cls']}/{EVAL_FILES['metrics']}",
+    log:
+        "results/logs/eval/finetune_cls_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.log",
+    benchmark:
+        "results/benchmarks/eval/finetune_cls_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.tsv"
+    wildcard_constraints:
+        dataset="|".join(FINETUNE_DATASETS["cls"]) or "no-dataset",
+        pct="|".join(map(re.escape, FINETUNE_PCTS)),
+        ft_seed=r"\d+",
+    conda:
+        "../envs/train.yaml"
+    threads: max(1, FINETUNE["workers"])
+    resources:
+        gpu=FINETUNE["gpus"],
+        mem_mb=FINETUNE["mem_mb"],
+        runtime=FINETUNE["runtime_min"],
+    params:
+        config=lambda wildcards: FINETUNE_CONFIG[wildcards.dataset],
+        fraction=lambda wildcards: FINETUNE_PCTS[wildcards.pct],
+        run_dir=lambda wildcards, input: os.path.dirname(input.weights),
+        data=lambda wildcards, input: os.path.dirname(input.manifest),
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+    shell:
+        "medslip finetune cls --config {params.config} --run-dir {params.run_dir}"
+        " --data {params.data} --dataset {wildcards.dataset} --fraction {params.fraction}"
+        " --ft-seed {wildcards.ft_seed} --out {params.out} > {log} 2>&1"
+
+
+rule finetune_seg:
+    input:
+        **FINETUNE_INPUTS,
+    output:
+        predictions=f"{FINETUNE_OUT['seg']}/{EVAL_FILES['predictions']}",
+        metrics=f"{FINETUNE_OUT['seg']}/{EVAL_FILES['metrics']}",
+    log:
+        "results/logs/eval/finetune_seg_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.log",
+    benchmark:
+        "results/benchmarks/eval/finetune_seg_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.tsv"
+    wildcard_constraints:
+        dataset="|".join(FINETUNE_DATASETS["seg"]) or "no-dataset",
+        pct="|".join(map(re.escape, FINETUNE_PCTS)),
+        ft_seed=r"\d+",
+    conda:
+        "../envs/train.yaml"
+    threads: max(1, FINETUNE["workers"])
+    resources:
+        gpu=FINETUNE["gpus"],
+        mem_mb=FINETUNE["mem_mb"],
+        runtime=FINETUNE["runtime_min"],
+    params:
+        config=lambda wildcards: FINETUNE_CONFIG[wildcards.dataset],
+        fraction=lambda wildcards: FINETUNE_PCTS[wildcards.pct],
+        run_dir=lambda wildcards, input: os.path.dirname(input.weights),
+        data=lambda wildcards, input: os.path.dirname(input.manifest),
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+    shell:
+        "medslip finetune seg --config {params.config} --run-dir {params.run_dir}"
+        " --data {params.data} --dataset {wildcards.dataset} --fraction {params.fraction}"
+        " --ft-seed {wildcards.ft_seed} --out {params.out} > {log} 2>&1"
