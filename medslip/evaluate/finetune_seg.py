@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ from medslip.evaluate.metrics import (
     weighted_means,
 )
 from medslip.evaluate.report import write_outputs
+from medslip.evaluate.truth import box_mask
 from medslip.evaluate.unet import ResUNet
 
 log = logging.getLogger(__name__)
@@ -77,19 +77,6 @@ PREDICTION_COLUMNS = [
 ]
 
 
-def box_mask(boxes: list, shape: tuple[int, int]) -> np.ndarray:
-    """Union of ``[x, y, w, h]`` boxes (output pixels) as uint8 (H, W); a pixel is inside
-    when it touches the box."""
-    height, width = shape
-    mask = np.zeros(shape, dtype=np.uint8)
-    for x, y, w, h in boxes:
-        x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
-        x1 = min(width, max(x0 + 1, math.ceil(x + w)))
-        y1 = min(height, max(y0 + 1, math.ceil(y + h)))
-        mask[y0:y1, x0:x1] = 1
-    return mask
-
-
 class MaskSource:
     """Picklable ``(key, reader, shape) -> uint8 (H, W)`` truth of a dataset (module docstring)."""
 
@@ -99,7 +86,7 @@ class MaskSource:
 
     def __call__(self, key: str, reader: ShardReader, shape: tuple[int, int]) -> np.ndarray:
         if self.kind == "boxes":
-            return box_mask(self.boxes.get(key, []), shape)
+            return box_mask(self.boxes.get(key, []), shape).astype(np.uint8)
         mask = reader.mask(key)
         return np.zeros(shape, np.uint8) if mask is None else (mask > 0).astype(np.uint8)
 

@@ -36,12 +36,15 @@ def shard_geometry(data: EvalSet) -> tuple[int, str]:
     return int(summary["size"]), str(summary["aspect"])
 
 
-def _box_mask(boxes: list, size: int) -> np.ndarray:
-    """Union of ``[x, y, w, h]`` boxes (output pixels) as bool (size, size)."""
-    mask = np.zeros((size, size), dtype=bool)
+def box_mask(boxes: list, shape: tuple[int, int]) -> np.ndarray:
+    """Union of ``[x, y, w, h]`` boxes (output pixels) as bool (H, W); a pixel is inside when
+    it touches the box."""
+    height, width = shape
+    mask = np.zeros(shape, dtype=bool)
     for x, y, w, h in boxes:
         x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
-        x1, y1 = min(size, max(x0 + 1, math.ceil(x + w))), min(size, max(y0 + 1, math.ceil(y + h)))
+        x1 = min(width, max(x0 + 1, math.ceil(x + w)))
+        y1 = min(height, max(y0 + 1, math.ceil(y + h)))
         mask[y0:y1, x0:x1] = True
     return mask
 
@@ -63,7 +66,7 @@ def official_truth(data: EvalSet) -> Masks:
     for row, (boxes, has_mask) in enumerate(zip(index["boxes"], index["has_mask"], strict=True)):
         boxes = json.loads(boxes)
         for k, name in enumerate(data.classes):
-            mask = _box_mask([b[1:] for b in boxes if single or b[0] == name], size)
+            mask = box_mask([b[1:] for b in boxes if single or b[0] == name], (size, size))
             if reader is not None and has_mask:
                 mask |= reader.mask(data.frame["image_id"].iloc[row]) > 0
             masks[(row, k)] = mask
