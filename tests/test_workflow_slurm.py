@@ -18,7 +18,7 @@ from tests.conftest import REPO
 pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
 
 SCRIPT = "scripts/slurm_local.sh"
-SLURM_RULES = {"synthcxr", "parse_reports_chunk", "parse_reports_gather"}
+SLURM_RULES = {"synthcxr", "data_manifest", "parse_reports_chunk", "parse_reports_gather"}
 GATHERED = "results/reports/mimic_cxr"
 
 
@@ -66,13 +66,13 @@ def local_run(cluster, tmp_path_factory):
 def test_jobs_ran_as_slurm_jobs(slurm_run):
     work, log = slurm_run
     job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
-    assert len(job_ids) == 4  # synthcxr, 2 report chunks, gather
+    assert len(job_ids) == 5  # synthcxr, the MIMIC manifest, 2 report chunks, gather
     for job_id in job_ids:  # slurmctld keeps finished jobs for MinJobAge (300 s)
         info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
         assert "JobState=COMPLETED" in info.stdout, info.stdout + info.stderr
     logs = work / ".snakemake" / "slurm_logs"
     assert {p.name for p in logs.iterdir()} == {f"rule_{rule}" for rule in SLURM_RULES}
-    assert len(list(logs.rglob("*.log"))) == 4
+    assert len(list(logs.rglob("*.log"))) == 5
 
 
 def test_slurm_outputs_equal_local_outputs(slurm_run, local_run):
