@@ -78,6 +78,17 @@ def _command(work: Path, config: dict, run_dir: Path) -> list[str]:
     ]
 
 
+def _pretrain_cli(work: Path, config: dict, run_dir: Path) -> None:
+    """`medslip pretrain` of medslip seed 0 into ``run_dir`` as a subprocess."""
+    subprocess.run(
+        [sys.executable, "-m", "medslip.cli", "pretrain", *_command(work, config, run_dir)],
+        check=True,
+        env=_env(),
+        capture_output=True,
+        timeout=600,
+    )
+
+
 def _env() -> dict:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
@@ -146,14 +157,8 @@ def test_run_writes_model_metrics_and_provenance(work, tmp_path):
 def test_resume_after_sigkill_is_bitwise_equal(work, tmp_path):
     config = _config(epochs=4)
     straight, killed = tmp_path / "straight", tmp_path / "killed"
+    _pretrain_cli(work, config, straight)
     cmd = [sys.executable, "-m", "medslip.cli", "pretrain"]
-    subprocess.run(
-        [*cmd, *_command(work, config, straight)],
-        check=True,
-        env=_env(),
-        capture_output=True,
-        timeout=600,
-    )
     proc = subprocess.Popen(
         [*cmd, *_command(work, config, killed)],
         env=_env(),
@@ -167,13 +172,7 @@ def test_resume_after_sigkill_is_bitwise_equal(work, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / RUN_FILES["weights"]).exists(), "the run finished before the kill"
-    subprocess.run(
-        [*cmd, *_command(work, config, killed)],
-        check=True,
-        env=_env(),
-        capture_output=True,
-        timeout=600,
-    )
+    _pretrain_cli(work, config, killed)
     a, b = load_file(straight / RUN_FILES["weights"]), load_file(killed / RUN_FILES["weights"])
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -226,14 +225,7 @@ def test_ddp_two_processes_match_one_process(work, tmp_path):
     BatchNorm over its half batch and averages its own loss terms (DDP averages gradients)."""
     config = _config(epochs=4)
     single, double = tmp_path / "single", tmp_path / "double"
-    cmd = [sys.executable, "-m", "medslip.cli", "pretrain"]
-    subprocess.run(
-        [*cmd, *_command(work, config, single)],
-        check=True,
-        env=_env(),
-        capture_output=True,
-        timeout=600,
-    )
+    _pretrain_cli(work, config, single)
     torchrun = [
         sys.executable,
         "-m",

@@ -70,7 +70,7 @@ def test_schedule_is_the_official_effective_one():
 
 def test_adamw_does_not_decay_biases_or_norms():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
-    decay, no_decay = adamw(model, _paper_train()).param_groups
+    decay, no_decay = adamw(model, 1e-4, _paper_train().weight_decay).param_groups
     assert decay["weight_decay"] == 0.02 and len(decay["params"]) == 1
     assert no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
 

@@ -31,6 +31,7 @@ from medslip.data.dataset import eval_transform
 from medslip.evaluate.grounding import attention_maps, normalise, upsample
 from medslip.model import create_model
 from medslip.settings import ModelSettings, TrainSettings
+from medslip.train.bench import bench_device
 from medslip.vocab import ENTITY_INDEX
 
 FLOOR = 0.8
@@ -87,11 +88,7 @@ def main(argv: list[str]) -> int:
     config = load_config(args.config)
     config["preset"] = args.preset
     train = TrainSettings.from_config(config)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    name = (
-        torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()}"
-    )
-    torch.backends.cudnn.benchmark = True
+    device, name = bench_device()
     generator = torch.Generator().manual_seed(0)
     books = (
         torch.randn(75, args.text_dim, generator=generator),

@@ -361,20 +361,6 @@ def fit(
     return FitResult(best_epoch, best_score, curve, stopped)
 
 
-def adamw(model: nn.Module, settings: FinetuneSettings) -> torch.optim.AdamW:
-    """AdamW at the constant ``lr`` (official: lr = min_lr = warmup_lr), no weight decay on
-    biases and other 1-D parameters (as :func:`medslip.train.schedule.adamw`)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": settings.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=settings.lr)
-
-
 def head_of(
     task: str,
     dataset: str,

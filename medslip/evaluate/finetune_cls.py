@@ -40,7 +40,6 @@ from medslip.evaluate.finetune import (
     FinetuneSettings,
     ImageDataset,
     SplitFrame,
-    adamw,
     batches,
     fit,
     head_of,
@@ -55,6 +54,7 @@ from medslip.evaluate.metrics import auc
 from medslip.evaluate.report import write_outputs
 from medslip.evaluate.zeroshot import class_metrics
 from medslip.model.trunk import EXPANSION, Bottleneck, ResNetTrunk
+from medslip.train.schedule import adamw
 
 log = logging.getLogger(__name__)
 TASK = "finetune_cls"
@@ -229,7 +229,7 @@ def run_finetune_cls(
     torch.manual_seed(seed("init"))
     model, report = build_classifier(meta, state, len(classes), settings.use_base, str(run_dir))
     model.to(device)
-    optimizer = adamw(model, settings)
+    optimizer = adamw(model, settings.lr, settings.weight_decay)
     augment = PretrainAugment(size=size, scale=settings.crop_scale) if settings.augment else None
     augment_gen = torch.Generator().manual_seed(seed("augment"))
     torch.manual_seed(seed("dropout"))

@@ -38,7 +38,6 @@ from medslip.evaluate.finetune import (
     FinetuneSettings,
     ImageDataset,
     SplitFrame,
-    adamw,
     batches,
     fit,
     head_of,
@@ -59,6 +58,7 @@ from medslip.evaluate.metrics import (
 from medslip.evaluate.report import write_outputs
 from medslip.evaluate.truth import box_mask
 from medslip.evaluate.unet import ResUNet
+from medslip.train.schedule import adamw
 
 log = logging.getLogger(__name__)
 TASK = "finetune_seg"
@@ -206,7 +206,7 @@ def run_finetune_seg(
     model = ResUNet(layers, width, 1, settings.seg_dropout)
     report = transfer_trunk(model, state, str(run_dir), prefix="encoder.").to_dict()
     model.to(device)
-    optimizer = adamw(model, settings)
+    optimizer = adamw(model, settings.lr, settings.weight_decay)
     flip_gen = torch.Generator().manual_seed(seed("augment"))
     torch.manual_seed(seed("dropout"))
     data = {s: ImageDataset(split.shards, split.keys(s), source) for s in ("train", "val", "test")}

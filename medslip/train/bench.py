@@ -62,7 +62,7 @@ def _time_steps(step, steps: int, device: torch.device) -> float:
 
 def _backbone_step(settings: ModelSettings, train: TrainSettings, batch: int, device, autocast):
     trunk = ResNetTrunk(settings.trunk_layers, settings.trunk_width).to(device)
-    optimizer = adamw(trunk, train)
+    optimizer = adamw(trunk, train.warmup_lr, train.weight_decay)
     images = torch.randn(batch, 3, settings.image_size, settings.image_size, device=device)
 
     def step() -> None:
@@ -90,7 +90,7 @@ def _full_step(
         books[1].to(device),
         clip_temperature=train.clip_temperature,
     ).to(device)
-    optimizer = adamw(model, train)
+    optimizer = adamw(model, train.warmup_lr, train.weight_decay)
     images = torch.randn(batch, 3, settings.image_size, settings.image_size, device=device)
     matrix = _matrix(batch, generator).to(device)
     text = torch.randn(batch, text_dim, device=device)
@@ -139,6 +139,14 @@ def _loader_rate(size: int, batch: int, workers: int, n: int, repeats: int) -> f
         return statistics.median(times)
 
 
+def bench_device() -> tuple[torch.device, str]:
+    """The benchmark device (CUDA when present, with cuDNN autotuning) and its name for the CSV."""
+    if torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+        return torch.device("cuda"), torch.cuda.get_device_name()
+    return torch.device("cpu"), f"cpu x{torch.get_num_threads()}"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="medslip bench train", description=__doc__)
     parser.add_argument("--config", default="config/config.yaml")
@@ -154,13 +162,9 @@ def main(argv: list[str]) -> int:
     config = load_config(args.config)
     config["preset"] = args.preset
     train = TrainSettings.from_config(config)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device, name = bench_device()
     dtype = "bf16" if args.bf16 else "fp32"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else nullcontext()
-    name = (
-        torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()}"
-    )
-    torch.backends.cudnn.benchmark = True
     rows = []
     for batch in args.batches:
         cases = {"backbone": None, **{v: v for v in args.variants}}

@@ -157,7 +157,7 @@ def pretrain(
     if use_cuda:
         model = model.to(memory_format=torch.channels_last)
     stamp = fingerprint(config, variant, seed, inputs)
-    optimizer = adamw(model, train)
+    optimizer = adamw(model, train.warmup_lr, train.weight_decay)
     start = resume(run_dir, model, optimizer, stamp) if variant != "random_init" else 0
     history = _History(run_dir, start)
     if variant != "random_init":

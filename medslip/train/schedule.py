@@ -27,14 +27,14 @@ def learning_rate(settings: TrainSettings, epoch: int, step: int) -> float:
     return settings.min_lr + (settings.lr - settings.min_lr) * cosine
 
 
-def adamw(model: torch.nn.Module, settings: TrainSettings) -> torch.optim.AdamW:
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW with no weight decay on biases and other 1-D parameters (timm add_weight_decay)."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
             (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
     groups = [
-        {"params": decay, "weight_decay": settings.weight_decay},
+        {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=settings.warmup_lr)
+    return torch.optim.AdamW(groups, lr=lr)
