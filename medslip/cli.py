@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
+import subprocess
 import sys
+from pathlib import Path
 
 from medslip import __version__
 
@@ -27,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.pretrain",
     "medslip.commands.evaluate",
     "medslip.commands.finetune",
+    "medslip.commands.figure",
+    "medslip.commands.table",
 )
 
 
@@ -44,8 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def revision() -> str:
+    """``git describe --always --dirty`` of the checkout medslip runs from, or ``unknown``
+    (installed from a wheel, no git); takes no index lock, so it never blocks a user's git."""
+    repo = Path(__file__).resolve().parent.parent
+    if not (repo / ".git").exists():
+        return "unknown"
+    command = ["git", "--no-optional-locks", "-C", str(repo), "describe", "--always", "--dirty"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+def _os_error(exc: OSError) -> str:
+    """One line naming the path(s) an OSError is about."""
+    if exc.filename is None:
+        return str(exc)
+    also = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+    return f"{exc.filename}{also}: {exc.strerror or exc}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``medslip`` console script."""
+    """Entry point of the ``medslip`` console script: logs the version, git revision and every
+    option (defaults filled in) first; an input or output error is one line, exit code 2."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -54,11 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     from medslip.errors import MedslipError
 
+    log = logging.getLogger("medslip")
+    options = {k: v for k, v in sorted(vars(args).items()) if not k.startswith("_")}
+    log.info("medslip %s (git %s): %s", __version__, revision(), json.dumps(options, default=str))
     try:
         return int(args._run(args) or 0)
     except MedslipError as exc:
-        logging.getLogger("medslip").error("%s", exc)
-        return 2
+        log.error("%s", exc)
+    except OSError as exc:  # a path the command cannot read or write
+        log.debug("traceback", exc_info=True)
+        log.error("%s", _os_error(exc))
+    return 2
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ def validate_config(config: dict[str, Any], base_dir: str | os.PathLike = ".") -
         node: Any = config
         for part in key:
             node = node.get(part) if isinstance(node, dict) else None
+        if node == "":  # Path("") is the working directory, which always exists
+            raise ConfigError(f'{".".join(key)}: empty path; write null (not "") to leave it unset')
         if node is not None and not (Path(base_dir) / node).exists():
             raise ConfigError(f"{'.'.join(key)}: input path {node!r} does not exist")
     return config
@@ -99,11 +101,13 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
         with open(path) as fh:
-            config = yaml.safe_load(fh) or {}
+            config = yaml.safe_load(fh)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if config is None:  # Snakemake refuses an empty --configfile too
+        raise ConfigError(f"{path}: empty config file; write {{}} to take every default")
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(config).__name__}")
     try:

@@ -9,7 +9,9 @@ Two label sets are derived from the same triplets:
   ``present`` (the NIH / NegBio convention: uncertain and negated mentions are 0);
 * CheXpert (``CHEXPERT_CLASSES``): 1.0 positive, 0.0 negative, -1.0 uncertain, NaN unmentioned,
   aggregated over mentions as present > uncertain > absent (the CheXpert labeler's rule).
-  ``No Finding`` is 1.0 when no class other than ``Support Devices`` is 1.0 or -1.0, else NaN.
+  ``No Finding`` is 1.0 when the report states something (at least one triplet) and no class
+  other than ``Support Devices`` is 1.0 or -1.0, else NaN: a report read as saying nothing is
+  no evidence of a normal study.
 
 A triplet matches a class rule when its pathology (or, for ``tail_abnorm_obs``, its ``lemma``
 when it has one, e.g. ``fibrosis``) is one of the rule's entities and its anatomy is one of the
@@ -182,6 +184,7 @@ def _best_ranks(
 
 def chexpert_from_triplets(triplets: Iterable[Triplet]) -> dict[str, float]:
     """CheXpert labels of one report: class → 1.0 / 0.0 / -1.0 / NaN, all 14 classes in order."""
+    triplets = list(triplets)
     best = _best_ranks(triplets, CHEXPERT_RULES)
     out = {
         cls: (math.nan if best.get(cls) is None else _CHEXPERT_VALUE[best[cls]])
@@ -189,7 +192,7 @@ def chexpert_from_triplets(triplets: Iterable[Triplet]) -> dict[str, float]:
         if cls != "No Finding"
     }
     finding = any(v in (1.0, -1.0) for cls, v in out.items() if cls != "Support Devices")
-    return {"No Finding": math.nan if finding else 1.0, **out}
+    return {"No Finding": math.nan if finding or not triplets else 1.0, **out}
 
 
 def chestxray14_from_triplets(triplets: Iterable[Triplet]) -> dict[str, int]:

@@ -17,11 +17,15 @@ def make_workdir(work: Path) -> Path:
     return work
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Snakemake with `args` in `workdir` on `.test/config.yaml` (plus `covid.yaml` when there)."""
+def snakemake(
+    workdir: Path, *args: str, configs: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
+    """Snakemake with `args` in `workdir` on `.test/config.yaml` (plus `covid.yaml` when there,
+    then `configs`)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    configs = [".test/config.yaml", *(["covid.yaml"] if (workdir / "covid.yaml").exists() else [])]
+    covid = ["covid.yaml"] if (workdir / "covid.yaml").exists() else []
+    configs = [".test/config.yaml", *covid, *configs]
     return subprocess.run(
         [*cmd, "--configfile", *configs],  # --configfile takes every word after it: keep it last
         cwd=workdir,

@@ -15,6 +15,7 @@ from PIL import Image
 
 from medslip.data import ShardReader
 from medslip.labels import PRESENCE_RANK
+from medslip.results.files import TABLES
 from medslip.settings import VARIANTS
 from medslip.train.checkpoint import load_pretrained
 from medslip.train.files import RUN_FILES
@@ -45,11 +46,34 @@ def test_second_run_has_nothing_to_do(run):
     assert "Nothing to be done" in res.stdout + res.stderr
 
 
-def test_snakemake_report_builds(run):
+def test_snakemake_report_has_every_table_and_figure(run):
     res = snakemake(run, "--report", "results/report.html")
     assert res.returncode == 0, res.stderr[-3000:]
     html = (run / "results" / "report.html").read_text(errors="replace")
-    assert "synthcxr_examples.png" in html
+    tables = sorted((run / "results" / "tables").glob("*.csv"))
+    figures = sorted((run / "results" / "figures").glob("*.png"))
+    assert {p.stem for p in tables} == set(TABLES)
+    assert {"synthcxr_examples", "ablation", "disentanglement"} <= {p.stem for p in figures}
+    missing = [p.name for p in tables + figures if p.name not in html]
+    assert not missing, f"not in the report: {missing}"
+    for category in ("Data", "Reports", "Pretraining", "Zero-shot", "Fine-tuning", "Ablation"):
+        assert category in html, category
+
+
+def test_ablation_table_has_one_row_per_variant_and_source(run):
+    table = pd.read_csv(run / "results" / "tables" / "ablation.csv")
+    synthetic = table[table["source"] == "SynthCXR"]
+    assert synthetic["variant"].tolist() == list(VARIANTS)
+    assert (synthetic["split"] == "test").all()
+    na = synthetic.set_index("variant").loc["random_init"]
+    assert pd.isna(na.filter(like="zeroshot_auc_").iloc[0])  # no zero-shot head: empty, not 0
+    trained = synthetic.set_index("variant").loc["medslip"]
+    assert np.isfinite(trained.filter(like="zeroshot_auc_").astype(float)).all()
+    if (run / "covid.yaml").exists():  # the real lung segmentation rows stay apart
+        real = table[table["source"] == "real"]
+        assert set(real["variant"]) <= set(VARIANTS) and len(real)
+        lungs = pd.read_csv(run / "results" / "tables" / "real_lung_segmentation.csv")
+        assert (lungs["source"] == "real").all() and len(lungs)
 
 
 def test_reports_of_the_manifest_studies_become_label_matrices(run):

@@ -18,9 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from medslip.config import defaults
+    from medslip.errors import MedslipError
     from medslip.synth.contact_sheet import contact_sheet
 
+    for flag, folder in (("--tree", args.tree), ("--truth", args.truth)):
+        if not Path(folder).is_dir():
+            raise MedslipError(f"{flag} {folder}: not a directory")
     n = defaults()["synthcxr"]["contact_sheet_images"] if args.n is None else args.n
     contact_sheet(args.tree, args.truth, args.out, n=n)
     return 0

@@ -1,12 +1,16 @@
-"""``medslip evaluate zeroshot|grounding``: evaluate one pretrained model on one dataset into
-``results/eval/{task}/{dataset}/{variant}/seed{seed}/`` (predictions Parquet + metrics JSON)."""
+"""``medslip evaluate zeroshot|grounding|probe``: evaluate one pretrained model on one dataset
+into ``results/eval/{task}/{dataset}/{variant}/seed{seed}/`` (predictions Parquet + metrics
+JSON); ``probe`` is the disentanglement probe against the SynthCXR ground truth (``--truth``)."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "evaluate"
-HELP = "zero-shot classification or grounding of one pretrained model on one dataset"
+HELP = (
+    "zero-shot classification, grounding or the disentanglement probe of one pretrained model "
+    "on one dataset"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--exact-truth", help="grounding: SynthCXR ground truth dir (exact finding masks)"
     )
+    parser.add_argument(
+        "--truth", help="probe (required): SynthCXR ground truth dir (finding kinds, landmarks)"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument("--out", required=True, help="output directory")
 
@@ -32,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from medslip.config import config_from_arg
+    from medslip.errors import MedslipError
     from medslip.evaluate.grounding import run_grounding
+    from medslip.evaluate.probe import run_probe
     from medslip.evaluate.zeroshot import run_zeroshot
 
     device = torch.device(
@@ -49,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.task == "zeroshot":
         metrics = run_zeroshot(**common)
+    elif args.task == "probe":
+        if not args.truth:
+            raise MedslipError(
+                "evaluate probe: --truth (the SynthCXR ground truth dir) is required"
+            )
+        metrics = run_probe(**common, truth_dir=Path(args.truth))
     else:
         exact = Path(args.exact_truth) if args.exact_truth else None
         metrics = run_grounding(**common, exact_dir=exact)
@@ -62,4 +77,6 @@ def run(args: argparse.Namespace) -> int:
         metrics["seed"],
         metrics["status"],
     )
+    if "verdict" in metrics:
+        logging.getLogger("medslip").info("%s", metrics["verdict"])
     return 0

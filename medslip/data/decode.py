@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from medslip.errors import MedslipError
 
@@ -166,6 +166,8 @@ def decode(data: bytes, what: str, target: int | None = None) -> tuple[np.ndarra
                 "L", (max(1, int(np.ceil(width / scale))), max(1, int(np.ceil(height / scale))))
             )
         image.load()
+    except UnidentifiedImageError:  # its message holds the address of a BytesIO
+        raise BadImage(f"{what}: not an image in a format PIL reads") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise BadImage(f"{what}: corrupt or truncated image ({exc})") from None
     return _pil_to_gray(image, what), width, height

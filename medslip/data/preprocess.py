@@ -165,6 +165,9 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
     out_dir = Path(out_dir)
     entries, indexes, quarantines = [], [], []
     for shard in map(Path, shards):
+        for path in (shard, *(sidecar(shard, kind) for kind in ("counts", "index", "quarantine"))):
+            if not path.is_file():
+                raise MedslipError(f"{path}: missing; was shard {shard.name} written?")
         entries.append(json.loads(sidecar(shard, "counts").read_text()))
         indexes.append(pd.read_parquet(sidecar(shard, "index")))
         quarantines.append(pd.read_csv(sidecar(shard, "quarantine"), dtype=str))
@@ -186,10 +189,13 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
         100 * fraction,
     )
     if fraction > max_bad_fraction:
+        for row in quarantine.itertuples(index=False):  # the table goes with the failed job
+            log.error("quarantined %s (%s): %s", row.image_id, row.path, row.reason)
         raise MedslipError(
             f"{out_dir}: {len(quarantine)} of {total} images ({100 * fraction:.1f}%) could not be "
             f"used, more than the allowed {100 * max_bad_fraction:.1f}% "
-            f"(data.max_bad_fraction); see {out_dir / GATHERED['quarantine']}"
+            f"(data.max_bad_fraction); each with its reason above and in "
+            f"{out_dir / GATHERED['quarantine']}"
         )
     index = pd.concat(indexes, ignore_index=True).sort_values("image_id")
     with atomic_path(out_dir / GATHERED["index"]) as tmp:

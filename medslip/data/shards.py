@@ -117,7 +117,11 @@ class ShardWriter:
         if self.backend == "lmdb":
             import lmdb
 
-            self._env = lmdb.open(str(self._tmp), subdir=False, map_size=_MAP_SIZE, lock=False)
+            try:
+                self._env = lmdb.open(str(self._tmp), subdir=False, map_size=_MAP_SIZE, lock=False)
+            except lmdb.Error as exc:
+                self._atomic.__exit__(type(exc), exc, None)
+                raise MedslipError(f"{self.path}: cannot write the shard ({exc})") from None
             self._txn = self._env.begin(write=True)
         else:
             import pyarrow.parquet as pq

@@ -8,8 +8,9 @@ Layout: ``results/eval/{task}/{dataset}/{variant}/seed{seed}/`` with the files o
 EVAL_ROOT = "results/eval"
 """Root of every evaluation output."""
 
-EVAL_TASKS = ("zeroshot", "grounding")
-"""Evaluation tasks (the ``{task}`` level and the ``medslip evaluate`` subcommands)."""
+EVAL_TASKS = ("zeroshot", "grounding", "probe")
+"""Evaluation tasks (the ``{task}`` level and the ``medslip evaluate`` subcommands); ``probe`` is
+the disentanglement probe on SynthCXR ground truth."""
 
 EVAL_FILES = {"predictions": "predictions.parquet", "metrics": "metrics.json"}
 """Files of one evaluation directory, by role."""

@@ -5,7 +5,8 @@ as ``res_features`` (official name) and the frozen text "books", pathology (75, 
 anatomy (51, text_dim), as non-persistent buffers: they are not in ``state_dict`` and are
 replaced with :meth:`BookModel.set_books` (e.g. eval-length prompts). Every ``Linear`` weight
 starts as N(0, 0.02) (official init). Forward:
-``model(images (B, 3, H, W), return_attention=False, text=None) -> ModelOutput``.
+``model(images (B, 3, H, W), return_attention=False, text=None) -> ModelOutput``; the pooled
+features of each stream named in ``STREAMS``: ``model.stream_features(images) -> {stream: (B, d)}``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class ModelOutput:
 class BookModel(nn.Module):
     """Base: the trunk ``res_features`` and the text books (non-persistent buffers)."""
 
+    STREAMS: tuple[str, ...] = ()
+    """Streams whose pooled features ``stream_features`` gives (none for a global model)."""
+
     def __init__(
         self,
         settings: ModelSettings,
@@ -111,6 +115,8 @@ class MeDSLIP(BookModel):
     entry, unlike the official ``decoder_*.norm`` aliases that safetensors refuses to save).
     """
 
+    STREAMS = ("pathology", "anatomy")
+
     def __init__(
         self,
         settings: ModelSettings,
@@ -155,16 +161,33 @@ class MeDSLIP(BookModel):
             g = g.sigmoid()
         return g * x, (1 - g) * x
 
+    def _z_pathology(self, x_p: Tensor) -> Tensor:
+        """x_p (B, T, C) -> the pathology decoder's memory res_l2(ReLU(res_l1 x_p)) (B, T, d)."""
+        return self.res_l2_pathology(F.relu(self.res_l1_pathology(x_p)))
+
+    def _z_anatomy(self, x_a: Tensor) -> Tensor:
+        """x_a (B, T, C) -> the anatomy decoder's memory res_l2(ReLU(res_l1 x_a)) (B, T, d)."""
+        return self.res_l2_anatomy(F.relu(self.res_l1_anatomy(x_a)))
+
+    def stream_features(self, images: Tensor) -> dict[str, Tensor]:
+        """(B, 3, H, W) -> {"pathology", "anatomy": the stream's decoder memory averaged over
+        the tokens (B, d_model)}."""
+        x_p, x_a = self._streams(images)
+        return {
+            "pathology": self._z_pathology(x_p).mean(dim=1),
+            "anatomy": self._z_anatomy(x_a).mean(dim=1),
+        }
+
     def _pathology(self, x_p: Tensor, return_attention: bool) -> tuple[Tensor, list | None]:
         """x_p (B, T, C) -> H_p (B, 75, d) and the pathology decoder's maps."""
-        z = self.res_l2_pathology(F.relu(self.res_l1_pathology(x_p)))
+        z = self._z_pathology(x_p)
         queries = self.pathology_embedding_layer(self.pathology_books).expand(len(z), -1, -1)
         h, maps = self.decoder_pathology(queries, z, return_attention)
         return self.decoder_norm(h), maps
 
     def _anatomy(self, x_a: Tensor, return_attention: bool) -> tuple[Tensor, list | None]:
         """x_a (B, T, C) -> H_a (B, 51, d) and the anatomy decoder's maps."""
-        z = self.res_l2_anatomy(F.relu(self.res_l1_anatomy(x_a)))
+        z = self._z_anatomy(x_a)
         queries = self.pathology_embedding_layer(self.anatomy_books).expand(len(z), -1, -1)
         h, maps = self.decoder_anatomy(queries, z, return_attention)
         return self.decoder_norm(h), maps
@@ -234,6 +257,8 @@ class MeDSLIP(BookModel):
 class MedKLIP(BookModel):
     """The single-stream base (reference §1.6): 75 entity queries over res_l2(ReLU(res_l1 x))."""
 
+    STREAMS = ("pathology",)
+
     def __init__(
         self,
         settings: ModelSettings,
@@ -252,8 +277,17 @@ class MedKLIP(BookModel):
         self.cl_fc = nn.Linear(d, text_dim)
         init_weights(self)
 
+    def _z(self, images: Tensor) -> Tensor:
+        """(B, 3, H, W) -> the decoder's memory res_l2(ReLU(res_l1 tokens)) (B, T, d)."""
+        return self.res_l2(F.relu(self.res_l1(self.tokens(images))))
+
+    def stream_features(self, images: Tensor) -> dict[str, Tensor]:
+        """(B, 3, H, W) -> {"pathology": the decoder memory averaged over the tokens
+        (B, d_model)} (the single stream)."""
+        return {"pathology": self._z(images).mean(dim=1)}
+
     def _pathology(self, images: Tensor, return_attention: bool) -> tuple[Tensor, list | None]:
-        z = self.res_l2(F.relu(self.res_l1(self.tokens(images))))
+        z = self._z(images)
         queries = self.disease_embedding_layer(self.pathology_books).expand(len(z), -1, -1)
         return self.decoder(queries, z, return_attention)
 

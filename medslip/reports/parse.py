@@ -110,8 +110,13 @@ _CLEAN = re.compile(r"[/\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|<[^<>]{0,200}>|&#?\w{1,1
 
 
 def _blank(match: re.Match) -> str:
-    """Markup, control characters and slashes become spaces of the same length."""
     return " " * len(match.group(0))
+
+
+def clean_text(text: str) -> str:
+    """``text`` with markup, control characters and slashes turned into spaces of the same
+    length (so character spans stay valid)."""
+    return _CLEAN.sub(_blank, text)
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,7 @@ class ReportParser:
                 stacklevel=2,
             )
             text = text[:MAX_REPORT_CHARS]
-        text = _CLEAN.sub(_blank, text)  # same length: spans stay valid
+        text = clean_text(text)
         triplets: list[Triplet] = []
         sentence_offset = 0
         for section in report_sections(text):

@@ -23,6 +23,7 @@ from medslip.reports.readers import (
     read_iu_xml,
     read_mimic_reports,
     read_text_csv,
+    require_reports,
 )
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,9 @@ def read_source(
     if fmt == "mimic":
         if root is None or not Path(root).is_dir():
             raise MedslipError(f"mimic: reports root {root} is not a directory")
-        studies = chunk_slice(mimic_studies(path), chunk, n_chunks)
-        return list(read_mimic_reports(studies, root))
+        studies = mimic_studies(path)
+        require_reports(studies, root)  # every chunk alike, so no chunk passes on its own
+        return list(read_mimic_reports(chunk_slice(studies, chunk, n_chunks), root))
     if fmt == "radgraph":
         from medslip.reports.radgraph import read_radgraph
 

@@ -9,7 +9,9 @@ raise on a bad report: it comes back as ``Skipped`` and the run goes on.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import re
 import tarfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -19,9 +21,20 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.errors import MedslipError
-from medslip.reports.parse import MAX_REPORT_CHARS
+from medslip.reports.parse import MAX_REPORT_CHARS, clean_text
+from medslip.reports.sections import report_sections
 
 _MAX_FILE_BYTES = 4 * MAX_REPORT_CHARS  # a UTF-8 character takes at most 4 bytes
+_BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")  # controls, undecodable
+_WORD = re.compile(r"[A-Za-z]{2,}")
+_CSV_FIELD_LIMIT = 2**31 - 1  # so a huge field is read (and skipped as too long), not fatal
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,11 @@ class Skipped:
 
 
 def decode_report(data: bytes) -> str:
-    """UTF-8 text of a report; bytes that are not UTF-8 are read as cp1252/latin-1."""
+    """Text of a report: UTF-8/16/32 as its byte-order mark says; without one UTF-8, and bytes
+    that are not UTF-8 as cp1252/latin-1."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -54,11 +71,23 @@ def decode_report(data: bytes) -> str:
 
 
 def check_text(report_id: str, text: str, source: str) -> Report | Skipped:
-    """A ``Report``, or ``Skipped`` for an empty one or one longer than ``MAX_REPORT_CHARS``."""
+    """A ``Report``, or ``Skipped`` for one longer than ``MAX_REPORT_CHARS``, an empty one, one
+    that is not text (over 1 % control characters or undecodable bytes: binary data, or UTF-16
+    without a byte-order mark) and one without clinical text (no word in the sections the
+    parser reads, e.g. only ``FINDINGS:``), so that no report is labelled from nothing."""
     if len(text) > MAX_REPORT_CHARS:
         return Skipped(report_id, source, f"report longer than {MAX_REPORT_CHARS} characters")
     if not text.strip():
         return Skipped(report_id, source, "empty report")
+    bad = len(_NOT_TEXT.findall(text))
+    if 100 * bad > len(text):
+        reason = f"not text: {bad} of {len(text)} characters are control or undecodable bytes"
+        return Skipped(report_id, source, f"{reason} (binary, or UTF-16/32 without a BOM)")
+    cleaned = clean_text(text)
+    if not any(_WORD.search(cleaned[s.start : s.end]) for s in report_sections(cleaned)):
+        return Skipped(
+            report_id, source, "no clinical text (only headers or non-clinical sections)"
+        )
     return Report(report_id, text, source)
 
 
@@ -79,6 +108,19 @@ def mimic_studies(manifest: str | Path) -> list[tuple[str, str]]:
     frame = frame[frame["study_id"].fillna("").astype(str) != ""]
     frame = frame.drop_duplicates("study_id").sort_values("study_id", kind="stable")
     return [(str(s), str(r or "")) for s, r in zip(frame["study_id"], frame["report"], strict=True)]
+
+
+def require_reports(studies: list[tuple[str, str]], root: str | Path) -> None:
+    """MedslipError when ``studies`` is not empty but none of their report files is under
+    ``root`` (MIMIC-CXR reports ship apart from the MIMIC-CXR-JPG images), rather than parse
+    nothing and write empty label matrices."""
+    root = Path(root)
+    if studies and not any(rel and (root / rel).is_file() for _, rel in studies):
+        raise MedslipError(
+            f"{root}: none of the {len(studies)} report files the manifest lists is there "
+            f"(e.g. {studies[0][1] or 'no path'}); the MIMIC-CXR reports (mimic-cxr-reports.zip) "
+            "ship apart from the images: set datasets.mimic_cxr_reports to their root"
+        )
 
 
 def read_mimic_reports(
@@ -114,22 +156,26 @@ def _iu_text(findings: str | None, impression: str | None) -> str:
 
 def read_iu_csv(path: str | Path) -> Iterator[Report | Skipped]:
     """IU X-ray ``indiana_reports.csv`` (uid, findings, impression, ...); ids are ``CXR<uid>``."""
-    path = Path(path)
-    with _open_csv(path) as fh:
-        reader = csv.DictReader(fh)
-        missing = {"uid", "findings", "impression"} - set(reader.fieldnames or ())
-        if missing:
-            raise MedslipError(f"{path}: missing column(s) {sorted(missing)}")
-        for row in reader:
-            rid = f"CXR{row['uid']}"
-            yield check_text(rid, _iu_text(row["findings"], row["impression"]), str(path))
+    for row in _csv_rows(Path(path), ("uid", "findings", "impression")):
+        rid = f"CXR{row['uid']}"
+        yield check_text(rid, _iu_text(row["findings"], row["impression"]), str(path))
 
 
-def _open_csv(path: Path):
+def _csv_rows(path: Path, columns: tuple[str, ...]) -> Iterator[dict[str, str]]:
+    """The rows of a report CSV that has ``columns``; MedslipError naming the file (and line)
+    when it cannot be read, lacks a column or is malformed."""
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     try:
-        return open(path, newline="", encoding="utf-8", errors="replace")
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            reader = csv.DictReader(fh)
+            missing = set(columns) - set(reader.fieldnames or ())
+            if missing:
+                raise MedslipError(f"{path}: missing column(s) {sorted(missing)}")
+            yield from reader
     except OSError as exc:
-        raise MedslipError(f"{path}: cannot open ({exc.strerror or exc})") from exc
+        raise MedslipError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except csv.Error as exc:
+        raise MedslipError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
 
 
 def _xml_report(rid: str, data: bytes, source: str) -> Report | Skipped:
@@ -148,7 +194,12 @@ def read_iu_xml(path: str | Path) -> Iterator[Report | Skipped]:
     path = Path(path)
     if path.is_dir():
         for xml in sorted(path.rglob("*.xml")):
-            yield _xml_report(f"CXR{xml.stem}", xml.read_bytes(), str(xml))
+            try:
+                data = xml.read_bytes()
+            except OSError as exc:
+                yield Skipped(f"CXR{xml.stem}", str(xml), f"unreadable: {exc.strerror or exc}")
+                continue
+            yield _xml_report(f"CXR{xml.stem}", data, str(xml))
         return
     if not (path.is_file() and tarfile.is_tarfile(path)):
         raise MedslipError(f"{path}: neither a directory nor a tar archive of Open-i XML reports")
@@ -163,11 +214,5 @@ def read_text_csv(
     path: str | Path, id_column: str = "report_id", text_column: str = "text"
 ) -> Iterator[Report | Skipped]:
     """A CSV of free-text reports with an id column and a text column."""
-    path = Path(path)
-    with _open_csv(path) as fh:
-        reader = csv.DictReader(fh)
-        missing = {id_column, text_column} - set(reader.fieldnames or ())
-        if missing:
-            raise MedslipError(f"{path}: missing column(s) {sorted(missing)}")
-        for row in reader:
-            yield check_text(row[id_column], row[text_column] or "", str(path))
+    for row in _csv_rows(Path(path), (id_column, text_column)):
+        yield check_text(row[id_column], row[text_column] or "", str(path))

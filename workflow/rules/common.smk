@@ -1,8 +1,11 @@
 # Config validation and input helpers shared by all rule files.
 import json
+import os
 import shlex
+from pathlib import Path
 
 from medslip.config import validate_config
+from medslip.evaluate.files import EVAL_FILES, EVAL_ROOT, eval_dir
 from medslip.settings import preset
 from medslip.data.readers import DATASETS, SYNTHCXR_DATASETS
 
@@ -58,3 +61,33 @@ def config_json(*keys):
         "presets": {config["preset"]: preset(config)},
     }
     return shlex.quote(json.dumps(part, sort_keys=True))
+
+
+def root_tables(wildcards):
+    """The files directly in a configured dataset root: its official tables (and readme), so
+    that editing one in place, which leaves the root directory's time alone, reruns the reader.
+    None for a SynthCXR tree: its rule writes it whole."""
+    root = config["datasets"][wildcards.source]
+    return sorted(str(p) for p in Path(root).iterdir() if p.is_file()) if root else []
+
+
+def eval_metrics(*tasks):
+    """metrics.json files of the evaluation stage whose task level is one of ``tasks`` (call
+    it after evaluate.smk and finetune.smk are included)."""
+    files = EVAL_FINAL_OUTPUTS + PROBE_FINAL_OUTPUTS + FINETUNE_FINAL_OUTPUTS
+    return [
+        f
+        for f in files
+        if os.path.basename(f) == EVAL_FILES["metrics"]
+        and any(f.startswith(f"{EVAL_ROOT}/{task}/") for task in tasks)
+    ]
+
+
+def zeroshot_runs(dataset):
+    """Evaluation dirs of every evaluated variant x pretraining seed on ``dataset`` (call it
+    after evaluate.smk is included)."""
+    return [
+        eval_dir("zeroshot", dataset, variant, seed)
+        for variant in EVAL_VARIANTS
+        for seed in PRETRAIN_SEEDS
+    ]

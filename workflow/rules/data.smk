@@ -35,6 +35,7 @@ wildcard_constraints:
 rule data_manifest:
     input:
         root=lambda wildcards: DATA_ROOTS[wildcards.source],
+        tables=root_tables,
     output:
         ensure("results/data/{source}/manifest.parquet", non_empty=True),
     log:

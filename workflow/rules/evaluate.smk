@@ -1,7 +1,9 @@
 # Evaluation: zero-shot classification and grounding of every pretrained variant x seed on the
-# published splits (results/eval/{task}/{dataset}/{variant}/seed{seed}/, names from
-# medslip.evaluate.files). Needs common.smk, data.smk and pretrain.smk. Jobs get only the config
-# they depend on (as inline JSON).
+# published splits, and the disentanglement probe on the SynthCXR ground truth of
+# evaluate.probe.dataset's test split when SynthCXR serves it
+# (results/eval/{task}/{dataset}/{variant}/seed{seed}/, names from medslip.evaluate.files).
+# Needs common.smk, data.smk and pretrain.smk. Jobs get only the config they depend on (as
+# inline JSON).
 
 import json
 import os
@@ -40,6 +42,34 @@ EVAL_FINAL_OUTPUTS = [
     for seed in PRETRAIN_SEEDS
     for name in EVAL_FILES.values()
 ]
+
+
+# The probe runs where SynthCXR serves its dataset (the ground truth exists); else nothing.
+PROBE = EVAL["probe"]
+PROBE_DATASETS = [d for d in [PROBE["dataset"]] if d in synthcxr_datasets()]
+PROBE_TRUTH = "results/synthcxr/ground_truth/{dataset}"
+# Final outputs of the probe (inputs of rule all; empty when the dataset is real data).
+PROBE_FINAL_OUTPUTS = [
+    f"{eval_dir('probe', dataset, variant, seed)}/{name}"
+    for dataset in PROBE_DATASETS
+    for variant in EVAL_VARIANTS
+    for seed in PRETRAIN_SEEDS
+    for name in EVAL_FILES.values()
+]
+PROBE_CONFIG = shlex.quote(
+    json.dumps(
+        {
+            "seed": config["seed"],
+            "evaluate": {
+                k: EVAL[k] for k in ("bootstrap", "seed", "batch_size", "workers")
+            }
+            | {
+                "probe": {k: PROBE[k] for k in ("fractions", "c_grid", "min_positives")}
+            },
+        },
+        sort_keys=True,
+    )
+)
 
 
 # The config each job depends on, as shell-quoted JSON, by (task, dataset).
@@ -138,3 +168,34 @@ rule evaluate_grounding:
         "medslip evaluate grounding --config {params.config} --run-dir {params.run_dir}"
         " --books {input.books} --data {params.data} --dataset {wildcards.dataset}"
         " {params.exact} --out {params.out} > {log} 2>&1"
+
+
+rule evaluate_probe:
+    input:
+        **EVAL_INPUTS,
+        truth=PROBE_TRUTH,
+    output:
+        predictions=f"{EVAL_OUT['probe']}/{EVAL_FILES['predictions']}",
+        metrics=f"{EVAL_OUT['probe']}/{EVAL_FILES['metrics']}",
+    log:
+        "results/logs/eval/probe_{dataset}_{variant}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/eval/probe_{dataset}_{variant}_seed{seed}.tsv"
+    wildcard_constraints:
+        dataset="|".join(PROBE_DATASETS) or "no-dataset",
+    conda:
+        "../envs/train.yaml"
+    threads: max(1, EVAL["workers"])
+    resources:
+        gpu=EVAL["gpus"],
+        mem_mb=EVAL["mem_mb"],
+        runtime=EVAL["runtime_min"],
+    params:
+        config=PROBE_CONFIG,
+        run_dir=lambda wildcards, input: os.path.dirname(input.weights),
+        data=lambda wildcards, input: os.path.dirname(input.manifest),
+        out=lambda wildcards, output: os.path.dirname(output.metrics),
+    shell:
+        "medslip evaluate probe --config {params.config} --run-dir {params.run_dir}"
+        " --books {input.books} --data {params.data} --truth {input.truth}"
+        " --dataset {wildcards.dataset} --out {params.out} > {log} 2>&1"

@@ -28,7 +28,7 @@ rule synthcxr_contact_sheet:
         report(
             "results/figures/synthcxr_examples.png",
             caption="../report/synthcxr_examples.rst",
-            category="SynthCXR",
+            category="Data",
         ),
     log:
         "results/logs/synthcxr/contact_sheet.log",

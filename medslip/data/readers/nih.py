@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._files import official_file, read_table
+from medslip.data.readers._files import official_file, read_boxes, read_table
 from medslip.errors import MedslipError
 from medslip.vocab import CHESTXRAY14_CLASSES
 
@@ -29,16 +29,15 @@ def _id_list(root: Path, name: str) -> set[str]:
 
 
 def _boxes(root: Path) -> dict[str, list]:
-    table = read_table(root, "BBox_List_2017.csv")
+    table = read_table(root, "BBox_List_2017.csv", allow_empty=True)
+    path = official_file(root, "BBox_List_2017.csv")
     if table.shape[1] < 6:
-        path = official_file(root, "BBox_List_2017.csv")
         raise MedslipError(f"{path}: expected Image Index, Finding Label and 4 box columns")
     boxes: dict[str, list] = {}
-    for row in table.itertuples(index=False):
-        name, label, x, y, w, h = row[:6]
-        boxes.setdefault(str(name), []).append(
-            [_BOX_LABEL.get(label, label), float(x), float(y), float(w), float(h)]
-        )
+    checked = read_boxes(path, table, list(table.columns[2:6]))
+    for name, label, box in zip(table.iloc[:, 0], table.iloc[:, 1], checked, strict=True):
+        if box is not None:
+            boxes.setdefault(str(name), []).append([_BOX_LABEL.get(label, label), *box])
     return boxes
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._files import read_table
+from medslip.data.readers._files import official_file, read_boxes, read_table
 
 NAME = "rsna_pneumonia"
 DETAILED = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
@@ -22,18 +22,16 @@ DETAILED = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 
 def read(root: Path) -> pd.DataFrame:
     """Manifest of the RSNA Pneumonia tree at ``root``."""
-    columns = ["patientId", "x", "y", "width", "height", "Target"]
-    table = read_table(root, "stage_2_train_labels.csv", columns)
+    coordinates = ["x", "y", "width", "height"]
+    table = read_table(root, "stage_2_train_labels.csv", ["patientId", *coordinates, "Target"])
+    path = official_file(root, "stage_2_train_labels.csv")
+    table["box"] = read_boxes(path, table, coordinates)
     detail = read_table(root, "stage_2_detailed_class_info.csv", ["patientId", "class"])
     detail = detail.drop_duplicates("patientId")
     detailed = dict(zip(detail["patientId"], detail["class"], strict=True))
     rows = []
     for pid, group in table.groupby("patientId", sort=True):
-        boxed = group.dropna(subset=["x", "y", "width", "height"])
-        boxes = [
-            ["Lung Opacity", float(r.x), float(r.y), float(r.width), float(r.height)]
-            for r in boxed.itertuples(index=False)
-        ]
+        boxes = [["Lung Opacity", *box] for box in group["box"] if box is not None]
         values = {"Pneumonia": float(group["Target"].max())}
         if pid in detailed:
             values |= {c: float(detailed[pid] == c) for c in DETAILED}

@@ -1,0 +1,1 @@
+"""Results: the paper's tables built from the metrics files of the evaluation stage."""
