@@ -1,6 +1,6 @@
-"""The SLURM profile (workflow/profiles/slurm) on a real one-node cluster on localhost
-(scripts/slurm_local.sh): the `reports` stage goes through sbatch and gives the outputs of a local
-run. Skipped where SLURM is not installed."""
+"""The SLURM profile (workflow/profiles/slurm): its requests in a dry run (no SLURM needed), and on
+a real one-node cluster on localhost (scripts/slurm_local.sh) the `reports` stage goes through
+sbatch and gives the outputs of a local run (skipped where SLURM is not installed)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,102 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from tests._workflow import make_workdir, snakemake
 from tests.conftest import REPO
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slurm]
-
 SCRIPT = "scripts/slurm_local.sh"
+PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 SLURM_RULES = {"synthcxr", "data_manifest", "parse_reports_chunk", "parse_reports_gather"}
 GATHERED = "results/reports/mimic_cxr"
+SLURM_LOGS = "results/logs/slurm"
+CONFIG_SIZED = {"pretrain", "evaluate_zeroshot", "evaluate_grounding", "evaluate_probe"}
+CONFIG_SIZED |= {"finetune_cls", "finetune_seg", "figure_grounding_overlays"}
+"""Rules whose gpu/mem_mb/runtime come from the config (they grow with the model preset)."""
+GPU_CONFIG = """\
+evaluate: {gpus: 1}
+finetune: {gpus: 1}
+presets: {tiny: {train: {gpus: 1}}}
+"""
+
+
+def _profile() -> dict:
+    return yaml.safe_load(PROFILE.read_text())
+
+
+def _rules() -> set[str]:
+    text = "".join(p.read_text() for p in (REPO / "workflow").rglob("*.smk"))
+    text += (REPO / "workflow" / "Snakefile").read_text()
+    found = re.findall(r"^(?:rule|checkpoint) (\w+):|^use rule \w+ as (\w+)", text, flags=re.M)
+    return {own or used for own, used in found}
+
+
+def _job_resources(log: str) -> dict[str, list[dict[str, str]]]:
+    """{rule: [resources of each of its jobs]} from a dry run's job listing."""
+    out: dict[str, list[dict[str, str]]] = {}
+    job = r"^\s*(?:local)?rule (\w+):\n(.*?)(?=^\s*(?:local)?rule \w+:|\Z)"
+    for rule, body in re.findall(job, log, re.M | re.S):
+        found = re.search(r"^\s*resources: (.*)$", body, flags=re.M)
+        if found:
+            pairs = (item.split("=", 1) for item in found.group(1).split(", "))
+            out.setdefault(rule, []).append(dict(pairs))
+    return out
+
+
+def test_profile_names_only_rules_of_the_workflow():
+    profile, rules = _profile(), _rules()
+    named = set(profile["set-resources"]) | set(profile["groups"])
+    assert named <= rules, named - rules  # Snakemake ignores a misspelt rule silently
+    assert not set(profile["set-resources"]) & CONFIG_SIZED  # the config sizes those
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_requests_grow_with_each_retry(attempt):
+    profile = _profile()
+    assert profile["retries"] >= 1
+    for rule, resources in [("default", profile["default-resources"])] + list(
+        profile["set-resources"].items()
+    ):
+        for name in ("mem_mb", "runtime"):
+            value = eval(str(resources[name]), {"attempt": attempt})  # noqa: S307 - our own file
+            first = eval(str(resources[name]), {"attempt": 1})  # noqa: S307
+            assert value == attempt * first, (rule, name)
+            assert first >= (2 if name == "runtime" else 100), (rule, name)
+
+
+@pytest.fixture(scope="module")
+def dry_run(tmp_path_factory) -> str:
+    """`all` on .test/config.yaml through the profile, dry (no SLURM needed), GPUs asked for."""
+    work = make_workdir(tmp_path_factory.mktemp("dry"))
+    (work / "gpu.yaml").write_text(GPU_CONFIG)
+    res = snakemake(
+        work, "--profile", "workflow/profiles/slurm", "-n", "all", configs=("gpu.yaml",)
+    )
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    return res.stdout + res.stderr
+
+
+@pytest.mark.e2e
+def test_dry_run_requests_the_profile_sizes(dry_run):
+    jobs, sizes = _job_resources(dry_run), _profile()["set-resources"]
+    for rule, want in sizes.items():
+        for got in jobs[rule]:
+            assert got["mem_mb"] == str(eval(want["mem_mb"], {"attempt": 1})), rule  # noqa: S307
+            assert got["runtime"] == str(eval(want["runtime"], {"attempt": 1})), rule  # noqa: S307
+
+
+@pytest.mark.e2e
+def test_gpu_rules_ask_for_the_configured_gpus(dry_run):
+    jobs = _job_resources(dry_run)
+    for rule in CONFIG_SIZED - {"figure_grounding_overlays"}:  # the overlays are drawn on the CPU
+        assert jobs[rule] and all(got["gpu"] == "1" for got in jobs[rule]), rule
+    assert all("gpu" not in got for got in jobs["figure_grounding_overlays"])
+
+
+@pytest.mark.e2e
+def test_tables_and_figures_are_one_submission(dry_run):
+    assert len(re.findall(r"Group job results", dry_run)) == 1
 
 
 def _controller_up() -> bool:
@@ -63,6 +150,8 @@ def local_run(cluster, tmp_path_factory):
     return work
 
 
+@pytest.mark.e2e
+@pytest.mark.slurm
 def test_jobs_ran_as_slurm_jobs(slurm_run):
     work, log = slurm_run
     job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
@@ -70,11 +159,13 @@ def test_jobs_ran_as_slurm_jobs(slurm_run):
     for job_id in job_ids:  # slurmctld keeps finished jobs for MinJobAge (300 s)
         info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
         assert "JobState=COMPLETED" in info.stdout, info.stdout + info.stderr
-    logs = work / ".snakemake" / "slurm_logs"
+    logs = work / SLURM_LOGS
     assert {p.name for p in logs.iterdir()} == {f"rule_{rule}" for rule in SLURM_RULES}
     assert len(list(logs.rglob("*.log"))) == 5
 
 
+@pytest.mark.e2e
+@pytest.mark.slurm
 def test_slurm_outputs_equal_local_outputs(slurm_run, local_run):
     slurm, local = slurm_run[0] / GATHERED, local_run / GATHERED
     np.testing.assert_array_equal(

@@ -9,7 +9,9 @@ HELP = "generate SynthCXR (MIMIC-CXR-JPG, NIH ChestX-ray14, RSNA, SIIM-ACR forma
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medslip.synth.generator import DATASETS
+    # The registry (standard library only), not the generator: every `medslip` command builds
+    # this parser, and the generator imports pandas and scipy.
+    from medslip.data.readers import SYNTHCXR_DATASETS
 
     parser.add_argument(
         "--config",
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         action="append",
-        choices=DATASETS,
+        choices=SYNTHCXR_DATASETS,
         help="generate only this dataset (repeatable; default: all)",
     )
 

@@ -26,6 +26,7 @@ from medslip.atomic import atomic_path, write_bytes_atomic
 from medslip.data.decode import BadImage, decode, read_source, resize, resize_mask, transform_boxes
 from medslip.data.shards import GATHERED, ShardWriter, sha256_file, shard_files, sidecar
 from medslip.errors import MedslipError
+from medslip.progress import progress
 from medslip.rle import decode_siim
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,10 @@ def preprocess_shard(
     bad: list[dict] = []
     index: list[dict] = []
     with ShardWriter(out) as writer:
-        _collect(process_rows(jobs, workers), writer, bad, index)
+        rows = progress(
+            process_rows(jobs, workers), out.name, total=len(jobs), unit="image", logger=log
+        )
+        _collect(rows, writer, bad, index)
     frame = pd.DataFrame(index, columns=["image_id", "boxes", "has_mask", *_GEOMETRY])
     with atomic_path(sidecar(out, "index")) as tmp:
         frame.to_parquet(tmp, index=False)

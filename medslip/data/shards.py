@@ -28,40 +28,22 @@ from pathlib import Path
 import numpy as np
 
 from medslip.atomic import atomic_path
+
+# Every file name of a shard directory is defined once, in medslip.data.files (which the
+# workflow reads without numpy); re-exported here for the code that writes and reads shards.
+from medslip.data.files import (  # noqa: F401
+    BACKENDS,
+    GATHERED,
+    SIDECARS,
+    SUFFIX,
+    shard_files,
+    shard_stem,
+)
 from medslip.errors import MedslipError
 
-BACKENDS = ("lmdb", "parquet")
-SUFFIX = {"lmdb": ".lmdb", "parquet": ".parquet"}
 _HEADER = struct.Struct(">HH")
 _KEYS = b"__keys__"
 _SHARD_NAME = re.compile(r"shard-\d+\.(lmdb|parquet)")  # not the .index.parquet sidecars
-
-# Every file name of a shard directory, defined once for the code and the workflow's rules.
-SIDECARS: dict[str, str] = {
-    "index": ".index.parquet",
-    "quarantine": ".quarantine.csv",
-    "counts": ".json",
-}
-"""Side files of one shard ``<stem><suffix>``: per-image geometry and boxes, quarantined images,
-counts and sha256."""
-GATHERED: dict[str, str] = {
-    "summary": "summary.json",
-    "index": "index.parquet",
-    "quarantine": "quarantine.csv",
-}
-"""Files the gather step writes beside the shards: the shard summary (settings, counts, per-shard
-file and sha256), the per-image index and the quarantine table."""
-
-
-def shard_stem(index: int | str) -> str:
-    """Stem of shard ``index``: ``shard-00003`` (a string is used as is, e.g. a wildcard)."""
-    return f"shard-{index:05d}" if isinstance(index, int) else f"shard-{index}"
-
-
-def shard_files(index: int | str, backend: str) -> dict[str, str]:
-    """File names of shard ``index``: ``{"shard": "shard-00003.lmdb", "index": ..., ...}``."""
-    stem = shard_stem(index)
-    return {"shard": stem + SUFFIX[backend]} | {k: stem + v for k, v in SIDECARS.items()}
 
 
 def sidecar(shard: Path, kind: str) -> Path:

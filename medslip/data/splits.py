@@ -16,6 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from medslip.data.files import subset_column  # the column names are defined there
 from medslip.errors import MedslipError
 
 
@@ -72,12 +73,6 @@ def training_subsets(
     return {
         f: image_rank.notna() & (image_rank < math.ceil(f * len(ranked))) for f in sorted(fractions)
     }
-
-
-def subset_column(fraction: float) -> str:
-    """Column name of a training subset, e.g. ``subset_1pct`` or ``subset_100pct``."""
-    pct = fraction * 100
-    return f"subset_{pct:g}pct"
 
 
 def split_table(

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from medslip.data.dataset import ShardDataset, eval_transform
 from medslip.data.shards import GATHERED
 from medslip.errors import MedslipError
+from medslip.progress import progress
 from medslip.train.checkpoint import load_pretrained
 from medslip.train.files import RUN_FILES
 from medslip.vocab import ENTITY_INDEX
@@ -159,10 +159,10 @@ def image_batches(
     what: str,
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
     """(image ids, float (B, 3, size, size)) batches of ``keys`` in order, eval-transformed on
-    ``device``, with a progress bar."""
+    ``device``, with progress lines in the log."""
     loader = torch.utils.data.DataLoader(
         ShardDataset(data.shards, keys), batch_size=batch_size, num_workers=workers
     )
-    for batch in tqdm(loader, desc=what, unit="batch", mininterval=10, leave=False):
+    for batch in progress(loader, what, unit="batch", logger=log):
         images = batch["image"].to(device, non_blocking=True)
         yield [keys[i] for i in batch["index"].tolist()], eval_transform(images, size)

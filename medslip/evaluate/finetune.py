@@ -33,12 +33,12 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from medslip.data.shards import GATHERED, ShardReader
 from medslip.data.splits import subset_column
 from medslip.errors import MedslipError
 from medslip.evaluate.data import read_run_meta
+from medslip.progress import Progress, progress
 from medslip.train.files import RUN_FILES
 from medslip.train.loop import derive_seed
 
@@ -193,7 +193,7 @@ def batches(
     what: str,
 ) -> Iterator[dict[str, Any]]:
     """Batches of ``dataset``: shuffled with ``shuffle_seed`` (training, last partial batch kept)
-    or in order (evaluation: every image, nothing dropped), with a progress bar."""
+    or in order (evaluation: every image, nothing dropped), with progress lines in the log."""
     generator = None
     if shuffle_seed is not None:
         generator = torch.Generator().manual_seed(shuffle_seed)
@@ -205,7 +205,7 @@ def batches(
         num_workers=workers,
         drop_last=False,
     )
-    yield from tqdm(loader, desc=what, unit="batch", mininterval=10, leave=False)
+    yield from progress(loader, what, unit="batch", logger=log)
 
 
 # --------------------------------------------------------------------------- transfer
@@ -340,12 +340,21 @@ def fit(
     best_state, best_score, best_epoch = None, -math.inf, -1
     curve: list[dict[str, float]] = []
     stale, stopped = 0, False
+    bar = Progress("fine-tuning", epochs, unit="epoch", every=float("inf"), logger=log)
     for epoch in range(epochs):
         loss = train_epoch(epoch)
         values = validate()
         curve.append({"epoch": epoch, "train_loss": loss} | values)
         score = values[criterion]
-        log.info("epoch %d: train loss %.4f, val %s %.4f", epoch, loss, criterion, score)
+        bar.update()
+        log.info(
+            "epoch %d: train loss %.4f, val %s %.4f (%s)",
+            epoch,
+            loss,
+            criterion,
+            score,
+            bar.status(),
+        )
         if math.isfinite(score) and score > best_score:
             best_state = copy.deepcopy(model.state_dict())
             best_score, best_epoch, stale = score, epoch, 0

@@ -51,6 +51,7 @@ from medslip.evaluate.metrics import (
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.truth import Masks, exact_truth, official_truth, shard_geometry
 from medslip.model.streams import ModelOutput
+from medslip.progress import progress
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)
@@ -207,7 +208,9 @@ def summarise(
     draws = np.full((len(classes), settings.bootstrap, len(metrics)), np.nan)
     with warnings.catch_warnings():  # means of empty or all-NaN selections
         warnings.simplefilter("ignore", RuntimeWarning)
-        for k, name in enumerate(classes):
+        for k, name in enumerate(
+            progress(classes, "grounding bootstrap", unit="class", logger=log)
+        ):
             mine = (test["class"] == name).to_numpy()
             entry: dict[str, Any] = {"n_test": int(mine.sum())}
             for j, metric in enumerate(metrics):

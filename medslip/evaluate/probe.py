@@ -46,6 +46,8 @@ from medslip.evaluate.data import (
 )
 from medslip.evaluate.metrics import auc, bootstrap_counts, classification_draws, interval
 from medslip.evaluate.report import not_applicable, write_outputs
+from medslip.evaluate.truth import eval_image_id
+from medslip.progress import Progress
 
 log = logging.getLogger(__name__)
 PARTS = ("train", "val", "test")
@@ -128,6 +130,9 @@ def load_probe_set(data_dir: Path, truth_dir: Path) -> tuple[EvalSet, dict[str, 
     stored = set(_read(shards / GATHERED["index"], ["image_id"])["image_id"])
     images = _read(truth_dir / "images.parquet", ["image_id", "kinds"])
     findings = _read(truth_dir / "findings.parquet", ["image_id", "landmark"])
+    ids = set(splits["image_id"])  # the manifest's ids (NIH's truth keeps the .png suffix)
+    for table in (images, findings):
+        table["image_id"] = [eval_image_id(i, ids) for i in table["image_id"]]
     in_shards = test["image_id"].isin(stored)
     in_truth = test["image_id"].isin(set(images["image_id"]))
     frame = test[in_shards & in_truth].sort_values("image_id").reset_index(drop=True)
@@ -347,6 +352,7 @@ def probe(
     draws: dict[tuple[str, str], np.ndarray] = {}
     rows_out: list[pd.DataFrame] = []
     image_counts, dropped = {}, {}
+    bar = Progress("probe fits", len(targets) * len(features), unit="fit", logger=log)
     for name, target in targets.items():
         rows_part = part[target.rows]
         keep = kept_columns(target.labels, rows_part, settings.min_positives)
@@ -366,6 +372,7 @@ def probe(
                 table[stream][name] = _empty_entry()
                 chosen[stream][name] = None
                 draws[stream, name] = np.full(bootstrap, np.nan)
+                bar.update()
                 continue
             fit = fit_stream(x[target.rows], kept, rows_part, weights, settings)
             if not fit.converged:
@@ -382,6 +389,8 @@ def probe(
             }
             draws[stream, name] = fit.draws
             rows_out.append(_long(frame, kept, rows_part, stream, name, fit.scores))
+            bar.update(target=name, stream=stream)
+    bar.close()
     differences = {}
     if all(s in features for s in ("pathology", "anatomy")):
         for name in targets:

@@ -85,7 +85,7 @@ def exact_truth(data: EvalSet, truth_dir: Path) -> Masks:
     classes_of = {e: [k for k, x in enumerate(data.entities) if x == e] for e in data.entities}
     union: dict[tuple[int, int], np.ndarray] = {}
     for image_id, entity, rles in findings.itertuples(index=False):
-        row = rows.get(_eval_id(image_id, rows))
+        row = rows.get(eval_image_id(image_id, rows))
         if row is None or entity not in classes_of:
             continue
         mask = decode_siim(list(rles), source[image_id], source[image_id])
@@ -95,7 +95,7 @@ def exact_truth(data: EvalSet, truth_dir: Path) -> Masks:
     return _positive(data, masks)
 
 
-def _eval_id(truth_id: str, known: dict[str, int]) -> str:
+def eval_image_id(truth_id: str, known: dict[str, int] | set[str]) -> str:
     """The manifest's id of a ground-truth image id (NIH's keeps the ``.png`` suffix)."""
     if truth_id in known:
         return truth_id

@@ -36,6 +36,7 @@ from medslip.evaluate.metrics import (
     patient_codes,
 )
 from medslip.evaluate.report import not_applicable, write_outputs
+from medslip.progress import progress
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def class_metrics(
     notes: list[str] = []
     per_class: dict[str, Any] = {}
     draws = np.full((len(classes), settings.bootstrap, len(METRICS)), np.nan)
-    for k, name in enumerate(classes):
+    for k, name in enumerate(progress(classes, "zero-shot bootstrap", unit="class", logger=log)):
         rows = predictions[(predictions["class"] == name) & predictions["label"].notna()]
         val, tst = rows[rows["split"] == "val"], rows[rows["split"] == "test"]
         threshold, _ = max_f1_threshold(val["label"].to_numpy(), val["score"].to_numpy())

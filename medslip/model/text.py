@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from medslip.atomic import atomic_path, write_bytes_atomic
 from medslip.errors import MedslipError
+from medslip.progress import progress
 from medslip.reports.readers import decode_report
 from medslip.reports.sections import report_sections
 from medslip.settings import TextSettings
@@ -153,8 +154,9 @@ def encode(
     embeddings, since padding is masked, at a fraction of the cost for short texts)."""
     device = next(model.parameters()).device
     chunks = []
+    starts = range(0, len(texts), batch_size)
     with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
+        for start in progress(starts, f"encoding {len(texts)} texts", unit="batch"):
             batch = tokenizer(
                 list(texts[start : start + batch_size]),
                 padding=padding,

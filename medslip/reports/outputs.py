@@ -32,6 +32,7 @@ import pandas as pd
 from medslip.atomic import atomic_path
 from medslip.errors import MedslipError
 from medslip.labels import Triplet, chestxray14_from_triplets, chexpert_from_triplets
+from medslip.reports.files import OUTPUT_FILES  # the file names' one owner
 from medslip.reports.readers import Skipped
 from medslip.vocab import (
     ABSENT,
@@ -55,17 +56,6 @@ TRIPLET_COLUMNS = (
     "presence",
     "lemma",
 )
-OUTPUT_FILES = (
-    "triplets.parquet",
-    "label_matrix.npy",
-    "uncertain_mask.npy",
-    "report_ids.txt",
-    "labels_chestxray14.parquet",
-    "labels_chexpert.parquet",
-    "skipped.csv",
-    "counts.json",
-)
-"""Every file of a report-stage output directory (the workflow's rules import it)."""
 
 
 def label_matrix(triplets: Iterable[Triplet]) -> np.ndarray:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from medslip.errors import MedslipError
 from medslip.labels import Triplet
+from medslip.progress import progress
 from medslip.reports.outputs import write_outputs
 from medslip.reports.readers import (
     Report,
@@ -86,7 +87,7 @@ def parse_records(
 
     parser = None
     parsed, skipped = [], []
-    for rec in records:
+    for rec in progress(records, "parse-reports", unit="report", logger=log):
         if isinstance(rec, Skipped):
             log.warning("skipped %s (%s): %s", rec.report_id, rec.source, rec.reason)
             skipped.append(rec)

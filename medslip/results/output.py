@@ -11,7 +11,18 @@ import pandas as pd
 from medslip.atomic import write_bytes_atomic
 from medslip.results.tables import Table
 
-ID_COLUMNS = ("source", "split", "dataset", "variant", "truth", "pct", "class", "status")
+ID_COLUMNS = (
+    "source",
+    "split",
+    "dataset",
+    "variant",
+    "truth",
+    "pct",
+    "class",
+    "target",
+    "stream",
+    "status",
+)
 """Columns shown before the metrics in the Markdown twin (those the table has, in its order)."""
 
 
@@ -46,7 +57,7 @@ def markdown(table: Table) -> str:
             values.append(f"{shown} (n={int(n)})" if shown and pd.notna(n) else shown)
         values += [_plain(row[c]) for c in note]
         lines.append("| " + " | ".join(values) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *table.footer]) + "\n"
 
 
 def _plain(value: object) -> str:

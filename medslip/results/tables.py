@@ -39,6 +39,8 @@ class Table:
     caption: str
     metrics: list[str]
     """Metric columns shown as ``value [lo, hi]`` in the Markdown twin."""
+    footer: tuple[str, ...] = ()
+    """Lines under the Markdown table (e.g. the probe's verdicts)."""
 
 
 def _base(m: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
@@ -304,7 +306,12 @@ def disentanglement(metrics: list[dict[str, Any]], sources: dict[str, str]) -> T
         "no streams (n/a); random_init is the untrained baseline. Intervals hold the probe "
         f"split and fits fixed. Bootstrap: {_bootstrap_text(probes)}. {INTERVALS}"
     )
-    return Table(frame, "Disentanglement probe", caption, PROBE_METRICS)
+    footer = tuple(
+        f"- {variant}: {v}"
+        for variant in sorted(verdicts, key=VARIANTS.index)
+        for v in dict.fromkeys(verdicts[variant])
+    )
+    return Table(frame, "Disentanglement probe", caption, PROBE_METRICS, ("Verdicts:", *footer))
 
 
 def _headline(

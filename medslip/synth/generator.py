@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from medslip.config import load_config, validate_config
+from medslip.progress import Progress, progress
 from medslip.rle import encode_siim
 from medslip.synth import anatomy as an
 from medslip.synth.lateral import render_lateral
@@ -162,7 +163,8 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
     split: dict[int, str] = {}
     n_val = cfg["mimic_split_fractions"]["validate"]
     n_test = cfg["mimic_split_fractions"]["test"]
-    for p in range(cfg["mimic_patients"]):
+    patients = range(cfg["mimic_patients"])
+    for p in progress(patients, "SynthCXR mimic_cxr_jpg", unit="patient", logger=log):
         prng = rng_for(seed, key, p)
         subject_id = 10000000 + int(prng.integers(0, 9_000_000)) // 100 * 100 + p % 100
         r = prng.random()
@@ -227,6 +229,7 @@ def _nih(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, see
     key = _DATASET_KEY["nih_cxr14"]
     test_patients: set[int] = set()
     i = patient = 0
+    bar = Progress("SynthCXR nih_cxr14", cfg["nih_images"], unit="image", logger=log)
     while i < cfg["nih_images"]:
         patient += 1
         prng = rng_for(seed, key, patient)
@@ -261,6 +264,8 @@ def _nih(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, see
                 image_index, f"images/{image_index}", study, rendered.masks, renderer.size
             )
             i += 1
+            bar.update()
+    bar.close()
     writer.close(test_patients)
 
 
@@ -268,7 +273,8 @@ def _rsna(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, se
     from medslip.synth.formats import RsnaPneumoniaWriter
 
     writer = RsnaPneumoniaWriter(tree)
-    for i in range(cfg["rsna_images"]):
+    images = range(cfg["rsna_images"])
+    for i in progress(images, "SynthCXR rsna_pneumonia", unit="image", logger=log):
         srng, study, rendered = _single_image_study(
             cfg, renderer, seed, "rsna_pneumonia", i, {"pneumonia": 0.25}
         )
@@ -291,7 +297,7 @@ def _siim(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, se
     from medslip.synth.formats import SiimAcrWriter
 
     writer = SiimAcrWriter(tree)
-    for i in range(cfg["siim_images"]):
+    for i in progress(range(cfg["siim_images"]), "SynthCXR siim_acr", unit="image", logger=log):
         srng, study, rendered = _single_image_study(
             cfg, renderer, seed, "siim_acr", i, {"pneumothorax": 0.3}
         )

@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
 from medslip.atomic import atomic_path
 from medslip.data.dataset import PretrainAugment, eval_transform
 from medslip.errors import MedslipError
 from medslip.model import create_model
 from medslip.model.text import load_books
+from medslip.progress import Progress
 from medslip.settings import ModelSettings, TextSettings, TrainSettings
 from medslip.train.checkpoint import (
     git_commit,
@@ -274,6 +274,13 @@ def _fit(
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     )
     steps_per_epoch = len(loader) // train.grad_accum
+    bar = Progress(
+        f"pretrain {model_settings.variant} seed {seed}",
+        (train.epochs - start) * steps_per_epoch,
+        unit="step",
+        logger=log,
+        enabled=ddp.main,
+    )
     for epoch in range(start, train.epochs):
         sampler.set_epoch(epoch)
         torch.manual_seed(derive_seed(master, seed, f"epoch{epoch}:torch") + ddp.rank)
@@ -284,13 +291,6 @@ def _fit(
             derive_seed(master, seed, f"epoch{epoch}:negatives") + ddp.rank
         )
         model.train()
-        bar = tqdm(
-            total=steps_per_epoch,
-            desc=f"epoch {epoch + 1}/{train.epochs}",
-            unit="step",
-            disable=not ddp.main,
-            mininterval=2.0,
-        )
         batches = iter(loader)
         for step in range(steps_per_epoch):
             tic = time.perf_counter()
@@ -325,9 +325,7 @@ def _fit(
             optimizer.step()
             rate = train.batch_size / (time.perf_counter() - tic)
             history.step(epoch, epoch * steps_per_epoch + step, lr, rate, terms_sum)
-            bar.set_postfix(loss=f"{terms_sum['total']:.3f}", img_s=f"{rate:.0f}")
-            bar.update()
-        bar.close()
+            bar.update(epoch=f"{epoch + 1}/{train.epochs}", loss=terms_sum["total"], img_s=rate)
         val_terms = _validate(
             model, val_loader, model_settings, train, device, text, derive_seed(master, seed, "val")
         )
@@ -336,6 +334,7 @@ def _fit(
             save_checkpoint(run_dir, epoch, model, optimizer, stamp)
         if ddp.world > 1:
             dist.barrier()
+    bar.close()
 
 
 @torch.no_grad()

@@ -1,15 +1,43 @@
-# Config validation and input helpers shared by all rule files.
+# Config validation, how jobs run medslip, and input helpers shared by all rule files.
+# Everything imported here and in the other rule files is standard library, Snakemake, or one of
+# medslip's light name modules (tests/test_workflow_parse.py parses the workflow without numpy).
 import json
 import os
 import shlex
 from pathlib import Path
+
+from snakemake.utils import validate
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from medslip.config import validate_config
 from medslip.evaluate.files import EVAL_FILES, EVAL_ROOT, eval_dir
 from medslip.settings import preset
 from medslip.data.readers import DATASETS, SYNTHCXR_DATASETS
 
+# One schema (workflow/schemas/config.schema.yaml), checked twice: by medslip first (one line per
+# problem naming the key, input paths that must exist; `medslip check-config` runs the same), then
+# by Snakemake's own validate (defaults set), the check Snakemake's tooling and catalog expect.
 validate_config(config)
+validate(config, "../schemas/config.schema.yaml")
+
+# With per-rule conda envs (`--sdm conda`), the envs hold third-party packages only and every job
+# runs medslip from this workflow's source tree: PYTHONPATH names it (Snakemake clears a caller's
+# PYTHONPATH in conda jobs) and `medslip` is `python -m medslip.cli` of the env's interpreter.
+# Without conda the `medslip` command on PATH runs, as before.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    shell.prefix(
+        "set -euo pipefail; export PYTHONPATH={}; ".format(
+            shlex.quote(MEDSLIP_SRC).replace("{", "{{").replace("}", "}}")
+        )
+        + 'medslip() {{ python -m medslip.cli "$@"; }}; '
+    )
+
+
+def torch_env(cpu_env, gpus):
+    """The conda env of a job that runs a model, by the GPUs it requests: none, ``cpu_env``
+    (conda-forge's CPU build of PyTorch); else envs/gpu.yaml (the CUDA build)."""
+    return "../envs/gpu.yaml" if gpus else cpu_env
+
 
 SYNTH_DATASETS = list(SYNTHCXR_DATASETS)
 

@@ -2,11 +2,11 @@
 # Scatter: each dataset's images go to config["data"]["n_shards"] shards by a stable sha256 of
 # their id (one job each, decoding with `threads` processes); gather: the shard summary
 # (counts, sha256), the per-image index and the quarantine table. File names come from
-# medslip.data.shards (shard_files, GATHERED), shared with the code that writes them.
+# medslip.data.files (shard_files, GATHERED), shared with the code that writes them.
 
 import os
 
-from medslip.data.shards import GATHERED, shard_files
+from medslip.data.files import GATHERED, shard_files
 
 DATA = config["data"]
 # Sources read by the data layer: the SynthCXR-served datasets plus those whose root is set.

@@ -115,7 +115,7 @@ rule evaluate_zeroshot:
     wildcard_constraints:
         dataset="|".join(ZEROSHOT_DATASETS),
     conda:
-        "../envs/train.yaml"
+        torch_env("../envs/train.yaml", EVAL["gpus"])
     threads: max(1, EVAL["workers"])
     resources:
         gpu=EVAL["gpus"],
@@ -150,7 +150,7 @@ rule evaluate_grounding:
     wildcard_constraints:
         dataset="|".join(GROUNDING_DATASETS),
     conda:
-        "../envs/train.yaml"
+        torch_env("../envs/train.yaml", EVAL["gpus"])
     threads: max(1, EVAL["workers"])
     resources:
         gpu=EVAL["gpus"],
@@ -184,7 +184,7 @@ rule evaluate_probe:
     wildcard_constraints:
         dataset="|".join(PROBE_DATASETS) or "no-dataset",
     conda:
-        "../envs/train.yaml"
+        torch_env("../envs/train.yaml", EVAL["gpus"])
     threads: max(1, EVAL["workers"])
     resources:
         gpu=EVAL["gpus"],

@@ -115,7 +115,7 @@ rule figure_grounding_overlays:
     benchmark:
         "results/benchmarks/figures/grounding_overlays.tsv"
     conda:
-        "../envs/figures.yaml"
+        torch_env("../envs/figures.yaml", EVAL["gpus"])
     threads: 1
     resources:
         mem_mb=EVAL["mem_mb"],

@@ -9,7 +9,7 @@ import os
 import re
 import shlex
 
-from medslip.data.splits import subset_column
+from medslip.data.files import subset_column
 from medslip.evaluate.files import EVAL_FILES, FINETUNE_TASKS, finetune_dir
 from medslip.train.files import RUN_FILES
 
@@ -121,7 +121,7 @@ rule finetune_cls:
         pct="|".join(map(re.escape, FINETUNE_PCTS)),
         ft_seed=r"\d+",
     conda:
-        "../envs/train.yaml"
+        torch_env("../envs/train.yaml", FINETUNE["gpus"])
     threads: max(1, FINETUNE["workers"])
     resources:
         gpu=FINETUNE["gpus"],
@@ -154,7 +154,7 @@ rule finetune_seg:
         pct="|".join(map(re.escape, FINETUNE_PCTS)),
         ft_seed=r"\d+",
     conda:
-        "../envs/train.yaml"
+        torch_env("../envs/train.yaml", FINETUNE["gpus"])
     threads: max(1, FINETUNE["workers"])
     resources:
         gpu=FINETUNE["gpus"],

@@ -106,7 +106,7 @@ rule pretrain:
     benchmark:
         "results/benchmarks/pretrain/{variant}_seed{seed}.tsv"
     conda:
-        "../envs/train.yaml"
+        torch_env("../envs/train.yaml", TRAIN["gpus"])
     threads: TRAIN["cpu_threads"]
     resources:
         gpu=TRAIN["gpus"],

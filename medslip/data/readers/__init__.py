@@ -3,6 +3,9 @@
 Each module defines ``NAME`` (the dataset name used in config and under ``results/``) and
 ``read(root: Path, ...) -> pandas.DataFrame`` in the schema of :mod:`medslip.data.manifest`.
 A missing official file raises :class:`~medslip.errors.MedslipError` naming it.
+
+This module (the registry) imports nothing but the standard library, so the workflow reads
+:data:`DATASETS` without medslip's dependencies; a reader module is imported when it is used.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from medslip.errors import MedslipError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)

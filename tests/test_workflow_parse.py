@@ -1,0 +1,206 @@
+"""The workflow without an installed medslip (issue 11).
+
+* Snakemake alone parses it: an interpreter holding only Snakemake and its own dependencies (no
+  medslip, numpy, pandas, torch...) dry-runs ``all`` and plans the same jobs as the full stack.
+* Its conda envs hold third-party packages only, of the versions the tests run with, and jobs run
+  medslip from the workflow's source tree: with a stand-in ``conda`` (real conda cannot create
+  envs on this machine) that builds each env from its YAML file out of the packages installed
+  here, Snakemake runs real rules with ``--sdm conda``, its env prefix and the working directory
+  both away from the repository and no ``medslip`` command on PATH.
+
+An env is a venv whose site-packages links the wanted distributions, and everything they require,
+from this interpreter's, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.metadata as md
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from tests._workflow import make_workdir, snakemake
+from tests.conftest import REPO
+from tests.test_workflow_targets import _jobs
+
+ENVS = REPO / "workflow" / "envs"
+CONDA_TO_PYPI = {"pytorch": "torch", "python-lmdb": "lmdb", "matplotlib-base": "matplotlib"}
+"""conda-forge package names whose PyPI distribution is named otherwise."""
+HEAVY = ("medslip", "numpy", "pandas", "torch", "scipy", "sklearn", "PIL", "lmdb", "pyarrow")
+"""Modules an interpreter with Snakemake alone must not have."""
+TORCH = {"cpu": "pytorch=2.13.0=cpu*", "gpu": "pytorch=2.13.0=cuda*"}
+"""conda-forge's PyTorch builds: CPU for every env but gpu.yaml."""
+
+
+def _closure(names: list[str]) -> list[md.Distribution]:
+    """The installed distributions ``names`` and every one they require (markers evaluated here;
+    a requirement not installed here is left out: this venv runs without it)."""
+    seen: dict[str, md.Distribution] = {}
+    todo = [Requirement(n) for n in names]
+    while todo:
+        req = todo.pop()
+        key = canonicalize_name(req.name)
+        if key in seen:
+            continue
+        try:
+            seen[key] = dist = md.distribution(req.name)
+        except md.PackageNotFoundError:
+            continue
+        for line in dist.requires or []:
+            sub = Requirement(line)
+            extras = req.extras or {""}
+            if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(sub)
+    return list(seen.values())
+
+
+def link_env(prefix: Path, names: list[str]) -> Path:
+    """A venv at ``prefix`` whose site-packages links ``names`` and their requirements from this
+    interpreter's; returns its ``bin/python``."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(prefix)], check=True)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site = prefix / "lib" / version / "site-packages"
+    for dist in _closure(names):
+        tops = {f.parts[0] for f in dist.files or []} - {"..", "__pycache__"}
+        for top in tops:
+            source = Path(dist.locate_file(top))
+            if source.exists() and not (site / top).exists():
+                (site / top).symlink_to(source)
+    return prefix / "bin" / "python"
+
+
+def env_requirements(env_file: Path) -> list[str]:
+    """The PyPI distributions of a conda env file (python and pip left out), each checked against
+    the version installed here, which the tests run with."""
+    deps = yaml.safe_load(env_file.read_text())["dependencies"]
+    specs = [d for d in deps if isinstance(d, str)]
+    specs += [p for d in deps if isinstance(d, dict) for p in d.get("pip", [])]
+    names, wrong = [], []
+    for spec in specs:
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(==|=|>=)?\s*([^=\s]*)(?:=\S+)?", spec)
+        assert m, f"{env_file.name}: cannot read {spec!r}"
+        name, op, version = m.groups()
+        if name in ("python", "pip"):
+            continue
+        name = CONDA_TO_PYPI.get(name, name)
+        try:
+            have = Version(md.version(name)).base_version
+        except md.PackageNotFoundError:
+            wrong.append(f"{spec}: {name} is not installed here")
+            continue
+        pinned = op in ("=", "==") and not fnmatch.fnmatch(have, version.replace(".*", "*"))
+        if pinned or (op == ">=" and Version(have) < Version(version)):
+            wrong.append(f"{spec}: {have} installed here")
+        names.append(name)
+    assert not wrong, f"{env_file.name} does not match the tested stack: {wrong}"
+    return names
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _env_without_medslip(**extra: str) -> dict[str, str]:
+    """This process's environment less PYTHONPATH and MEDSLIP_SRC, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MEDSLIP_SRC")}
+    return env | extra
+
+
+def test_env_files_hold_third_party_packages_of_the_tested_versions():
+    for env_file in sorted(ENVS.glob("*.yaml")):
+        text = env_file.read_text()
+        deps = yaml.safe_load(text)["dependencies"]
+        assert "medslip" not in yaml.safe_dump(deps), f"{env_file.name} installs medslip"
+        assert "../" not in text and "-e " not in text, f"{env_file.name} names a path"
+        env_requirements(env_file)
+        torch = [d for d in deps if str(d).startswith("pytorch")]
+        allowed = [[TORCH["gpu"]]] if env_file.name == "gpu.yaml" else [[], [TORCH["cpu"]]]
+        assert torch in allowed, (env_file.name, torch)
+
+
+def test_snakemake_alone_parses_the_workflow(tmp_path):
+    python = link_env(tmp_path / "snakemake-only", ["snakemake"])
+    for name in HEAVY:
+        res = subprocess.run([python, "-c", f"import {name}"], capture_output=True, cwd=tmp_path)
+        assert res.returncode != 0, f"{name} is importable beside Snakemake alone"
+
+    work = make_workdir(_mkdir(tmp_path / "work"))
+    cmd = [python, "-m", "snakemake", "-n", "--cores", "1", "all"]
+    cmd += ["--configfile", ".test/config.yaml"]
+    res = subprocess.run(cmd, cwd=work, env=_env_without_medslip(), capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+    full = snakemake(make_workdir(_mkdir(tmp_path / "full")), "-n", "all")
+    assert full.returncode == 0, full.stderr[-3000:]
+    jobs = _jobs(res.stdout)
+    assert jobs == _jobs(full.stdout)
+    assert jobs["pretrain"] > 0 and jobs["finetune_seg"] > 0 and jobs["all"] == 1, jobs
+
+
+FAKE_CONDA = """\
+#!{python}
+# Stand-in for conda: what Snakemake asks of it; `env create` builds the env from the YAML file
+# that Snakemake copied beside the env prefix.
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+args = sys.argv[1:]
+if args == ["--version"]:
+    print("conda 24.7.1")
+elif args[:2] == ["info", "--json"]:
+    print(json.dumps({{"conda_prefix": {base!r}, "platform": "linux-64"}}))
+elif args[:2] == ["config", "--get"]:
+    print(json.dumps({{"get": {{"channel_priority": "strict"}}}}))
+elif args[:1] == ["clean"]:
+    pass
+elif args[:2] == ["env", "create"]:
+    from tests.test_workflow_parse import env_requirements, link_env
+    file, prefix = (Path(args[args.index(flag) + 1]) for flag in ("--file", "--prefix"))
+    link_env(prefix, env_requirements(file))
+else:
+    sys.exit("fake conda: unsupported: " + " ".join(args))
+"""
+
+
+@pytest.mark.e2e
+def test_conda_jobs_run_medslip_from_the_workflow_source(tmp_path):
+    base = tmp_path / "conda"
+    (base / "bin").mkdir(parents=True)
+    conda = base / "bin" / "conda"
+    conda.write_text(FAKE_CONDA.format(python=sys.executable, repo=str(REPO), base=str(base)))
+    conda.chmod(0o755)
+    (base / "bin" / "activate").write_text('export PATH="$1/bin:$PATH" CONDA_PREFIX="$1"\n')
+
+    python = link_env(tmp_path / "snakemake-only", ["snakemake"])
+    work = make_workdir(_mkdir(tmp_path / "work"))
+    path = [p for p in os.environ["PATH"].split(os.pathsep) if not Path(p, "medslip").exists()]
+    env = _env_without_medslip(PATH=os.pathsep.join([str(base / "bin"), *path]))
+    targets = [
+        "results/tables/report_labels.csv",  # synth.yaml, reports.yaml, results.yaml
+        "results/data/nih_cxr14/splits.csv",  # data.yaml
+        "results/models/text_books.safetensors",  # train.yaml (CPU PyTorch)
+    ]
+    cmd = [python, "-m", "snakemake", "--cores", "2", "--sdm", "conda"]
+    cmd += ["--conda-prefix", str(tmp_path / "envs"), *targets]
+    cmd += ["--configfile", ".test/config.yaml"]
+    res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-6000:]
+    for target in targets:
+        assert (work / target).stat().st_size > 0, target
+    # One env per env file used, built from that file alone: the jobs found medslip through the
+    # workflow's source tree (a checkout: the startup line names its git revision).
+    created = sorted(p.name for p in (tmp_path / "envs").glob("*.yaml"))
+    assert len(created) == 5, created
+    assert not list((tmp_path / "envs").glob("*/lib/python*/site-packages/medslip*"))
+    log = (work / "results/logs/data/splits_nih_cxr14.log").read_text()
+    assert re.search(r"medslip \S+ \(git (?!unknown)[^)]+\)", log), log[:500]

@@ -1,0 +1,108 @@
+# DVC metrics and plot data under results/metrics/ (dvc.yaml `metrics:` and `plots:`, written by
+# scripts/dvc_stages.py): the headline numbers of the ablation table, the dataset counts of the
+# data stage, per-rule figures of the benchmark files of the jobs that write the final outputs
+# of `all`, and the zero-shot ROC points per dataset (code: medslip.results.metrics). Needs every
+# other rule file. Export: METRICS_FINAL_OUTPUTS.
+
+import shlex
+
+METRICS_DIR = "results/metrics"
+METRICS_JSON = {
+    name: f"{METRICS_DIR}/{name}.json" for name in ("headline", "data", "benchmarks")
+}
+METRICS_ROC = f"{METRICS_DIR}/roc_{{dataset}}.csv"
+# Final outputs of the metrics (inputs of rule all).
+METRICS_FINAL_OUTPUTS = list(METRICS_JSON.values()) + expand(
+    METRICS_ROC, dataset=ZEROSHOT_DATASETS
+)
+
+
+rule metrics:
+    input:
+        METRICS_FINAL_OUTPUTS,
+
+
+rule metrics_headline:
+    input:
+        table_files("ablation")["csv"],
+    output:
+        METRICS_JSON["headline"],
+    log:
+        "results/logs/metrics/headline.log",
+    conda:
+        "../envs/results.yaml"
+    shell:
+        "medslip metrics headline --ablation {input} --out {output} > {log} 2>&1"
+
+
+rule metrics_data:
+    input:
+        expand(
+            "results/data/{dataset}/{name}",
+            dataset=sorted(DATA_ROOTS),
+            name=["split_counts.json", f"shards/{GATHERED['summary']}"],
+        ),
+    output:
+        METRICS_JSON["data"],
+    log:
+        "results/logs/metrics/data.log",
+    conda:
+        "../envs/results.yaml"
+    params:
+        dirs=expand("results/data/{dataset}", dataset=sorted(DATA_ROOTS)),
+    shell:
+        "medslip metrics data --data-dirs {params.dirs} --out {output} > {log} 2>&1"
+
+
+# Inputs by rule: the benchmark files of the jobs that write the final outputs of `all`
+# (matched when the DAG is built, once every rule is defined).
+rule metrics_benchmarks:
+    input:
+        unpack(
+            lambda wildcards: {
+                r.name: sorted(
+                    {
+                        r.benchmark.apply_wildcards(r.get_wildcards(path))
+                        for path in workflow.get_rule("all").input
+                        if r.is_producer(path)
+                    }
+                )
+                for r in workflow.rules
+                if r.benchmark is not None
+            }
+        ),
+    output:
+        METRICS_JSON["benchmarks"],
+    log:
+        "results/logs/metrics/benchmarks.log",
+    conda:
+        "../envs/results.yaml"
+    params:
+        jobs=lambda wildcards, input: " ".join(
+            shlex.quote(f"{rule}={f}")
+            for rule, files in input.items()
+            for f in ([files] if isinstance(files, str) else files)
+        ),
+    shell:
+        "medslip metrics benchmarks --benchmarks {params.jobs} --out {output} > {log} 2>&1"
+
+
+rule metrics_roc:
+    input:
+        lambda wildcards: [
+            f"{run}/{name}"
+            for run in zeroshot_runs(wildcards.dataset)
+            for name in EVAL_FILES.values()
+        ],
+    output:
+        METRICS_ROC,
+    log:
+        "results/logs/metrics/roc_{dataset}.log",
+    wildcard_constraints:
+        dataset="|".join(ZEROSHOT_DATASETS) or "no-dataset",
+    conda:
+        "../envs/figures.yaml"  # scikit-learn
+    params:
+        runs=lambda wildcards: " ".join(zeroshot_runs(wildcards.dataset)),
+    shell:
+        "medslip metrics roc --runs {params.runs} --out {output} > {log} 2>&1"
