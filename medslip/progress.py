@@ -139,24 +139,16 @@ def _short(value: Any) -> str:
 
 
 def progress(
-    items: Iterable[T],
-    what: str,
-    *,
-    total: int | None = None,
-    unit: str = "item",
-    every: float | None = None,
-    logger: logging.Logger | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    enabled: bool = True,
+    items: Iterable[T], what: str, *, total: int | None = None, **options: Any
 ) -> Iterator[T]:
     """``items``, one by one, counting an item done when the next one is asked for (``total``
-    defaults to ``len(items)`` where it has one)."""
+    defaults to ``len(items)`` where it has one; ``options`` as :class:`Progress` takes them)."""
     if total is None:
         try:
             total = len(items)  # type: ignore[arg-type]
         except TypeError:
             total = None
-    bar = Progress(what, total, unit=unit, every=every, logger=logger, clock=clock, enabled=enabled)
+    bar = Progress(what, total, **options)
     for item in items:
         yield item
         bar.update()

@@ -84,7 +84,7 @@ def stage_deps(dvc_yaml: Path, stage: str) -> list[str]:
     return yaml.safe_load(dvc_yaml.read_text())["stages"][stage]["deps"]
 
 
-def test_headline_keeps_the_values_and_leaves_out_intervals_and_gaps():
+def test_headline_keeps_values_with_intervals_and_seeds_and_leaves_out_gaps():
     table = pd.DataFrame(
         {
             "variant": ["medslip", "random_init"],
@@ -97,8 +97,15 @@ def test_headline_keeps_the_values_and_leaves_out_intervals_and_gaps():
         }
     )
     assert headline(table) == {
-        "medslip": {"SynthCXR": {"zeroshot_auc_nih": 0.7}},
-        "random_init": {"SynthCXR": {}},
+        "medslip": {
+            "SynthCXR": {
+                "zeroshot_auc_nih": 0.7,
+                "zeroshot_auc_nih_lo": 0.6,
+                "zeroshot_auc_nih_hi": 0.8,
+                "zeroshot_auc_nih_n_seeds": 1,
+            }
+        },
+        "random_init": {"SynthCXR": {"zeroshot_auc_nih_n_seeds": 0}},
     }
     with pytest.raises(MedslipError, match="several splits"):
         headline(pd.concat([table, table.assign(split="val")]))

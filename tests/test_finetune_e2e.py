@@ -16,11 +16,11 @@ import torch
 from medslip.cli import main
 from medslip.config import validate_config
 from medslip.data.shards import ShardWriter
-from medslip.evaluate.files import EVAL_FILES
 from medslip.evaluate.finetune import FinetuneSettings
 from medslip.model import create_model
 from medslip.settings import ModelSettings
 from medslip.train.checkpoint import save_final
+from tests.test_evaluate_command import _outputs
 
 TEXT_DIM, SHARD_SIZE, N_TRAIN, N_VAL, N_TEST = 8, 32, 12, 6, 6
 
@@ -140,11 +140,6 @@ def _finetune(
             str(out),
         ]
     )
-
-
-def _outputs(out: Path) -> tuple[pd.DataFrame, dict]:
-    metrics = json.loads((out / EVAL_FILES["metrics"]).read_text())
-    return pd.read_parquet(out / EVAL_FILES["predictions"]), metrics
 
 
 def _check_selection(metrics: dict, key: str) -> None:

@@ -15,7 +15,6 @@ import torch.nn.functional as F
 
 from medslip.cli import main
 from medslip.data.shards import ShardWriter
-from medslip.evaluate.files import EVAL_FILES
 from medslip.evaluate.probe import (
     PREDICTION_COLUMNS,
     ProbeSettings,
@@ -24,7 +23,7 @@ from medslip.evaluate.probe import (
     probe_parts,
 )
 from medslip.model.text import save_books
-from tests.test_evaluate_command import SIZE, _books, _model, _run_dir
+from tests.test_evaluate_command import SIZE, _books, _model, _outputs, _run_dir
 
 SETTINGS = ProbeSettings(fractions=(0.6, 0.2, 0.2), c_grid=(0.01, 0.1, 1.0), min_positives=3)
 
@@ -233,11 +232,6 @@ def _evaluate(work: Path, variant: str, out: Path, truth: str | None = "truth") 
             *truth_args,
         ]
     )
-
-
-def _outputs(out: Path) -> tuple[pd.DataFrame, dict]:
-    metrics = json.loads((out / EVAL_FILES["metrics"]).read_text())
-    return pd.read_parquet(out / EVAL_FILES["predictions"]), metrics
 
 
 @pytest.mark.parametrize("variant", ["medslip", "random_init", "medklip"])

@@ -24,9 +24,6 @@ from medslip.results.stage_tables import data_summary
 
 KEYS = ("variant", "source", "split")
 """Key columns of ``ablation.csv``; every other column is a value or its interval/seed count."""
-_NOT_VALUES = ("_lo", "_hi", "_n_seeds")
-
-
 def _number(value: Any) -> float | int | None:
     """``value`` as a finite JSON number, else None."""
     if isinstance(value, bool | np.bool_):
@@ -42,7 +39,8 @@ def _number(value: Any) -> float | int | None:
 
 def headline(ablation: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
     """``{variant: {source: {column: value}}}`` from the ablation table: the headline value of
-    every task (intervals and seed counts stay in the table); not-applicable cells left out.
+    every task with its interval (``_lo``, ``_hi``) and seed count (``_n_seeds``);
+    not-applicable cells left out.
     A variant with two splits of one source is an error (the key would hide one)."""
     missing = [k for k in KEYS if k not in ablation.columns]
     if missing:
@@ -51,7 +49,7 @@ def headline(ablation: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
     if duplicated.any():
         rows = ablation.loc[duplicated, list(KEYS)].to_dict("records")
         raise MedslipError(f"ablation table: several splits of one variant and source: {rows}")
-    columns = [c for c in ablation.columns if c not in KEYS and not c.endswith(_NOT_VALUES)]
+    columns = [c for c in ablation.columns if c not in KEYS]
     out: dict[str, dict[str, dict[str, float]]] = {}
     for _, row in ablation.iterrows():
         values = {c: v for c in columns if (v := _number(row[c])) is not None}
