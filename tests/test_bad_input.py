@@ -196,6 +196,39 @@ def test_label_table_edited_in_place_reruns_the_manifest(tmp_path):
     assert "rule data_manifest" in run("-n")
 
 
+# Issue item 10: fewer report chunks (or shards) than an earlier run leaves none of the earlier
+# run's extra chunk folders, shard files, logs or benchmarks behind; the others stay.
+def test_fewer_chunks_or_shards_remove_the_extra_ones(tmp_path):
+    from tests._workflow import make_workdir, snakemake
+
+    work = make_workdir(tmp_path)
+    res = snakemake(work, "reports")  # .test: 2 report chunks
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    earlier_shards = {  # what a run with 8 shards left (.test has 2)
+        "results/data/nih_cxr14/shards/shard-00007.lmdb": "shard",
+        "results/data/nih_cxr14/shards/shard-00007.index.parquet": "index",
+        "results/logs/data/preprocess_nih_cxr14_00007.log": "log",
+        "results/benchmarks/data/preprocess_nih_cxr14_00007.tsv": "benchmark",
+    }
+    kept = work / "results/logs/data/preprocess_nih_cxr14_00001.log"
+    for name in [*earlier_shards, kept]:
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text("earlier run")
+    (work / "one.yaml").write_text("reports: {n_chunks: 1}\n")
+    res = snakemake(work, "reports", configs=("one.yaml",))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    chunk_1 = [
+        "results/reports/mimic_cxr/chunks/1",
+        "results/logs/reports/parse_chunk_1.log",
+        "results/benchmarks/reports/parse_chunk_1.tsv",
+    ]
+    for name in [*chunk_1, *earlier_shards]:
+        assert not (work / name).exists(), name
+        assert f"removed {name}" in res.stderr
+    assert (work / "results/reports/mimic_cxr/chunks/0/counts.json").is_file()
+    assert kept.read_text() == "earlier run"
+
+
 # 4, 7. Quarantine reasons stay readable when the gather step fails; a text file named .png
 # gets a stable reason.
 def _images(folder: Path, bad: dict[str, bytes]) -> Path:

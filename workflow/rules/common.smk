@@ -1,11 +1,15 @@
 # Config validation, how jobs run medslip, and input helpers shared by all rule files.
 # Everything imported here and in the other rule files is standard library, Snakemake, or one of
 # medslip's light name modules (tests/test_workflow_parse.py parses the workflow without numpy).
+import glob
 import json
 import os
+import re
 import shlex
+import shutil
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
@@ -119,3 +123,29 @@ def zeroshot_runs(dataset):
         for variant in EVAL_VARIANTS
         for seed in PRETRAIN_SEEDS
     ]
+
+
+def stale_scatter_files():
+    """Outputs, logs and benchmarks of scatter jobs whose index the config no longer has: the
+    preprocessing shards at or above data.n_shards and the report chunks at or above
+    reports.n_chunks, left by a run with more of them (patterns from the rules themselves)."""
+    scatters = (
+        (rules.data_preprocess_shard, "shard", config["data"]["n_shards"]),
+        (rules.parse_reports_chunk, "chunk", config["reports"]["n_chunks"]),
+    )
+    stale = []
+    for rule, name, count in scatters:
+        for pattern in [*rule.output, *rule.log, rule.benchmark]:
+            fields = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern))
+            for path in glob.glob(re.sub(r"\{\w+\}", "*", pattern)):
+                found = re.fullmatch(fields, path)
+                if found and found[name].isdigit() and int(found[name]) >= count:
+                    stale.append(path)
+    return sorted(set(stale))
+
+
+def remove_stale_scatter_files():
+    """Remove :func:`stale_scatter_files` (after a successful run), naming each."""
+    for path in stale_scatter_files():
+        shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+        logger.info(f"removed {path}: left by a run with more shards or report chunks")
