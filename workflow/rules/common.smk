@@ -128,7 +128,8 @@ def zeroshot_runs(dataset):
 def stale_scatter_files():
     """Outputs, logs and benchmarks of scatter jobs whose index the config no longer has: the
     preprocessing shards at or above data.n_shards and the report chunks at or above
-    reports.n_chunks, left by a run with more of them (patterns from the rules themselves)."""
+    reports.n_chunks, left by a run with more of them (patterns from the rules themselves).
+    """
     scatters = (
         (rules.data_preprocess_shard, "shard", config["data"]["n_shards"]),
         (rules.parse_reports_chunk, "chunk", config["reports"]["n_chunks"]),
