@@ -17,7 +17,9 @@ import yaml
 
 from medslip.errors import MedslipError
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+"""The schema: in a checkout a link to ``workflow/schemas/config.schema.yaml``, in a wheel the file
+itself (pyproject.toml's package data), so a non-editable install validates configs too."""
 
 
 class ConfigError(MedslipError, ValueError):

@@ -336,6 +336,21 @@ def test_gather_with_a_missing_shard(tmp_path, caplog):
     assert not out.exists()
 
 
+def test_damaged_lmdb_shard_is_an_error_naming_it(tmp_path):
+    """A shard whose header opens but whose pages are garbage (a disk error, a bad copy)."""
+    from medslip.data.shards import ShardReader
+    from medslip.errors import MedslipError
+
+    folder, shards = _images(tmp_path / "img", {}), tmp_path / "shards"
+    assert main([str(a) for a in ["preprocess", "--images", folder, "--out", shards]]) == 0
+    (path,) = shards.glob("shard-*.lmdb")
+    data = bytearray(path.read_bytes())
+    data[8192:] = np.random.default_rng(0).integers(0, 256, len(data) - 8192, np.uint8).tobytes()
+    path.write_bytes(bytes(data))  # the two meta pages are kept, the data pages are not
+    with pytest.raises(MedslipError, match=f"{path}: damaged LMDB shard"):
+        ShardReader(path)
+
+
 def test_console_shows_one_line_and_no_traceback(tmp_path):
     """The same through the console script: stderr ends in one error line, no traceback."""
     res = subprocess.run(

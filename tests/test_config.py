@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -127,3 +129,31 @@ def test_real_dataset_root_replaces_its_synthcxr_tree(tmp_path):
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert "results/synthcxr/nih_cxr14" not in dry.stdout
     assert "results/synthcxr/siim_acr" in dry.stdout
+
+
+def test_non_editable_install_checks_configs(tmp_path):
+    """A wheel carries the schema: check-config of an installed (not editable) medslip, run away
+    from the checkout, validates and fills defaults."""
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns(".git", ".venv", "results", ".snakemake", "*.egg-info", "build")
+    shutil.copytree(REPO, source, symlinks=True, ignore=skip)
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    build = [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", wheels, source]
+    subprocess.run(build, check=True, capture_output=True)
+    (wheel,) = wheels.glob("medslip-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
+    shutil.rmtree(source)
+    (tmp_path / "my.yaml").write_text("seed: 7\n")
+    res = subprocess.run(
+        [sys.executable, "-c", "import medslip, runpy; print(medslip.__file__, flush=True); "
+         "runpy.run_module('medslip.cli', run_name='__main__')", "check-config", "my.yaml"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.startswith(str(site))  # the installed copy, not this checkout
+    effective = yaml.safe_load(res.stdout.split("\n", 1)[1])
+    assert effective["seed"] == 7 and effective["data"]["n_shards"] >= 1  # defaults filled in

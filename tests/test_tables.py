@@ -192,3 +192,32 @@ def test_probe_table_has_both_streams_the_paired_difference_and_the_verdict():
     row = ablation([_probe("medslip", 0.3)], SOURCES).frame.iloc[0]
     assert row["probe_presence_gap"] == pytest.approx(0.3)
     assert row["probe_landmark_gap_lo"] == pytest.approx(0.15)
+
+
+def _grounding(tau_val):
+    metrics = ("pointing", "dice_tau_val", "pixel_auroc")
+    truth = {"tau_val": tau_val, "n_val": 0, "n_test": 30, "macro": _entry(0.4, metrics=metrics)}
+    truth["classes"] = {"Effusion": {"n_test": 30} | _entry(0.4, metrics=metrics)}
+    return {
+        "task": "grounding",
+        "dataset": "nih_cxr14",
+        "variant": "medslip",
+        "seed": 0,
+        "status": "ok",
+        "protocol": BOOT | {"use_ws_p": False, "normalisation": "image", "upsample": "bilinear"},
+        "truths": {"official": truth, "exact": {**truth, "tau_val": 0.3}},
+        "notes": [
+            "official: no validation positive with ground truth, so no τ is chosen",
+            "τ = 0 is degenerate: P covers 100.0% of the image",
+        ],
+        "_path": "medslip/seed0/metrics.json",
+    }
+
+
+def test_grounding_rows_say_why_a_tau_is_missing():
+    frame = BUILDERS["zero_shot_grounding"]([_grounding(None)], SOURCES).frame
+    notes = frame.set_index(["truth", "class"])["note"]
+    assert "no validation positive" in notes["official", "macro"]
+    assert "no validation positive" not in notes["exact", "macro"]  # another truth's τ exists
+    assert "τ = 0 is degenerate" in notes["exact", "macro"]
+    assert notes["official", "Effusion"] == ""  # said once per run and truth

@@ -217,13 +217,22 @@ class _LmdbShard:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.inode = path.stat().st_ino
-        raw = _lmdb_read_txn(path, self.inode).get(_KEYS)
+        raw = self._read(_KEYS)
         if raw is None:
             raise MedslipError(f"{path}: LMDB shard without its key list (not a medslip shard?)")
         self.keys = json.loads(bytes(raw))
 
+    def _read(self, key: bytes):
+        """The stored value of ``key`` (a buffer) or None; a damaged file is a MedslipError."""
+        import lmdb
+
+        try:
+            return _lmdb_read_txn(self.path, self.inode).get(key)
+        except lmdb.Error as exc:
+            raise MedslipError(f"{self.path}: damaged LMDB shard ({exc})") from None
+
     def get(self, prefix: bytes, key: str) -> np.ndarray | None:
-        value = _lmdb_read_txn(self.path, self.inode).get(prefix + key.encode())
+        value = self._read(prefix + key.encode())
         return None if value is None else _unpack(value).copy()
 
 

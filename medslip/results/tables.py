@@ -124,7 +124,13 @@ def zero_shot_grounding(metrics: list[dict[str, Any]], sources: dict[str, str]) 
             continue
         for kind, truth in m["truths"].items():
             common = base | {"truth": kind, "tau_val": truth["tau_val"]}
-            runs.append(common | {"class": "macro", "n_test": truth["n_test"]})
+            notes = [  # the run's notes on this truth or on every truth, on its macro row
+                n
+                for n in m.get("notes", [])
+                if n.split(":")[0] not in m["truths"] or n.startswith(f"{kind}:")
+            ]
+            macro = {"class": "macro", "n_test": truth["n_test"], "note": "; ".join(notes)}
+            runs.append(common | macro)
             runs[-1] |= with_ci(truth["macro"], names)
             runs += [
                 common | {"class": name, "n_test": c["n_test"]} | with_ci(c, names)
@@ -146,7 +152,9 @@ def zero_shot_grounding(metrics: list[dict[str, Any]], sources: dict[str, str]) 
         "validation positives; `*_tau_0` and `*_tau_0.01` are the official fixed τ (τ = 0 is "
         "degenerate: P covers nearly the whole image, see `pred_fraction_*`); pointing game and "
         "pixel AUROC are threshold-free. Truth `official`: the dataset's boxes or masks; `exact`:"
-        " SynthCXR's drawn finding masks. global_clip and random_init have no maps (n/a). "
+        " SynthCXR's drawn finding masks. global_clip has no maps (n/a); random_init's maps are "
+        "the untrained model's attention, a chance baseline. Empty `*_tau_val`: see the macro "
+        "row's note (e.g. no validation positive with ground truth, so no τ). "
         f"Bootstrap: {_bootstrap_text(grounding)}. {INTERVALS}"
     )
     return Table(frame, "Zero-shot grounding", caption, names)
