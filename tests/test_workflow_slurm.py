@@ -106,9 +106,36 @@ def test_gpu_rules_ask_for_the_configured_gpus(dry_run):
     assert all("gpu" not in got for got in jobs["figure_grounding_overlays"])
 
 
+def _local_rules() -> set[str]:
+    text = "".join(p.read_text() for p in (REPO / "workflow").rglob("*.smk"))
+    blocks = re.findall(r"^localrules:\n((?:    \w+,\n)+)", text, flags=re.M)
+    return {name for block in blocks for name in re.findall(r"\w+", block)}
+
+
+def test_tables_metrics_and_plots_run_where_snakemake_runs():
+    local, rules = _local_rules(), _rules()
+    assert local <= rules
+    assert {r for r in rules if r.startswith(("table_", "metrics_"))} <= local
+    assert {r for r in rules if r.startswith("figure_")} - local == {"figure_grounding_overlays"}
+    profile = _profile()
+    assert not (set(profile["set-resources"]) | set(profile["groups"])) & local
+
+
 @pytest.mark.e2e
-def test_tables_and_figures_are_one_submission(dry_run):
-    assert len(re.findall(r"Group job results", dry_run)) == 1
+def test_each_model_is_one_submission_with_its_evaluations(dry_run):
+    jobs = _job_resources(dry_run)
+    groups = re.split(r"Group job (\w+)", dry_run)[1:]
+    models = [  # each group's members are indented; the next top-level job ends it
+        re.split(r"^(?:local)?rule \w+:", body, flags=re.M)[0]
+        for name, body in zip(groups[::2], groups[1::2], strict=True)
+        if name == "model"
+    ]
+    assert len(models) == len(jobs["pretrain"]) > 1
+    for body in models:  # one pretraining run and the evaluations of its model
+        runs = set(re.findall(r"--run-dir (\S+)|--out (results/models/\S+)", body))
+        assert len({a or b for a, b in runs}) == 1, runs
+        rules = set(re.findall(r"^    rule (\w+):", body, flags=re.M))
+        assert rules == {"pretrain", "evaluate_zeroshot", "evaluate_grounding", "evaluate_probe"}
 
 
 def _controller_up() -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_model, save_model
 
-from medslip.atomic import write_bytes_atomic
+from medslip.atomic import atomic_path, write_bytes_atomic
 from medslip.errors import MedslipError
 from medslip.train.files import RUN_FILES
 
@@ -152,10 +152,8 @@ def resume(
 
 def save_final(run_dir: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
     """Write ``model.safetensors`` and ``model.json`` atomically (weights first)."""
-    weights = run_dir / RUN_FILES["weights"]
-    tmp = weights.with_name(f".{weights.stem}.tmp{os.getpid()}{weights.suffix}")
-    save_model(model, str(tmp))
-    os.replace(tmp, weights)
+    with atomic_path(run_dir / RUN_FILES["weights"]) as tmp:
+        save_model(model, str(tmp))
     write_bytes_atomic(run_dir / RUN_FILES["meta"], json.dumps(meta, indent=1).encode())
 
 

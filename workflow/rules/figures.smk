@@ -64,6 +64,16 @@ OVERLAY_CONFIG = shlex.quote(
 FIGURE_RESOURCES = {"mem_mb": 2000, "runtime": 20}
 
 
+# Plots of finished results (at most 11 s and 262 MB on the default run): with a cluster executor
+# they run where Snakemake runs. The grounding overlays load a model and stay a cluster job.
+localrules:
+    figure_roc,
+    figure_label_efficiency,
+    figure_pretraining_curves,
+    figure_ablation,
+    figure_disentanglement,
+
+
 rule figure_roc:
     input:
         predictions=lambda wildcards: [

@@ -17,6 +17,14 @@ METRICS_FINAL_OUTPUTS = list(METRICS_JSON.values()) + expand(
 )
 
 
+# Seconds each, little memory: with a cluster executor they run where Snakemake runs.
+localrules:
+    metrics_headline,
+    metrics_data,
+    metrics_benchmarks,
+    metrics_roc,
+
+
 rule metrics:
     input:
         METRICS_FINAL_OUTPUTS,

@@ -36,6 +36,20 @@ TABLES_FINAL_OUTPUTS = [
 ]
 
 
+# Tables take a second or two and little memory: with a cluster executor they run where
+# Snakemake runs (no sbatch, no queue; workflow/profiles/slurm).
+localrules:
+    table_zero_shot_classification,
+    table_zero_shot_grounding,
+    table_finetune_classification,
+    table_finetune_segmentation,
+    table_real_lung_segmentation,
+    table_disentanglement,
+    table_ablation,
+    table_data_summary,
+    table_report_labels,
+
+
 # One rule per table (the others reuse this one's settings with their own files and category).
 rule table_zero_shot_classification:
     input:
