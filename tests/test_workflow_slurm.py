@@ -18,9 +18,7 @@ from tests.conftest import REPO
 
 SCRIPT = "scripts/slurm_local.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
-SLURM_JOB_LOGS = {"rule_synthcxr", "rule_data_manifest", "rule_parse_reports_chunk"}
-SLURM_JOB_LOGS |= {"group_gather_parse_reports_gather"}  # the profile groups the gather jobs
-"""Log folders of the plugin: one per rule, one per group job (named by group and rules)."""
+SLURM_RULES = {"synthcxr", "data_manifest", "parse_reports_chunk", "parse_reports_gather"}
 GATHERED = "results/reports/mimic_cxr"
 SLURM_LOGS = "results/logs/slurm"
 CONFIG_SIZED = {"pretrain", "evaluate_zeroshot", "evaluate_grounding", "evaluate_probe"}
@@ -189,7 +187,7 @@ def test_jobs_ran_as_slurm_jobs(slurm_run):
         info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
         assert "JobState=COMPLETED" in info.stdout, info.stdout + info.stderr
     logs = work / SLURM_LOGS
-    assert {p.name for p in logs.iterdir()} == SLURM_JOB_LOGS
+    assert {p.name for p in logs.iterdir()} == {f"rule_{rule}" for rule in SLURM_RULES}
     assert len(list(logs.rglob("*.log"))) == 5
 
 
