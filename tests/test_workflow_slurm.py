@@ -110,9 +110,10 @@ def _local_rules() -> set[str]:
     return {name for block in blocks for name in re.findall(r"\w+", block)}
 
 
-def test_tables_metrics_and_plots_run_where_snakemake_runs():
+def test_bookkeeping_tables_and_plots_run_where_snakemake_runs():
     local, rules = _local_rules(), _rules()
     assert local <= rules
+    assert {"data_splits", "data_gather_shards", "pretrain_data"} <= local
     assert {r for r in rules if r.startswith(("table_", "metrics_"))} <= local
     assert {r for r in rules if r.startswith("figure_")} - local == {"figure_grounding_overlays"}
     profile = _profile()

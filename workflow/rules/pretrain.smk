@@ -64,6 +64,11 @@ rule report_embeddings:
         " --root {input.root} --reports-out {output} > {log} 2>&1"
 
 
+# The report x image join reads tables only: with a cluster executor it runs where Snakemake runs.
+localrules:
+    pretrain_data,
+
+
 rule pretrain_data:
     input:
         matrix="results/reports/mimic_cxr/label_matrix.npy",
