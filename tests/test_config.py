@@ -145,9 +145,10 @@ def test_non_editable_install_checks_configs(tmp_path):
     subprocess.run([*pip, "install", "--no-deps", "--target", site, wheel], check=True)
     shutil.rmtree(source)
     (tmp_path / "my.yaml").write_text("seed: 7\n")
+    cli = "import medslip, runpy; print(medslip.__file__, flush=True); "
+    cli += "runpy.run_module('medslip.cli', run_name='__main__')"
     res = subprocess.run(
-        [sys.executable, "-c", "import medslip, runpy; print(medslip.__file__, flush=True); "
-         "runpy.run_module('medslip.cli', run_name='__main__')", "check-config", "my.yaml"],
+        [sys.executable, "-c", cli, "check-config", "my.yaml"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(site)},
         capture_output=True,
