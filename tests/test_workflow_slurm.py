@@ -18,7 +18,7 @@ from tests.conftest import REPO
 
 SCRIPT = "scripts/slurm_local.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
-SLURM_RULES = {"synthcxr", "data_manifest", "parse_reports_chunk", "parse_reports_gather"}
+SLURM_RULES = {"synthcxr", "parse_reports_chunk", "parse_reports_gather"}
 GATHERED = "results/reports/mimic_cxr"
 SLURM_LOGS = "results/logs/slurm"
 CONFIG_SIZED = {"pretrain", "evaluate_zeroshot", "evaluate_grounding", "evaluate_probe"}
@@ -94,6 +94,16 @@ def test_dry_run_requests_the_profile_sizes(dry_run):
         for got in jobs[rule]:
             assert got["mem_mb"] == str(eval(want["mem_mb"], {"attempt": 1})), rule  # noqa: S307
             assert got["runtime"] == str(eval(want["runtime"], {"attempt": 1})), rule  # noqa: S307
+            assert got.get("slurm_extra") == (
+                eval(want["slurm_extra"]) if "slurm_extra" in want else None
+            )  # noqa: S307
+
+
+def test_what_pretraining_waits_for_is_not_queued_behind_the_shards():
+    sizes = _profile()["set-resources"]
+    niced = {rule for rule, want in sizes.items() if "--nice" in want.get("slurm_extra", "")}
+    assert {"data_preprocess_shard", "text_books", "synthcxr_contact_sheet"} <= niced
+    assert not niced & {"synthcxr", "parse_reports_chunk", "parse_reports_gather"}
 
 
 @pytest.mark.e2e
@@ -113,7 +123,7 @@ def _local_rules() -> set[str]:
 def test_bookkeeping_tables_and_plots_run_where_snakemake_runs():
     local, rules = _local_rules(), _rules()
     assert local <= rules
-    assert {"data_splits", "data_gather_shards", "pretrain_data"} <= local
+    assert {"data_manifest", "data_splits", "data_gather_shards", "pretrain_data"} <= local
     assert {r for r in rules if r.startswith(("table_", "metrics_"))} <= local
     assert {r for r in rules if r.startswith("figure_")} - local == {"figure_grounding_overlays"}
     profile = _profile()
@@ -183,13 +193,13 @@ def local_run(cluster, tmp_path_factory):
 def test_jobs_ran_as_slurm_jobs(slurm_run):
     work, log = slurm_run
     job_ids = re.findall(r"has been submitted with SLURM jobid (\d+)", log)
-    assert len(job_ids) == 5  # synthcxr, the MIMIC manifest, 2 report chunks, gather
+    assert len(job_ids) == 4  # synthcxr, 2 report chunks, gather (the manifest is local)
     for job_id in job_ids:  # slurmctld keeps finished jobs for MinJobAge (300 s)
         info = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
         assert "JobState=COMPLETED" in info.stdout, info.stdout + info.stderr
     logs = work / SLURM_LOGS
     assert {p.name for p in logs.iterdir()} == {f"rule_{rule}" for rule in SLURM_RULES}
-    assert len(list(logs.rglob("*.log"))) == 5
+    assert len(list(logs.rglob("*.log"))) == 4
 
 
 @pytest.mark.e2e

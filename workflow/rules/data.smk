@@ -34,8 +34,11 @@ wildcard_constraints:
 
 # Bookkeeping that reads tables, not images (seconds, under 200 MB on the default data; well under
 # a minute on MIMIC-CXR-JPG): with a cluster executor it runs where Snakemake runs, as soon as its
-# dataset's inputs are there, instead of queueing (workflow/profiles/slurm).
+# dataset's inputs are there, instead of queueing (workflow/profiles/slurm). The manifest reads the
+# dataset's metadata tables and decodes no image (SIIM: the few header tags of each DICOM, not
+# its pixels).
 localrules:
+    data_manifest,
     data_splits,
     data_gather_shards,
 
