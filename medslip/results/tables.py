@@ -153,8 +153,10 @@ def zero_shot_grounding(metrics: list[dict[str, Any]], sources: dict[str, str]) 
         "degenerate: P covers nearly the whole image, see `pred_fraction_*`); pointing game and "
         "pixel AUROC are threshold-free. Truth `official`: the dataset's boxes or masks; `exact`:"
         " SynthCXR's drawn finding masks. global_clip has no maps (n/a); random_init's maps are "
-        "the untrained model's attention, a chance baseline. Empty `*_tau_val`: see the macro "
-        "row's note (e.g. no validation positive with ground truth, so no τ). "
+        "the untrained model's attention, an untrained baseline (nearly flat maps whose peak "
+        "tends to sit on border tokens, so its pointing game can fall below chance). Empty "
+        "`*_tau_val`: see the macro row's note (e.g. no validation positive with ground truth, "
+        "so no τ). "
         f"Bootstrap: {_bootstrap_text(grounding)}. {INTERVALS}"
     )
     return Table(frame, "Zero-shot grounding", caption, names)
