@@ -4,6 +4,7 @@ sbatch and gives the outputs of a local run (skipped where SLURM is not installe
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -94,9 +95,8 @@ def test_dry_run_requests_the_profile_sizes(dry_run):
         for got in jobs[rule]:
             assert got["mem_mb"] == str(eval(want["mem_mb"], {"attempt": 1})), rule  # noqa: S307
             assert got["runtime"] == str(eval(want["runtime"], {"attempt": 1})), rule  # noqa: S307
-            assert got.get("slurm_extra") == (
-                eval(want["slurm_extra"]) if "slurm_extra" in want else None
-            )  # noqa: S307
+            extra = want.get("slurm_extra")  # a quoted string: "'--nice=1000'"
+            assert got.get("slurm_extra") == (ast.literal_eval(extra) if extra else None), rule
 
 
 def test_what_pretraining_waits_for_is_not_queued_behind_the_shards():
