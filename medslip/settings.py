@@ -10,17 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from medslip.errors import MedslipError
-
-VARIANTS: tuple[str, ...] = (
-    "medslip",
-    "medslip_no_protocl",
-    "medslip_no_icl",
-    "medslip_no_disentangle",
-    "medklip",
-    "global_clip",
-    "random_init",
-)
-"""Every pretrained model of the workflow (the ``{variant}`` wildcard)."""
+from medslip.variants import variant as get_variant
 
 
 def preset(config: dict[str, Any]) -> dict[str, Any]:
@@ -50,8 +40,7 @@ class ModelSettings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], variant: str) -> ModelSettings:
-        if variant not in VARIANTS:
-            raise MedslipError(f"unknown model variant {variant!r} (known: {', '.join(VARIANTS)})")
+        get_variant(variant)
         block = dict(preset(config)["model"])
         block["trunk_layers"] = tuple(block["trunk_layers"])
         return cls(variant=variant, **block)

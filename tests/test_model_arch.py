@@ -14,7 +14,8 @@ from medslip.model import ModelOutput, create_model
 from medslip.model.decoder import TransformerDecoder
 from medslip.model.losses import existence_labels, protocl_loss, sample_negatives
 from medslip.model.trunk import ResNetTrunk, load_trunk_weights
-from medslip.settings import VARIANTS, ModelSettings
+from medslip.settings import ModelSettings
+from medslip.variants import VARIANT_NAMES as VARIANTS
 
 TEXT_DIM = 16
 PAPER = ModelSettings(

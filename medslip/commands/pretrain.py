@@ -10,10 +10,10 @@ HELP = "pretrain a MeDSLIP variant or baseline into results/models/{variant}/see
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medslip.settings import VARIANTS
+    from medslip.variants import VARIANT_NAMES
 
     parser.add_argument("--config", required=True, help="config YAML file or inline JSON object")
-    parser.add_argument("--variant", required=True, choices=VARIANTS)
+    parser.add_argument("--variant", required=True, choices=VARIANT_NAMES)
     parser.add_argument("--seed", required=True, type=int, help="run seed")
     parser.add_argument("--data", required=True, help="MIMIC data stage dir (results/data/…)")
     parser.add_argument("--reports", required=True, help="report stage dir (label matrices)")
@@ -36,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.variant == "global_clip" and not args.report_embeddings:
-        raise MedslipError("--variant global_clip needs --report-embeddings")
+    from medslip.variants import variant
+
+    if variant(args.variant).needs_report_embeddings and not args.report_embeddings:
+        raise MedslipError(f"--variant {args.variant} needs --report-embeddings")
     data = Path(args.data)
     inputs = RunInputs(
         shards=data / "shards",

@@ -32,6 +32,7 @@ from medslip.evaluate.grounding import attention_maps, normalise, upsample
 from medslip.model import create_model
 from medslip.settings import ModelSettings, TrainSettings
 from medslip.train.bench import bench_device
+from medslip.variants import variant as get_variant
 from medslip.vocab import ENTITY_INDEX
 
 FLOOR = 0.8
@@ -40,7 +41,8 @@ CLASSES = ("pneumonia", "pneumothorax")
 
 def _cases(model: torch.nn.Module, images: torch.Tensor, size: int, variant: str) -> dict:
     entities = torch.tensor([ENTITY_INDEX[e] for e in CLASSES], device=images.device)
-    use_ws_p = variant != "medklip"
+    entry = get_variant(variant)
+    use_ws_p = entry.has_anatomy_stream
 
     def forward() -> None:
         model(eval_transform(images, size))
@@ -54,7 +56,7 @@ def _cases(model: torch.nn.Module, images: torch.Tensor, size: int, variant: str
         upsample(maps.flatten(0, 1), images.shape[-1], "bilinear")
 
     cases = {"forward": forward, "zeroshot": zeroshot}
-    return cases | ({"grounding": grounding} if variant != "global_clip" else {})
+    return cases | ({"grounding": grounding} if entry.does("grounding") else {})
 
 
 def _interleaved(cases: dict[str, Callable[[], None]], steps: int, device) -> dict[str, float]:

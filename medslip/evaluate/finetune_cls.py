@@ -55,6 +55,7 @@ from medslip.evaluate.report import write_outputs
 from medslip.evaluate.zeroshot import class_metrics
 from medslip.model.trunk import EXPANSION, Bottleneck, ResNetTrunk
 from medslip.train.schedule import adamw
+from medslip.variants import variant
 
 log = logging.getLogger(__name__)
 TASK = "finetune_cls"
@@ -63,13 +64,14 @@ MASK_LABELS = {"siim_acr"}
 PREDICTION_COLUMNS = ["image_id", "patient_id", "split", "class", "label", "score"]
 STREAM_KEYS = {
     "medklip": {"res_l1.": "res_l1_pathology.", "res_l2.": "res_l2_pathology."},
-    "default": {
+    "medslip": {
         "mask_generator.": "mask_generator.",
         "res_l1_pathology.": "res_l1_pathology.",
         "res_l2_pathology.": "res_l2_pathology.",
     },
 }
-"""use_base=False: pretrained stream layers (file prefix -> model prefix) by variant."""
+"""use_base=False: pretrained stream layers (file prefix -> model prefix) by model family (the
+registry's ``Variant.family``; global CLIP has no stream)."""
 
 
 class ResNetClassifier(ResNetTrunk):
@@ -137,7 +139,7 @@ def build_classifier(
             "d_model": model_cfg["d_model"],
             "mask_generator": "mask_generator.weight" in state,
         }
-        mapping |= STREAM_KEYS["medklip" if meta["variant"] == "medklip" else "default"]
+        mapping |= STREAM_KEYS[variant(meta["variant"]).family]
     model = ResNetClassifier(layers, width, n_classes, stream)
     targets = ("conv1.", "bn1.", "layer1.", "layer2.", "layer3.")
     if stream is not None:

@@ -52,11 +52,11 @@ from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.truth import Masks, exact_truth, official_truth, shard_geometry
 from medslip.model.streams import ModelOutput
 from medslip.progress import progress
+from medslip.variants import variant
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)
 OVERLAP = ("dice", "iou", "recall", "precision")
-NO_MAPS = {"global_clip": "a global image embedding has no attention maps to ground with"}
 
 
 def attention_maps(out: ModelOutput, entities: Tensor, use_ws_p: bool) -> Tensor:
@@ -243,10 +243,10 @@ def run_grounding(
     settings = EvalSettings.from_config(config)
     flags = settings.grounding
     meta = read_run_meta(run_dir)
-    variant = meta["variant"]
-    head = {"task": "grounding", "dataset": dataset, "variant": variant, "seed": meta["seed"]}
-    if variant in NO_MAPS:
-        metrics = not_applicable(head, NO_MAPS[variant])
+    entry = variant(meta["variant"])
+    head = {"task": "grounding", "dataset": dataset, "variant": entry.name, "seed": meta["seed"]}
+    if not entry.does("grounding"):
+        metrics = not_applicable(head, entry.not_applicable["grounding"])
         write_outputs(out_dir, pd.DataFrame(columns=["image_id", "class", "truth"]), metrics)
         return metrics
     data = load_eval_set(data_dir, dataset, settings)
@@ -255,9 +255,9 @@ def run_grounding(
         truths["exact"] = exact_truth(data, exact_dir)
     model = load_model(run_dir, books, device)
     notes: list[str] = []
-    use_ws_p = flags["use_ws_p"] and variant != "medklip"
+    use_ws_p = flags["use_ws_p"] and entry.has_anatomy_stream
     if flags["use_ws_p"] and not use_ws_p:
-        notes.append("use_ws_p ignored: medklip has no anatomy stream")
+        notes.append(f"use_ws_p ignored: {entry.name} has no anatomy stream")
     settings = replace(settings, grounding=flags | {"use_ws_p": use_ws_p})
     values = grounding_values(model, data, truths, meta["model"]["image_size"], settings, device)
     grid = np.arange(flags["tau_steps"] + 1) / flags["tau_steps"]

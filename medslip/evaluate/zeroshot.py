@@ -37,12 +37,12 @@ from medslip.evaluate.metrics import (
 )
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.progress import progress
+from medslip.variants import variant
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)
 METRICS = ("auc", "f1", "accuracy", "oracle_threshold", "oracle_f1", "oracle_accuracy")
 PREDICTION_COLUMNS = ["image_id", "patient_id", "split", "class", "entity", "label", "score"]
-NO_HEAD = {"random_init": "an untrained model has no zero-shot head (reported n/a, not faked)"}
 
 
 @torch.no_grad()
@@ -151,8 +151,9 @@ def run_zeroshot(
         "variant": meta["variant"],
         "seed": meta["seed"],
     }
-    if meta["variant"] in NO_HEAD:
-        metrics = not_applicable(head, NO_HEAD[meta["variant"]])
+    entry = variant(meta["variant"])
+    if not entry.does("zeroshot"):
+        metrics = not_applicable(head, entry.not_applicable["zeroshot"])
         write_outputs(out_dir, pd.DataFrame(columns=PREDICTION_COLUMNS), metrics)
         return metrics
     model = load_model(run_dir, books, device)
@@ -165,7 +166,7 @@ def run_zeroshot(
         "status": "ok",
         "protocol": {
             "score": "existence probability of the class entity"
-            if meta["variant"] != "global_clip"
+            if not entry.scores_by_similarity
             else "(1 + cos(image, entity prompt)) / 2",
             "threshold": "max-F1 on the validation split (score >= threshold is positive)",
             "oracle": "max-F1 threshold chosen on test (the paper protocol)",

@@ -27,7 +27,7 @@ from medslip.evaluate.data import (
     load_model,
     read_run_meta,
 )
-from medslip.evaluate.grounding import NO_MAPS, attention_maps, normalise, upsample
+from medslip.evaluate.grounding import attention_maps, normalise, upsample
 from medslip.evaluate.truth import Masks, official_truth, shard_geometry
 from medslip.figures.inputs import read_json, require
 from medslip.figures.style import (
@@ -40,6 +40,7 @@ from medslip.figures.style import (
     title,
 )
 from medslip.train.files import RUN_FILES
+from medslip.variants import variant as get_variant
 from medslip.vocab import ENTITY_INDEX
 
 ROWS = ("image", "pathology", "anatomy")
@@ -147,8 +148,9 @@ def draw_grounding_overlays(
     block = config["figures"]
     meta = read_run_meta(run_dir)
     variant, seed = meta["variant"], meta["seed"]
-    if variant in NO_MAPS:
-        raise MedslipError(f"grounding_overlays: {variant}: {NO_MAPS[variant]}")
+    entry = get_variant(variant)
+    if not entry.does("grounding"):
+        raise MedslipError(f"grounding_overlays: {variant}: {entry.not_applicable['grounding']}")
     tau, protocol = _evaluation_tau(read_json(metrics_path))
     data = load_eval_set(data_dir, dataset, settings)
     truths = official_truth(data)

@@ -25,6 +25,7 @@ from medslip.figures.style import (
     variant_order,
 )
 from medslip.train.files import RUN_FILES
+from medslip.variants import variant as get_variant
 
 NOT_TERMS = {"epoch", "step", "lr", "img_per_s"}
 TERM_NAMES = {
@@ -54,7 +55,7 @@ def read_run_logs(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame, pd
     run_dir = Path(run_dir)
     meta = read_json(run_dir / RUN_FILES["meta"])
     paths = [run_dir / RUN_FILES[k] for k in ("steps", "epochs")]
-    untrained = meta.get("epochs_trained") == 0 or meta.get("variant") == "random_init"
+    untrained = meta.get("epochs_trained") == 0 or not get_variant(meta["variant"]).trained
     if untrained and not all(p.is_file() for p in paths):
         return meta, pd.DataFrame(), pd.DataFrame()
     require(paths)

@@ -15,7 +15,7 @@ import numpy as np
 
 from medslip.atomic import atomic_path
 from medslip.errors import MedslipError
-from medslip.settings import VARIANTS
+from medslip.variants import VARIANT_NAMES, variant_rank
 
 DPI = 150
 """Resolution of every PNG."""
@@ -60,23 +60,22 @@ def styled() -> Iterator[Any]:
 
 
 def variant_colours(variants: Iterable[str]) -> dict[str, Any]:
-    """A fixed colour per variant: the variant's place in :data:`VARIANTS` picks it from the
+    """A fixed colour per variant: the variant's place in the registry picks it from the
     colour-blind palette, so a variant has the same colour in every figure."""
     import seaborn as sns
 
     palette = sns.color_palette("colorblind", 10)
-    extra = iter(range(len(VARIANTS), 10 * len(VARIANTS)))
+    extra = iter(range(len(VARIANT_NAMES), 10 * len(VARIANT_NAMES)))
     out = {}
     for v in variants:
-        index = VARIANTS.index(v) if v in VARIANTS else next(extra)
+        index = VARIANT_NAMES.index(v) if v in VARIANT_NAMES else next(extra)
         out[v] = palette[index % len(palette)]
     return out
 
 
 def variant_order(variants: Iterable[str]) -> list[str]:
-    """Variants in the workflow's order (:data:`VARIANTS`), unknown ones after, by name."""
-    known = {v: i for i, v in enumerate(VARIANTS)}
-    return sorted(set(variants), key=lambda v: (known.get(v, len(known)), v))
+    """Variants in the registry's order, unknown ones after, by name."""
+    return sorted(set(variants), key=lambda v: (variant_rank(v), v))
 
 
 def title(fig, text: str) -> None:

@@ -6,16 +6,8 @@ from torch import Tensor
 
 from medslip.errors import MedslipError
 from medslip.model.streams import BookModel, GlobalCLIP, MedKLIP, MeDSLIP
-from medslip.settings import VARIANTS, ModelSettings
-
-MEDSLIP_SWITCHES: dict[str, dict[str, bool]] = {
-    "medslip": {"disentangle": True, "protocl": True, "icl": True},
-    "random_init": {"disentangle": True, "protocl": True, "icl": True},
-    "medslip_no_protocl": {"disentangle": True, "protocl": False, "icl": True},
-    "medslip_no_icl": {"disentangle": True, "protocl": True, "icl": False},
-    "medslip_no_disentangle": {"disentangle": False, "protocl": True, "icl": True},
-}
-"""The MeDSLIP-architecture variants and their switches (``random_init`` is never trained)."""
+from medslip.settings import ModelSettings
+from medslip.variants import variant
 
 
 def create_model(
@@ -29,14 +21,11 @@ def create_model(
     text_dim). ``clip_temperature`` (config ``train.clip_temperature``) is required by
     ``global_clip`` only. Initialisation draws from torch's global RNG: seed it first.
     """
-    variant = settings.variant
-    if variant in MEDSLIP_SWITCHES:
-        switches = MEDSLIP_SWITCHES[variant]
-        return MeDSLIP(settings, text_dim, pathology_books, anatomy_books, **switches)
-    if variant == "medklip":
+    entry = variant(settings.variant)
+    if entry.family == "medslip":
+        return MeDSLIP(settings, text_dim, pathology_books, anatomy_books, **entry.switches)
+    if entry.family == "medklip":
         return MedKLIP(settings, text_dim, pathology_books, anatomy_books)
-    if variant == "global_clip":
-        if clip_temperature is None:
-            raise MedslipError("global_clip: create_model needs clip_temperature (train config)")
-        return GlobalCLIP(settings, text_dim, pathology_books, anatomy_books, clip_temperature)
-    raise MedslipError(f"unknown model variant {variant!r} (known: {', '.join(VARIANTS)})")
+    if clip_temperature is None:
+        raise MedslipError(f"{entry.name}: create_model needs clip_temperature (train config)")
+    return GlobalCLIP(settings, text_dim, pathology_books, anatomy_books, clip_temperature)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from medslip.errors import MedslipError
-from medslip.settings import VARIANTS
+from medslip.variants import variant_rank
 
 SOURCES = ("SynthCXR", "real")
 """Data sources a row can name (never averaged together)."""
@@ -76,7 +76,7 @@ def summarise(
     """One row per ``keys`` from one record per run (``keys``, ``run``, ``status``, ``note``,
     and ``m``, ``m_lo``, ``m_hi`` per metric): means over runs, ``m_seed_sd``, ``n_seeds``,
     ``seeds``; ``plain`` columns are averaged without interval. Rows are ordered by ``keys``,
-    each in first-seen order except variants (:data:`medslip.settings.VARIANTS` order)."""
+    each in first-seen order except variants (the variant registry's order)."""
     plain = list(plain)
     metric_columns = [f"{m}{s}" for m in metrics for s in ("", "_lo", "_hi", "_seed_sd")]
     columns = keys + ["status", "n_seeds", "seeds"] + metric_columns + plain + ["note"]
@@ -105,7 +105,6 @@ def summarise(
         row["note"] = "; ".join(notes)
         rows.append(row)
     out = pd.DataFrame(rows, columns=columns)
-    variant_rank = {v: i for i, v in enumerate(VARIANTS)}
     ranks = []
     for k in keys:
         seen = {v: i for i, v in enumerate(dict.fromkeys(out[k]))}

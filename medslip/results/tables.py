@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from medslip.results.collect import run_label, source_of, summarise, with_ci
-from medslip.settings import VARIANTS
+from medslip.variants import variant_rank
 
 ZEROSHOT_METRICS = ["auc", "f1", "accuracy", "oracle_f1", "oracle_accuracy"]
 FT_CLS_METRICS = ZEROSHOT_METRICS
@@ -318,7 +318,7 @@ def disentanglement(metrics: list[dict[str, Any]], sources: dict[str, str]) -> T
     )
     footer = tuple(
         f"- {variant}: {v}"
-        for variant in sorted(verdicts, key=VARIANTS.index)
+        for variant in sorted(verdicts, key=variant_rank)
         for v in dict.fromkeys(verdicts[variant])
     )
     return Table(frame, "Disentanglement probe", caption, PROBE_METRICS, ("Verdicts:", *footer))
@@ -376,9 +376,8 @@ def ablation(metrics: list[dict[str, Any]], sources: dict[str, str]) -> Table:
         c = r["column"]
         row |= {c: r["value"], f"{c}_lo": r["lo"], f"{c}_hi": r["hi"], f"{c}_n_seeds": r["n_seeds"]}
     frame = pd.DataFrame(list(rows.values()), columns=keys + wide)
-    rank = {v: i for i, v in enumerate(VARIANTS)}
     frame = frame.sort_values(
-        ["source", "variant"], key=lambda s: s.map(rank) if s.name == "variant" else s
+        ["source", "variant"], key=lambda s: s.map(variant_rank) if s.name == "variant" else s
     ).reset_index(drop=True)
     caption = (
         "Ablation: one row per pretrained variant and data source; columns are each task's "

@@ -33,10 +33,11 @@ from medslip.data.dataset import PretrainAugment, ShardDataset
 from medslip.data.shards import ShardWriter
 from medslip.model import create_model
 from medslip.model.trunk import ResNetTrunk
-from medslip.settings import VARIANTS, ModelSettings, TrainSettings
+from medslip.settings import ModelSettings, TrainSettings
 from medslip.train.schedule import adamw
+from medslip.variants import VARIANTS
 
-TRAINED = tuple(v for v in VARIANTS if v != "random_init")
+TRAINED = tuple(v.name for v in VARIANTS.values() if v.trained)
 POSITIVE_RATE, ABSENT_RATE = 0.01, 0.03  # label-matrix cell rates of SynthCXR reports
 
 

@@ -40,6 +40,7 @@ from medslip.train.checkpoint import (
 from medslip.train.data import PretrainDataset, load_tables, report_embeddings_by_row
 from medslip.train.files import RUN_FILES
 from medslip.train.schedule import adamw, learning_rate
+from medslip.variants import variant as get_variant
 from medslip.vocab import LATERAL_SWAP
 
 log = logging.getLogger(__name__)
@@ -158,9 +159,10 @@ def pretrain(
         model = model.to(memory_format=torch.channels_last)
     stamp = fingerprint(config, variant, seed, inputs)
     optimizer = adamw(model, train.warmup_lr, train.weight_decay)
-    start = resume(run_dir, model, optimizer, stamp) if variant != "random_init" else 0
+    trained = get_variant(variant).trained
+    start = resume(run_dir, model, optimizer, stamp) if trained else 0
     history = _History(run_dir, start)
-    if variant != "random_init":
+    if trained:
         _fit(
             model,
             optimizer,
@@ -186,7 +188,7 @@ def pretrain(
         "train": train.to_dict(),
         "text": TextSettings.from_config(config).to_dict(),
         "text_books": books.meta,
-        "epochs_trained": 0 if variant == "random_init" else train.epochs,
+        "epochs_trained": train.epochs if trained else 0,
         "git_commit": git_commit(),
         "inputs": stamp["inputs"],
         "final_epoch": history.last_epoch(),
@@ -237,7 +239,7 @@ def _fit(
 ) -> None:
     tables = load_tables(inputs.join_dir, inputs.reports_dir, train.uncertain)
     text = None
-    if model_settings.variant == "global_clip":
+    if get_variant(model_settings.variant).needs_report_embeddings:
         text = report_embeddings_by_row(
             inputs.report_embeddings, inputs.reports_dir / "report_ids.txt"
         ).to(device)

@@ -6,6 +6,7 @@ import os
 
 from medslip.settings import preset
 from medslip.train.files import JOIN_FILES, RUN_FILES
+from medslip.variants import variant
 
 TRAIN = preset(config)["train"]
 PRETRAIN_VARIANTS = config["pretrain"]["variants"]
@@ -101,7 +102,9 @@ rule pretrain:
         join=f"{PRETRAIN_JOIN}/{JOIN_FILES['images']}",
         books=TEXT_BOOKS,
         embeddings=lambda wildcards: (
-            REPORT_EMBEDDINGS if wildcards.variant == "global_clip" else []
+            REPORT_EMBEDDINGS
+            if variant(wildcards.variant).needs_report_embeddings
+            else []
         ),
     output:
         weights=f"{MODELS}/{{variant}}/seed{{seed}}/{RUN_FILES['weights']}",
