@@ -7,6 +7,7 @@ The same schema file is used by Snakemake (``workflow/rules/common.smk``) and by
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from medslip.datasets import data_sources
 from medslip.errors import MedslipError
+from medslip.variants import VARIANTS
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 """The schema: in a checkout a link to ``workflow/schemas/config.schema.yaml``, in a wheel the file
@@ -61,12 +64,69 @@ def _input_path_keys(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) ->
         yield from _input_path_keys(sub, (*prefix, name))
 
 
-def validate_config(config: dict[str, Any], base_dir: str | os.PathLike = ".") -> dict[str, Any]:
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:g}"
+
+
+def cross_key_errors(config: dict[str, Any]) -> list[str]:
+    """What the schema cannot say of a whole (validated) config: keys that must agree with each
+    other. One line per problem, naming the key; empty when the config is consistent."""
+    errors = []
+    if config["preset"] not in config["presets"]:
+        known = ", ".join(sorted(config["presets"]))
+        errors.append(f"preset: {config['preset']!r} is not defined under presets (known: {known})")
+    trained = config["pretrain"]["variants"]
+    evaluated = config["evaluate"]["variants"] or trained
+    for key, chosen in (("evaluate", evaluated), ("finetune", config["finetune"]["variants"])):
+        missing = [v for v in chosen or () if v not in trained]
+        if missing:
+            errors.append(f"{key}.variants: {missing} are not in pretrain.variants {trained}")
+    published = {_pct(f) for f in config["data"]["splits"]["subset_fractions"]}
+    unpublished = [f for f in config["finetune"]["fractions"] if _pct(f) not in published]
+    if unpublished:
+        errors.append(f"finetune.fractions: {unpublished} are not in data.splits.subset_fractions")
+    parts = config["evaluate"]["probe"]["fractions"]
+    if not math.isclose(sum(parts.values()), 1.0, abs_tol=1e-6):
+        errors.append(
+            f"evaluate.probe.fractions: train + val + test must be 1, got {sum(parts.values()):g}"
+        )
+    read = data_sources(config)
+    evaluate, finetune, figures = config["evaluate"], config["finetune"], config["figures"]
+    for key in ("zeroshot_datasets", "grounding_datasets"):
+        unmapped = [d for d in evaluate[key] if d in read and d not in evaluate["entity_maps"]]
+        if unmapped:
+            errors.append(f"evaluate.entity_maps: no class -> entity map for {unmapped} ({key})")
+    no_classes = [d for d in finetune["cls_datasets"] if d in read and d not in finetune["classes"]]
+    if no_classes:
+        errors.append(f"finetune.classes: no classes for {no_classes} (finetune.cls_datasets)")
+    overlay = figures["overlay_variant"]
+    if overlay not in evaluated:
+        errors.append(
+            f"figures.overlay_variant: {overlay!r} is not evaluated "
+            f"(evaluate.variants: {evaluated})"
+        )
+    elif not VARIANTS[overlay].does("grounding"):
+        reason = VARIANTS[overlay].not_applicable["grounding"]
+        errors.append(f"figures.overlay_variant: {overlay}: {reason}")
+    grounded = [d for d in evaluate["grounding_datasets"] if d in read]
+    if grounded and figures["overlay_dataset"] not in grounded:
+        errors.append(
+            f"figures.overlay_dataset: {figures['overlay_dataset']!r} is not a grounding dataset "
+            f"of this run {grounded}"
+        )
+    return errors
+
+
+def validate_config(
+    config: dict[str, Any], base_dir: str | os.PathLike = ".", whole: bool = True
+) -> dict[str, Any]:
     """Validate ``config`` in place (filling defaults) and return it.
 
     Raises :class:`ConfigError` naming the offending key for unknown keys, wrong types, values out
-    of range, and input paths (keys marked ``x-input-path`` in the schema) that do not exist
-    relative to ``base_dir``.
+    of range, input paths (keys marked ``x-input-path`` in the schema) that do not exist
+    relative to ``base_dir``, and, for a ``whole`` config (not the part a workflow job is handed),
+    keys that disagree with each other (:func:`cross_key_errors`). ``medslip check-config`` and
+    the Snakefile both call this.
     """
     schema = load_schema()
     cls = _with_defaults(jsonschema.validators.validator_for(schema))
@@ -89,6 +149,9 @@ def validate_config(config: dict[str, Any], base_dir: str | os.PathLike = ".") -
             raise ConfigError(f'{".".join(key)}: empty path; write null (not "") to leave it unset')
         if node is not None and not (Path(base_dir) / node).exists():
             raise ConfigError(f"{'.'.join(key)}: input path {node!r} does not exist")
+    problems = cross_key_errors(config) if whole else []
+    if problems:
+        raise ConfigError("inconsistent configuration:\n  " + "\n  ".join(problems))
     return config
 
 
@@ -127,4 +190,4 @@ def config_from_arg(value: str) -> dict[str, Any]:
         config = json.loads(value)
     except ValueError as exc:
         raise ConfigError(f"--config: not a JSON object: {exc}") from exc
-    return validate_config(config)
+    return validate_config(config, whole=False)

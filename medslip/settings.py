@@ -102,3 +102,114 @@ class TextSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Config ``evaluate`` as one evaluation job reads it (the schema owns every default).
+
+    ``seed``: the bootstrap seed (``evaluate.seed``, else the top-level ``seed``).
+    ``entity_maps``: class -> entity of the datasets asked for only; ``grounding``:
+    ``evaluate.grounding`` when asked for, else empty (so a job depends on what it uses).
+    """
+
+    bootstrap: int
+    seed: int
+    batch_size: int
+    workers: int
+    entity_maps: dict[str, dict[str, str]]
+    grounding: dict[str, Any]
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], datasets: tuple[str, ...] = (), grounding: bool = False
+    ) -> EvalSettings:
+        block = config["evaluate"]
+        seed = block["seed"] if block["seed"] is not None else config["seed"]
+        maps = block["entity_maps"]
+        return cls(
+            bootstrap=block["bootstrap"],
+            seed=seed,
+            batch_size=block["batch_size"],
+            workers=block["workers"],
+            entity_maps={d: dict(maps[d]) for d in datasets if d in maps},
+            grounding=dict(block["grounding"]) if grounding else {},
+        )
+
+
+PROBE_PARTS = ("train", "val", "test")
+"""The three parts of the probe's patients (config ``evaluate.probe.fractions``)."""
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """Config ``evaluate.probe`` (the schema owns every default)."""
+
+    fractions: tuple[float, float, float]  # probe train, val, test (of the patients)
+    c_grid: tuple[float, ...]  # ascending
+    min_positives: int
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ProbeSettings:
+        block = config["evaluate"]["probe"]
+        fractions = tuple(float(block["fractions"][p]) for p in PROBE_PARTS)
+        return cls(fractions, tuple(sorted(block["c_grid"])), int(block["min_positives"]))
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """Config ``finetune`` (the schema owns every default) plus the bootstrap of ``evaluate``;
+    ``classes`` holds the class list of the dataset asked for only."""
+
+    epochs: int
+    patience: int | None
+    batch_size: int
+    lr: float
+    weight_decay: float
+    image_size: int | None
+    use_base: bool
+    augment: bool
+    crop_scale: tuple[float, float]
+    seg_dropout: float
+    seg_threshold: float
+    classes: dict[str, list[str]]
+    workers: int
+    bootstrap: int
+    bootstrap_seed: int
+    master_seed: int
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], dataset: str) -> FinetuneSettings:
+        block, evaluate = config["finetune"], config["evaluate"]
+        classes = block["classes"]
+        return cls(
+            epochs=block["epochs"],
+            patience=block["patience"],
+            batch_size=block["batch_size"],
+            lr=block["lr"],
+            weight_decay=block["weight_decay"],
+            image_size=block["image_size"],
+            use_base=block["use_base"],
+            augment=block["augment"],
+            crop_scale=tuple(block["crop_scale"]),
+            seg_dropout=block["seg_dropout"],
+            seg_threshold=block["seg_threshold"],
+            classes={dataset: list(classes[dataset])} if dataset in classes else {},
+            workers=block["workers"],
+            bootstrap=evaluate["bootstrap"],
+            bootstrap_seed=evaluate["seed"] if evaluate["seed"] is not None else config["seed"],
+            master_seed=config["seed"],
+        )
+
+
+@dataclass(frozen=True)
+class OverlaySettings:
+    """Config ``figures`` as the grounding-overlays figure reads it."""
+
+    count: int
+    seed: int
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> OverlaySettings:
+        block = config["figures"]
+        return cls(count=block["overlay_count"], seed=block["overlay_seed"])

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Create or update .venv with the pinned stack (torch CPU wheel first, then everything else with
-# torch pinned). Idempotent: does nothing when pyproject.toml and this script are unchanged.
+# torch pinned, at the versions of scripts/constraints.txt). Idempotent: does nothing when
+# pyproject.toml, the constraints and this script are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 stamp=.venv/.medslip-setup
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh scripts/constraints.txt | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "setup: .venv is up to date"
   exit 0
@@ -17,6 +18,6 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/pip install -q -U pip
 # The CPU wheel of torch 2.13.0 first: any other torch spec pulls gigabytes of CUDA packages.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q torch==2.13.0 -e ".[all,dev]"
+.venv/bin/pip install -q torch==2.13.0 -c scripts/constraints.txt -e ".[all,dev]"
 echo "$want" > "$stamp"
 echo "setup: .venv ready"

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from medslip.config import ConfigError, load_config, validate_config
-from medslip.data.readers import DATASETS, SYNTHCXR_DATASETS
+from medslip.datasets import DATASETS, SYNTHCXR_DATASETS
 from medslip.synth.generator import DATASETS as SYNTH_BUILDS
 from tests.conftest import REPO
 

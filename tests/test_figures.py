@@ -354,11 +354,12 @@ def _overlay_config(count: int, seed: int) -> dict:
 
 
 def test_overlay_sample_is_seeded(grounding_work):
-    from medslip.evaluate.data import EvalSettings, load_eval_set
+    from medslip.evaluate.data import load_eval_set
     from medslip.evaluate.truth import official_truth
     from medslip.figures.overlays import overlay_sample, positive_test_pairs
+    from medslip.settings import EvalSettings
 
-    settings = EvalSettings.from_config(_overlay_config(2, 5))
+    settings = EvalSettings.from_config(_overlay_config(2, 5), ("rsna_pneumonia",))
     data = load_eval_set(grounding_work / "data", "rsna_pneumonia", settings)
     pairs = positive_test_pairs(data, official_truth(data))
     assert len(pairs) == 3 and set(data.frame["split"].iloc[[r for r, _ in pairs]]) == {"test"}

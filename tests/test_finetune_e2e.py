@@ -16,9 +16,8 @@ import torch
 from medslip.cli import main
 from medslip.config import validate_config
 from medslip.data.shards import ShardWriter
-from medslip.evaluate.finetune import FinetuneSettings
 from medslip.model import create_model
-from medslip.settings import ModelSettings
+from medslip.settings import FinetuneSettings, ModelSettings
 from medslip.train.checkpoint import save_final
 from tests.test_evaluate_command import _outputs
 
@@ -58,7 +57,7 @@ def tiny_settings(**finetune) -> FinetuneSettings:
     block = {"epochs": 2, "batch_size": 5} | finetune
     bootstrap = block.pop("bootstrap", 30)
     config = {"seed": 3, "finetune": block, "evaluate": {"bootstrap": bootstrap}}
-    return FinetuneSettings.from_config(validate_config(config))
+    return FinetuneSettings.from_config(validate_config(config), "rsna_pneumonia")
 
 
 def _write_data(root: Path) -> Path:

@@ -6,7 +6,20 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-BASE = {"__init__", "vocab", "labels", "errors", "atomic", "config", "settings", "rle", "progress"}
+BASE = {
+    "__init__",
+    "vocab",
+    "labels",
+    "errors",
+    "atomic",
+    "config",
+    "settings",
+    "variants",
+    "datasets",
+    "job_config",
+    "rle",
+    "progress",
+}
 ORDER: list[set[str]] = [
     {"base"},
     {"synth", "reports", "data"},  # independent of each other

@@ -17,12 +17,12 @@ from medslip.cli import main
 from medslip.data.shards import ShardWriter
 from medslip.evaluate.probe import (
     PREDICTION_COLUMNS,
-    ProbeSettings,
     Target,
     probe,
     probe_parts,
 )
 from medslip.model.text import save_books
+from medslip.settings import ProbeSettings
 from tests.test_evaluate_command import SIZE, _books, _model, _outputs, _run_dir
 
 SETTINGS = ProbeSettings(fractions=(0.6, 0.2, 0.2), c_grid=(0.01, 0.1, 1.0), min_positives=3)

@@ -70,8 +70,8 @@ def test_requests_grow_with_each_retry(attempt):
         profile["set-resources"].items()
     ):
         for name in ("mem_mb", "runtime"):
-            value = eval(str(resources[name]), {"attempt": attempt})  # noqa: S307 - our own file
-            first = eval(str(resources[name]), {"attempt": 1})  # noqa: S307
+            value = eval(str(resources[name]), {"attempt": attempt})
+            first = eval(str(resources[name]), {"attempt": 1})
             assert value == attempt * first, (rule, name)
             assert first >= (2 if name == "runtime" else 100), (rule, name)
 
@@ -93,8 +93,8 @@ def test_dry_run_requests_the_profile_sizes(dry_run):
     jobs, sizes = _job_resources(dry_run), _profile()["set-resources"]
     for rule, want in sizes.items():
         for got in jobs[rule]:
-            assert got["mem_mb"] == str(eval(want["mem_mb"], {"attempt": 1})), rule  # noqa: S307
-            assert got["runtime"] == str(eval(want["runtime"], {"attempt": 1})), rule  # noqa: S307
+            assert got["mem_mb"] == str(eval(want["mem_mb"], {"attempt": 1})), rule
+            assert got["runtime"] == str(eval(want["runtime"], {"attempt": 1})), rule
             extra = want.get("slurm_extra")  # a quoted string: "'--nice=1000'"
             assert got.get("slurm_extra") == (ast.literal_eval(extra) if extra else None), rule
 

@@ -9,7 +9,7 @@ HELP = "read an official-format dataset tree (MIMIC, NIH, RSNA, SIIM, IU, COVID)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medslip.data.readers import DATASETS
+    from medslip.datasets import DATASETS
 
     parser.add_argument(
         "--dataset", required=True, choices=sorted(DATASETS), help="which official format"

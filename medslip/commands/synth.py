@@ -11,7 +11,7 @@ HELP = "generate SynthCXR (MIMIC-CXR-JPG, NIH ChestX-ray14, RSNA, SIIM-ACR forma
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # The registry (standard library only), not the generator: every `medslip` command builds
     # this parser, and the generator imports pandas and scipy.
-    from medslip.data.readers import SYNTHCXR_DATASETS
+    from medslip.datasets import SYNTHCXR_DATASETS
 
     parser.add_argument(
         "--config",

@@ -89,7 +89,7 @@ def decode_dicom(data: bytes, what: str) -> np.ndarray:
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(io.BytesIO(data))
             raw = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - any decoder failure means "unreadable DICOM"
+    except Exception as exc:  # any decoder failure means "unreadable DICOM"
         raise BadImage(f"{what}: unreadable DICOM ({type(exc).__name__}: {exc})") from None
     photometric = str(ds.get("PhotometricInterpretation", ""))
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):

@@ -23,37 +23,13 @@ from medslip.data.dataset import ShardDataset, eval_transform
 from medslip.data.shards import GATHERED
 from medslip.errors import MedslipError
 from medslip.progress import progress
+from medslip.settings import EvalSettings
 from medslip.train.checkpoint import load_pretrained
 from medslip.train.files import RUN_FILES
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("val", "test")
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """Config ``evaluate`` (the schema owns every default) and the resolved bootstrap seed."""
-
-    bootstrap: int
-    seed: int
-    batch_size: int
-    workers: int
-    entity_maps: dict[str, dict[str, str]]
-    grounding: dict[str, Any]
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> EvalSettings:
-        block = config["evaluate"]
-        seed = block["seed"] if block["seed"] is not None else config["seed"]
-        return cls(
-            bootstrap=block["bootstrap"],
-            seed=seed,
-            batch_size=block["batch_size"],
-            workers=block["workers"],
-            entity_maps=block["entity_maps"],
-            grounding=block["grounding"],
-        )
 
 
 @dataclass(frozen=True)
@@ -144,7 +120,7 @@ def load_model(run_dir: Path, books: Path, device: torch.device) -> torch.nn.Mod
         model = load_pretrained(run_dir, books)
     except MedslipError:
         raise
-    except Exception as exc:  # noqa: BLE001 - safetensors/OS errors mean a bad checkpoint
+    except Exception as exc:  # safetensors/OS errors mean a bad checkpoint
         raise MedslipError(f"{run_dir}: cannot load the model ({exc})") from None
     return model.to(device)
 

@@ -39,6 +39,7 @@ from medslip.data.splits import subset_column
 from medslip.errors import MedslipError
 from medslip.evaluate.data import read_run_meta
 from medslip.progress import Progress, progress
+from medslip.settings import FinetuneSettings
 from medslip.train.files import RUN_FILES
 from medslip.train.loop import derive_seed
 
@@ -47,50 +48,6 @@ log = logging.getLogger(__name__)
 TRUNK_PREFIX = "res_features."
 """Prefix of the trunk in every pretrained model's state dict."""
 FT_SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class FinetuneSettings:
-    """Config ``finetune`` (the schema owns every default) plus the bootstrap of ``evaluate``."""
-
-    epochs: int
-    patience: int | None
-    batch_size: int
-    lr: float
-    weight_decay: float
-    image_size: int | None
-    use_base: bool
-    augment: bool
-    crop_scale: tuple[float, float]
-    seg_dropout: float
-    seg_threshold: float
-    classes: dict[str, list[str]]
-    workers: int
-    bootstrap: int
-    bootstrap_seed: int
-    master_seed: int
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> FinetuneSettings:
-        block, evaluate = config["finetune"], config["evaluate"]
-        return cls(
-            epochs=block["epochs"],
-            patience=block["patience"],
-            batch_size=block["batch_size"],
-            lr=block["lr"],
-            weight_decay=block["weight_decay"],
-            image_size=block["image_size"],
-            use_base=block["use_base"],
-            augment=block["augment"],
-            crop_scale=tuple(block["crop_scale"]),
-            seg_dropout=block["seg_dropout"],
-            seg_threshold=block["seg_threshold"],
-            classes=block["classes"],
-            workers=block["workers"],
-            bootstrap=evaluate["bootstrap"],
-            bootstrap_seed=evaluate["seed"] if evaluate["seed"] is not None else config["seed"],
-            master_seed=config["seed"],
-        )
 
 
 def fraction_pct(fraction: float) -> str:
@@ -250,7 +207,7 @@ def read_weights(run_dir: Path) -> dict[str, Tensor]:
     path = run_dir / RUN_FILES["weights"]
     try:
         return load_file(str(path), device="cpu")
-    except Exception as exc:  # noqa: BLE001 - any reader failure means a bad checkpoint
+    except Exception as exc:  # any reader failure means a bad checkpoint
         raise MedslipError(f"{path}: cannot read the pretrained weights ({exc})") from None
 
 

@@ -34,10 +34,8 @@ from torch import Tensor, nn
 from medslip.data.dataset import PretrainAugment, eval_transform
 from medslip.data.shards import ShardReader
 from medslip.errors import MedslipError
-from medslip.evaluate.data import EvalSettings
 from medslip.evaluate.finetune import (
     TRUNK_PREFIX,
-    FinetuneSettings,
     ImageDataset,
     SplitFrame,
     batches,
@@ -54,6 +52,7 @@ from medslip.evaluate.metrics import auc
 from medslip.evaluate.report import write_outputs
 from medslip.evaluate.zeroshot import class_metrics
 from medslip.model.trunk import EXPANSION, Bottleneck, ResNetTrunk
+from medslip.settings import EvalSettings, FinetuneSettings
 from medslip.train.schedule import adamw
 from medslip.variants import variant
 
@@ -218,7 +217,7 @@ def run_finetune_cls(
 ) -> dict[str, Any]:
     """Fine-tune the trunk of ``run_dir`` on ``dataset`` at training ``fraction`` with seed
     ``ft_seed``; writes predictions + metrics under ``out_dir`` and returns the metrics."""
-    settings = FinetuneSettings.from_config(config)
+    settings = FinetuneSettings.from_config(config, dataset)
     meta, _, _ = run_model_settings(run_dir)
     size = settings.image_size or int(meta["model"]["image_size"])
     if dataset not in settings.classes:

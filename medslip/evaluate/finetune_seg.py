@@ -35,7 +35,6 @@ from medslip.data.dataset import eval_transform
 from medslip.data.shards import GATHERED, ShardReader
 from medslip.errors import MedslipError
 from medslip.evaluate.finetune import (
-    FinetuneSettings,
     ImageDataset,
     SplitFrame,
     batches,
@@ -58,6 +57,7 @@ from medslip.evaluate.metrics import (
 from medslip.evaluate.report import write_outputs
 from medslip.evaluate.truth import box_mask
 from medslip.evaluate.unet import ResUNet
+from medslip.settings import FinetuneSettings
 from medslip.train.schedule import adamw
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ def run_finetune_seg(
 ) -> dict[str, Any]:
     """Fine-tune a U-Net on the trunk of ``run_dir`` for ``dataset`` at training ``fraction``
     with seed ``ft_seed``; writes predictions + metrics under ``out_dir``; returns the metrics."""
-    settings = FinetuneSettings.from_config(config)
+    settings = FinetuneSettings.from_config(config, dataset)
     meta, layers, width = run_model_settings(run_dir)
     size = settings.image_size or int(meta["model"]["image_size"])
     if size % 16:

@@ -31,7 +31,6 @@ from torch import Tensor
 
 from medslip.evaluate.data import (
     EvalSet,
-    EvalSettings,
     image_batches,
     load_eval_set,
     load_model,
@@ -52,6 +51,7 @@ from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.truth import Masks, exact_truth, official_truth, shard_geometry
 from medslip.model.streams import ModelOutput
 from medslip.progress import progress
+from medslip.settings import EvalSettings
 from medslip.variants import variant
 from medslip.vocab import ENTITY_INDEX
 
@@ -240,7 +240,7 @@ def run_grounding(
 ) -> dict[str, Any]:
     """Ground every class of ``dataset`` with the model of ``run_dir`` against the official
     truth (and the exact SynthCXR masks under ``exact_dir``); writes predictions + metrics."""
-    settings = EvalSettings.from_config(config)
+    settings = EvalSettings.from_config(config, (dataset,), grounding=True)
     flags = settings.grounding
     meta = read_run_meta(run_dir)
     entry = variant(meta["variant"])

@@ -22,7 +22,6 @@ anatomy − pathology) under the same resamples.
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,6 @@ from medslip.data.shards import GATHERED
 from medslip.errors import MedslipError
 from medslip.evaluate.data import (
     EvalSet,
-    EvalSettings,
     image_batches,
     load_model,
     read_run_meta,
@@ -48,9 +46,10 @@ from medslip.evaluate.metrics import auc, bootstrap_counts, classification_draws
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.truth import eval_image_id
 from medslip.progress import Progress
+from medslip.settings import PROBE_PARTS as PARTS
+from medslip.settings import EvalSettings, ProbeSettings
 
 log = logging.getLogger(__name__)
-PARTS = ("train", "val", "test")
 OWN_STREAM = {"presence": ("pathology", "anatomy"), "landmark": ("anatomy", "pathology")}
 """Per target: (the stream it should be read from, the stream it is compared with)."""
 PREDICTION_COLUMNS = [
@@ -71,25 +70,6 @@ PHRASES = {
     "not distinguishable": "is not distinguishable from",
     "undetermined": "cannot be compared with",
 }
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    """Config ``evaluate.probe`` (the schema owns every default)."""
-
-    fractions: tuple[float, float, float]  # probe train, val, test (of the patients)
-    c_grid: tuple[float, ...]  # ascending
-    min_positives: int
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ProbeSettings:
-        block = config["evaluate"]["probe"]
-        fractions = tuple(float(block["fractions"][p]) for p in PARTS)
-        if not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-            raise MedslipError(
-                f"evaluate.probe.fractions: train + val + test must be 1, got {sum(fractions):g}"
-            )
-        return cls(fractions, tuple(sorted(block["c_grid"])), int(block["min_positives"]))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import torch
 
 from medslip.evaluate.data import (
     EvalSet,
-    EvalSettings,
     image_batches,
     load_eval_set,
     load_model,
@@ -37,6 +36,7 @@ from medslip.evaluate.metrics import (
 )
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.progress import progress
+from medslip.settings import EvalSettings
 from medslip.variants import variant
 from medslip.vocab import ENTITY_INDEX
 
@@ -142,7 +142,7 @@ def run_zeroshot(
 ) -> dict[str, Any]:
     """Evaluate the model of ``run_dir`` on ``dataset``; writes predictions + metrics under
     ``out_dir`` and returns the metrics."""
-    settings = EvalSettings.from_config(config)
+    settings = EvalSettings.from_config(config, (dataset,))
     meta = read_run_meta(run_dir)
     data = load_eval_set(data_dir, dataset, settings)
     head = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medslip.data.readers import DATASETS
+from medslip.datasets import DATASETS
 from medslip.figures.inputs import numeric, read_table
 from medslip.figures.style import (
     count_range,

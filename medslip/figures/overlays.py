@@ -21,7 +21,6 @@ from medslip.data.shards import GATHERED, ShardReader
 from medslip.errors import MedslipError
 from medslip.evaluate.data import (
     EvalSet,
-    EvalSettings,
     image_batches,
     load_eval_set,
     load_model,
@@ -39,6 +38,7 @@ from medslip.figures.style import (
     styled,
     title,
 )
+from medslip.settings import EvalSettings, OverlaySettings
 from medslip.train.files import RUN_FILES
 from medslip.variants import variant as get_variant
 from medslip.vocab import ENTITY_INDEX
@@ -144,8 +144,8 @@ def draw_grounding_overlays(
             metrics_path,
         ]
     )
-    settings = EvalSettings.from_config(config)
-    block = config["figures"]
+    settings = EvalSettings.from_config(config, (dataset,), grounding=True)
+    overlay = OverlaySettings.from_config(config)
     meta = read_run_meta(run_dir)
     variant, seed = meta["variant"], meta["seed"]
     entry = get_variant(variant)
@@ -158,7 +158,7 @@ def draw_grounding_overlays(
     where = f"{variant} seed {seed}, {dataset}"
     if not pairs:
         return message_figure(HEADING, f"no positive test image with ground truth ({where})", out)
-    chosen = overlay_sample(pairs, block["overlay_count"], block["overlay_seed"])
+    chosen = overlay_sample(pairs, overlay.count, overlay.seed)
     model = load_model(run_dir, books, device)
     maps = overlay_maps(model, data, chosen, meta["model"]["image_size"], settings, device)
     scored = "anatomy" if protocol.get("use_ws_p") else "pathology"
@@ -221,7 +221,7 @@ def draw_grounding_overlays(
         title(fig, f"{HEADING}\n{where}")
         lines = [
             f"{n} of {len(pairs)} positive (image, class) pairs of the test split with ground "
-            f"truth, drawn with seed {block['overlay_seed']} (figures.overlay_seed); image at "
+            f"truth, drawn with seed {overlay.seed} (figures.overlay_seed); image at "
             f"the shard resolution ({shard_geometry(data)[0]} px square).",
             "Pathology-stream map: the pathology decoder's cross-attention of the class entity, "
             "mean over heads and layers. Anatomy-weighted map (use_ws_p): that map × the mean "

@@ -142,7 +142,7 @@ def resume(
             if missing or unexpected:
                 raise ValueError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
             optimizer.load_state_dict(state["optimizer"])
-        except Exception as exc:  # noqa: BLE001 - any failure to read means a corrupt file
+        except Exception as exc:  # any failure to read means a corrupt file
             log.warning("%s: corrupt checkpoint (%s); trying the previous one", ckpt, exc)
             continue
         log.info("resuming from %s", ckpt)

@@ -2,7 +2,6 @@
 # Everything imported here and in the other rule files is standard library, Snakemake, or one of
 # medslip's light name modules (tests/test_workflow_parse.py parses the workflow without numpy).
 import glob
-import json
 import os
 import re
 import shlex
@@ -14,9 +13,9 @@ from snakemake.utils import validate
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from medslip.config import validate_config
+from medslip.job_config import job_config_json
 from medslip.evaluate.files import EVAL_FILES, EVAL_ROOT, eval_dir
-from medslip.settings import preset
-from medslip.data.readers import DATASETS, SYNTHCXR_DATASETS
+from medslip.datasets import SYNTHCXR_DATASETS, data_sources
 
 # One schema (workflow/schemas/config.schema.yaml), checked twice: by medslip first (one line per
 # problem naming the key, input paths that must exist; `medslip check-config` runs the same), then
@@ -61,15 +60,6 @@ def dataset_root(name):
     return root if root is not None else f"results/synthcxr/{name}"
 
 
-def data_sources():
-    """Every dataset the data layer reads: the SynthCXR-served ones and those with a root set."""
-    return [
-        name
-        for name, dataset in DATASETS.items()
-        if dataset.synthcxr or config["datasets"][name] is not None
-    ]
-
-
 def mimic_reports_root():
     """Root the MIMIC manifest's report paths are relative to (datasets.mimic_cxr_reports, or
     the MIMIC-CXR-JPG root)."""
@@ -86,13 +76,10 @@ def synthcxr_outputs():
     return expand("results/synthcxr/{dataset}", dataset=datasets) + sheet
 
 
-def config_json(*keys):
-    """The listed top-level config keys (and the selected preset) as one shell-quoted JSON."""
-    part = {k: config[k] for k in keys} | {
-        "preset": config["preset"],
-        "presets": {config["preset"]: preset(config)},
-    }
-    return shlex.quote(json.dumps(part, sort_keys=True))
+def config_for(job, **wildcards):
+    """The part of the config job kind ``job`` reads (medslip.job_config: derived from the
+    settings its command builds), as shell-quoted JSON for the job's ``--config``."""
+    return shlex.quote(job_config_json(config, job, **wildcards))
 
 
 def root_tables(wildcards):

@@ -10,7 +10,7 @@ from medslip.data.files import GATHERED, shard_files
 
 DATA = config["data"]
 # Sources read by the data layer: the SynthCXR-served datasets plus those whose root is set.
-DATA_ROOTS = {name: dataset_root(name) for name in data_sources()}
+DATA_ROOTS = {name: dataset_root(name) for name in data_sources(config)}
 DATA_SHARDS = [
     f"results/data/{{source}}/shards/{shard_files(i, DATA['backend'])['shard']}"
     for i in range(DATA["n_shards"])

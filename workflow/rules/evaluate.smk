@@ -5,29 +5,17 @@
 # Needs common.smk, data.smk and pretrain.smk. Jobs get only the config they depend on (as
 # inline JSON).
 
-import json
 import os
-import shlex
 
 from medslip.evaluate.files import EVAL_FILES, EVAL_TASKS, eval_dir
 from medslip.train.files import RUN_FILES
 
 EVAL = config["evaluate"]
 EVAL_VARIANTS = EVAL["variants"] or PRETRAIN_VARIANTS
-_untrained = sorted(set(EVAL_VARIANTS) - set(PRETRAIN_VARIANTS))
-if _untrained:
-    raise ValueError(
-        f"evaluate.variants: {_untrained} are not in pretrain.variants {PRETRAIN_VARIANTS}"
-    )
 # Datasets the data layer reads (DATA_ROOTS), in config order.
 ZEROSHOT_DATASETS = [d for d in EVAL["zeroshot_datasets"] if d in DATA_ROOTS]
 GROUNDING_DATASETS = [d for d in EVAL["grounding_datasets"] if d in DATA_ROOTS]
 EVAL_DATASETS = {"zeroshot": ZEROSHOT_DATASETS, "grounding": GROUNDING_DATASETS}
-_unmapped = sorted(
-    {d for ds in EVAL_DATASETS.values() for d in ds} - set(EVAL["entity_maps"])
-)
-if _unmapped:
-    raise ValueError(f"evaluate.entity_maps: no class -> entity map for {_unmapped}")
 EVAL_RUN = f"{MODELS}/{{variant}}/seed{{seed}}"
 EVAL_DATA = "results/data/{dataset}"
 EVAL_OUT = {
@@ -56,40 +44,8 @@ PROBE_FINAL_OUTPUTS = [
     for seed in PRETRAIN_SEEDS
     for name in EVAL_FILES.values()
 ]
-PROBE_CONFIG = shlex.quote(
-    json.dumps(
-        {
-            "seed": config["seed"],
-            "evaluate": {
-                k: EVAL[k] for k in ("bootstrap", "seed", "batch_size", "workers")
-            }
-            | {
-                "probe": {k: PROBE[k] for k in ("fractions", "c_grid", "min_positives")}
-            },
-        },
-        sort_keys=True,
-    )
-)
 
 
-# The config each job depends on, as shell-quoted JSON, by (task, dataset).
-EVAL_CONFIG = {
-    (task, dataset): shlex.quote(
-        json.dumps(
-            {
-                "seed": config["seed"],
-                "evaluate": {
-                    k: EVAL[k] for k in ("bootstrap", "seed", "batch_size", "workers")
-                }
-                | {"entity_maps": {dataset: EVAL["entity_maps"][dataset]}}
-                | ({"grounding": EVAL["grounding"]} if task == "grounding" else {}),
-            },
-            sort_keys=True,
-        )
-    )
-    for task, datasets in EVAL_DATASETS.items()
-    for dataset in datasets
-}
 # Inputs of every evaluation job: the model, the text books and the data-stage files.
 EVAL_INPUTS = {
     "weights": f"{EVAL_RUN}/{RUN_FILES['weights']}",
@@ -122,7 +78,9 @@ rule evaluate_zeroshot:
         mem_mb=EVAL["mem_mb"],
         runtime=EVAL["runtime_min"],
     params:
-        config=lambda wildcards: EVAL_CONFIG["zeroshot", wildcards.dataset],
+        config=lambda wildcards: config_for(
+            "evaluate_zeroshot", dataset=wildcards.dataset
+        ),
         run_dir=lambda wildcards, input: os.path.dirname(input.weights),
         data=lambda wildcards, input: os.path.dirname(input.manifest),
         out=lambda wildcards, output: os.path.dirname(output.metrics),
@@ -157,7 +115,9 @@ rule evaluate_grounding:
         mem_mb=EVAL["mem_mb"],
         runtime=EVAL["runtime_min"],
     params:
-        config=lambda wildcards: EVAL_CONFIG["grounding", wildcards.dataset],
+        config=lambda wildcards: config_for(
+            "evaluate_grounding", dataset=wildcards.dataset
+        ),
         run_dir=lambda wildcards, input: os.path.dirname(input.weights),
         data=lambda wildcards, input: os.path.dirname(input.manifest),
         exact=lambda wildcards, input: (
@@ -191,7 +151,7 @@ rule evaluate_probe:
         mem_mb=EVAL["mem_mb"],
         runtime=EVAL["runtime_min"],
     params:
-        config=PROBE_CONFIG,
+        config=lambda wildcards: config_for("evaluate_probe"),
         run_dir=lambda wildcards, input: os.path.dirname(input.weights),
         data=lambda wildcards, input: os.path.dirname(input.manifest),
         out=lambda wildcards, output: os.path.dirname(output.metrics),

@@ -3,9 +3,7 @@
 # (pretrain.smk) and the result tables (results.smk, names from medslip.results.files). Needs
 # common.smk, pretrain.smk, evaluate.smk and results.smk. Export: FIGURES_FINAL_OUTPUTS.
 
-import json
 import os
-import shlex
 
 from medslip.evaluate.files import EVAL_FILES, eval_dir
 from medslip.figures.files import FORMATS, figure_files, figure_name
@@ -20,16 +18,6 @@ OVERLAY = {
     "variant": FIGURES_CONFIG["overlay_variant"],
     "seed": PRETRAIN_SEEDS[0],
 }
-if FIGURES_CONFIG["overlay_variant"] not in EVAL_VARIANTS:
-    raise ValueError(
-        f"figures.overlay_variant: {OVERLAY['variant']!r} is not evaluated "
-        f"(evaluate.variants: {EVAL_VARIANTS})"
-    )
-if GROUNDING_DATASETS and OVERLAY["dataset"] not in GROUNDING_DATASETS:
-    raise ValueError(
-        f"figures.overlay_dataset: {OVERLAY['dataset']!r} is not a grounding dataset of "
-        f"this run {GROUNDING_DATASETS}"
-    )
 FIGURE_NAMES = [figure_name("roc", d) for d in ZEROSHOT_DATASETS] + [
     figure_name(kind)
     for kind in (
@@ -45,22 +33,6 @@ FIGURE_NAMES = [figure_name("roc", d) for d in ZEROSHOT_DATASETS] + [
 FIGURES_FINAL_OUTPUTS = [
     figure_files(name)[fmt] for name in FIGURE_NAMES for fmt in FORMATS
 ]
-# The config the overlays depend on, as shell-quoted JSON.
-OVERLAY_CONFIG = shlex.quote(
-    json.dumps(
-        {
-            "evaluate": {
-                "batch_size": EVAL["batch_size"],
-                "entity_maps": {
-                    OVERLAY["dataset"]: EVAL["entity_maps"][OVERLAY["dataset"]]
-                },
-                "grounding": EVAL["grounding"],
-            },
-            "figures": FIGURES_CONFIG,
-        },
-        sort_keys=True,
-    )
-)
 FIGURE_RESOURCES = {"mem_mb": 2000, "runtime": 20}
 
 
@@ -131,7 +103,9 @@ rule figure_grounding_overlays:
         mem_mb=EVAL["mem_mb"],
         runtime=FIGURE_RESOURCES["runtime"],
     params:
-        config=OVERLAY_CONFIG,
+        config=lambda wildcards: config_for(
+            "figure_grounding_overlays", dataset=OVERLAY["dataset"]
+        ),
         dataset=OVERLAY["dataset"],
         run_dir=lambda wildcards, input: os.path.dirname(input.weights),
         data=lambda wildcards, input: os.path.dirname(input.manifest),

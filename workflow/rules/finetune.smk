@@ -4,38 +4,19 @@
 # data.smk and pretrain.smk (and evaluate.smk for nothing but its layout). Jobs get only the
 # config they depend on (as inline JSON).
 
-import json
 import os
 import re
-import shlex
 
-from medslip.data.files import subset_column
 from medslip.evaluate.files import EVAL_FILES, FINETUNE_TASKS, finetune_dir
 from medslip.train.files import RUN_FILES
 
 FINETUNE = config["finetune"]
 FINETUNE_VARIANTS = FINETUNE["variants"] or PRETRAIN_VARIANTS
-_ft_untrained = sorted(set(FINETUNE_VARIANTS) - set(PRETRAIN_VARIANTS))
-if _ft_untrained:
-    raise ValueError(
-        f"finetune.variants: {_ft_untrained} are not in pretrain.variants {PRETRAIN_VARIANTS}"
-    )
-_ft_published = {subset_column(f) for f in config["data"]["splits"]["subset_fractions"]}
-_ft_unpublished = [
-    f for f in FINETUNE["fractions"] if subset_column(f) not in _ft_published
-]
-if _ft_unpublished:
-    raise ValueError(
-        f"finetune.fractions: {_ft_unpublished} are not in data.splits.subset_fractions"
-    )
 # Datasets the data layer reads (DATA_ROOTS), in config order.
 FINETUNE_DATASETS = {
     "cls": [d for d in FINETUNE["cls_datasets"] if d in DATA_ROOTS],
     "seg": [d for d in FINETUNE["seg_datasets"] if d in DATA_ROOTS],
 }
-_ft_no_classes = sorted(set(FINETUNE_DATASETS["cls"]) - set(FINETUNE["classes"]))
-if _ft_no_classes:
-    raise ValueError(f"finetune.classes: no classes for {_ft_no_classes}")
 # frac{pct}: 0.01 -> 1, 1.0 -> 100 (as the subset_{pct}pct columns of splits.csv).
 FINETUNE_PCTS = {f"{f * 100:g}": f for f in FINETUNE["fractions"]}
 FINETUNE_OUT = {
@@ -60,39 +41,6 @@ FINETUNE_FINAL_OUTPUTS = [
     for ft in FINETUNE["seeds"]
     for name in EVAL_FILES.values()
 ]
-# The config each fine-tuning job depends on, as shell-quoted JSON, by dataset.
-_ft_keys = (
-    "epochs",
-    "patience",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "image_size",
-    "use_base",
-    "augment",
-    "crop_scale",
-    "seg_dropout",
-    "seg_threshold",
-    "workers",
-)
-FINETUNE_CONFIG = {
-    dataset: shlex.quote(
-        json.dumps(
-            {
-                "seed": config["seed"],
-                "evaluate": {k: config["evaluate"][k] for k in ("bootstrap", "seed")},
-                "finetune": {k: FINETUNE[k] for k in _ft_keys}
-                | (
-                    {"classes": {dataset: FINETUNE["classes"][dataset]}}
-                    if dataset in FINETUNE["classes"]
-                    else {}
-                ),
-            },
-            sort_keys=True,
-        )
-    )
-    for dataset in set(FINETUNE_DATASETS["cls"]) | set(FINETUNE_DATASETS["seg"])
-}
 FINETUNE_RUN = f"{MODELS}/{{variant}}/seed{{seed}}"
 FINETUNE_DATA = "results/data/{dataset}"
 # Inputs of every fine-tuning job: the pretrained model and the data-stage files.
@@ -128,7 +76,7 @@ rule finetune_cls:
         mem_mb=FINETUNE["mem_mb"],
         runtime=FINETUNE["runtime_min"],
     params:
-        config=lambda wildcards: FINETUNE_CONFIG[wildcards.dataset],
+        config=lambda wildcards: config_for("finetune", dataset=wildcards.dataset),
         fraction=lambda wildcards: FINETUNE_PCTS[wildcards.pct],
         run_dir=lambda wildcards, input: os.path.dirname(input.weights),
         data=lambda wildcards, input: os.path.dirname(input.manifest),
@@ -161,7 +109,7 @@ rule finetune_seg:
         mem_mb=FINETUNE["mem_mb"],
         runtime=FINETUNE["runtime_min"],
     params:
-        config=lambda wildcards: FINETUNE_CONFIG[wildcards.dataset],
+        config=lambda wildcards: config_for("finetune", dataset=wildcards.dataset),
         fraction=lambda wildcards: FINETUNE_PCTS[wildcards.pct],
         run_dir=lambda wildcards, input: os.path.dirname(input.weights),
         data=lambda wildcards, input: os.path.dirname(input.manifest),

@@ -41,7 +41,7 @@ rule text_books:
     conda:
         "../envs/train.yaml"
     params:
-        config=lambda wildcards: config_json("text"),
+        config=lambda wildcards: config_for("text_books"),
     shell:
         "medslip text-books --config {params.config} --out {output.books} > {log} 2>&1"
 
@@ -59,7 +59,7 @@ rule report_embeddings:
     conda:
         "../envs/train.yaml"
     params:
-        config=lambda wildcards: config_json("text"),
+        config=lambda wildcards: config_for("text_books"),
     shell:
         "medslip text-books --config {params.config} --reports-manifest {input.manifest}"
         " --root {input.root} --reports-out {output} > {log} 2>&1"
@@ -121,7 +121,7 @@ rule pretrain:
         mem_mb=TRAIN["mem_mb"],
         runtime=TRAIN["runtime_min"],
     params:
-        config=lambda wildcards: config_json("seed", "text"),
+        config=lambda wildcards: config_for("pretrain", variant=wildcards.variant),
         launcher=(
             f"torchrun --standalone --nproc_per_node {TRAIN['gpus']} -m medslip.cli"
             if TRAIN["gpus"] > 1

@@ -12,7 +12,10 @@ from medslip.results.files import TABLES, table_files
 # Data source of every dataset the data layer reads: SynthCXR-served or a real download.
 TABLE_SOURCES = shlex.quote(
     json.dumps(
-        {d: "SynthCXR" if d in synthcxr_datasets() else "real" for d in data_sources()},
+        {
+            d: "SynthCXR" if d in synthcxr_datasets() else "real"
+            for d in data_sources(config)
+        },
         sort_keys=True,
     )
 )

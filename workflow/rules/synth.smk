@@ -1,6 +1,4 @@
 # SynthCXR: the embedded synthetic dataset, written in the official formats.
-import json
-import shlex
 
 
 rule synthcxr:
@@ -14,7 +12,7 @@ rule synthcxr:
     conda:
         "../envs/synth.yaml"
     params:
-        config=shlex.quote(json.dumps({"synthcxr": config["synthcxr"]}, sort_keys=True)),
+        config=lambda wildcards: config_for("synth"),
     shell:
         "medslip synth --config {params.config} --out results/synthcxr"
         " --dataset {wildcards.dataset} > {log} 2>&1"

@@ -27,7 +27,7 @@ def _header(path: Path) -> dict:
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-    except Exception:  # noqa: BLE001 - an unreadable header is quarantined at preprocessing
+    except Exception:  # an unreadable header is quarantined at preprocessing
         return {}
     return {tag: ds.get(tag, "") for tag in _HEADER_TAGS}
 
