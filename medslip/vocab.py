@@ -1,8 +1,8 @@
 """The label vocabulary of MeDSLIP: 75 pathology entities and 51 anatomy landmarks.
 
-Order is the query order of the official code (method reference §2.2a); every label matrix in
-this project is indexed ``[landmark, entity]`` with these lists.
-"""
+Order is the query order of the official code (the official
+`PreTrain_MeDSLIP/data_file/preprocessing/adj_matrix.py`); every label matrix in this project is
+indexed ``[landmark, entity]`` with these lists."""
 
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def test_augment_is_seeded_and_varies():
     images = torch.randint(
         0, 256, (6, 1, 96, 96), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
     )
-    augment = PretrainAugment(size=64)
+    augment = PretrainAugment(size=64, scale=(0.2, 1.0))
     first = augment(images, torch.Generator().manual_seed(1))
     assert first.shape == (6, 3, 64, 64) and first.dtype == torch.float32
     assert torch.equal(first, augment(images, torch.Generator().manual_seed(1)))

@@ -82,7 +82,8 @@ def terms(model, images, matrix, alpha=1.0, beta=1.0, seed=0):
 
 
 def test_paper_preset_parameter_counts():
-    """Reference §1.5: MeDSLIP ≈ 21.24 M, MedKLIP ≈ 14.46 M, trunk ≈ 8.54 M (768-d text).
+    """Parameter counts of the official models: MeDSLIP ≈ 21.24 M, MedKLIP ≈ 14.46 M, trunk ≈ 8.54 M
+    (768-d text).
 
     With the default 384-d encoder (all-MiniLM-L6-v2): MeDSLIP 20,941,892, MedKLIP 14,267,330.
     """

@@ -1,4 +1,5 @@
-"""The vectorised losses against plain-loop implementations of the reference §3 formulas."""
+"""The vectorised losses against plain-loop implementations of ``forward`` of the official
+`PreTrain_MeDSLIP/models/model_MeDSLIP.py` formulas."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def randn(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
 
 
-# ---- plain-loop reference implementations (reference §2.3 and §3) -------------------------
+# ---- plain-loop implementations of the label encoding (official `dataset.py`) and losses ---
 
 
 def dot(a: list[float], b: list[float]) -> float:

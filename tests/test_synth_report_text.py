@@ -46,7 +46,8 @@ def _check_triplets_in_text(text: str, triplets) -> None:
 def test_location_phrases_map_to_their_landmark_by_reference_rules():
     for landmark, (adjs, pps) in LOCATIONS.items():
         for phrase in adjs + pps:
-            # RadGraph spans "cavoatrial junction" as one anatomy token (reference §2.2a).
+            # RadGraph spans "cavoatrial junction" as one anatomy token (the official
+            # `PreTrain_MeDSLIP/data_file/preprocessing/adj_matrix.py`).
             words = phrase.lower().replace("cavoatrial junction", "cavoatrial_junction")
             tokens = frozenset(w.replace("_", " ") for w in words.split() if w not in _STOP)
             assert landmark_for(tokens) == landmark, (phrase, landmark_for(tokens))

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from medslip.atomic import atomic_path
+from medslip.config import defaults
 from medslip.labels import PRESENCE_RANK, chestxray14_from_triplets
 from medslip.reports.parse import ReportParser, default_parser
 from medslip.reports.readers import Report, read_iu_csv
@@ -323,7 +324,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out-dir", type=Path, default=Path("results/benchmarks"))
     ap.add_argument("--synth-reports", type=int, default=2000, help="SynthCXR reports to score")
-    ap.add_argument("--seed", type=int, default=20240315, help="SynthCXR seed")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=defaults()["synthcxr"]["seed"],
+        help="SynthCXR seed (default: config synthcxr.seed)",
+    )
     ap.add_argument("--only", choices=["iu", "speed", "synthcxr"], action="append")
     args = ap.parse_args(argv)
     only = set(args.only or ["iu", "speed", "synthcxr"])

@@ -190,10 +190,13 @@ def _read_rows(real: Path, work: Path, n: int, repeats: int) -> tuple[list[dict]
 def _loader_rows(shard: Path, repeats: int, workers: int) -> list[dict]:
     import torch
 
+    from medslip.config import defaults
     from medslip.data.dataset import PretrainAugment, ShardDataset
+    from medslip.settings import TrainSettings
 
     dataset = ShardDataset(shard)
-    augment = PretrainAugment(size=224)
+    paper = defaults() | {"preset": "paper"}
+    augment = PretrainAugment(size=224, scale=TrainSettings.from_config(paper).crop_scale)
 
     def epoch() -> None:
         loader = torch.utils.data.DataLoader(

@@ -72,8 +72,8 @@ class ShardDataset(torch.utils.data.Dataset):
 class PretrainAugment:
     """MeDSLIP pretraining augmentation on uint8 batches (see module docstring)."""
 
-    size: int = 224
-    scale: tuple[float, float] = (0.2, 1.0)
+    size: int  # config presets.<preset>.model.image_size (or finetune.image_size)
+    scale: tuple[float, float]  # config presets.<preset>.train.crop_scale (or finetune.crop_scale)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     flip: bool = True
     randaug_ops: int = 2

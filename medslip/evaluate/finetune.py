@@ -1,6 +1,8 @@
-"""What fine-tuning classification and segmentation share (method reference §5.3, §5.4): the
-settings, the published training subset, the explicit trunk transfer from a pretrained run, the
-seeded streams, and model selection with early stopping on the **validation** split.
+"""What fine-tuning classification and segmentation share (the official
+`Sample_Finetuning_SIIMACR/I1_classification/` and the official
+`Sample_Finetuning_SIIMACR/I2_segmentation/`): the settings, the published training subset, the
+explicit trunk transfer from a pretrained run, the seeded streams, and model selection with early
+stopping on the **validation** split.
 
 * Data: the training images of ``subset_{pct}pct`` of ``splits.csv`` (the published nested
   1 % ⊂ 10 % ⊂ 100 % subsets) plus every ``val`` and ``test`` image, restricted to the images in

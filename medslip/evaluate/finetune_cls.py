@@ -1,4 +1,5 @@
-"""Fine-tuning classification (method reference §5.3), ``medslip finetune cls``.
+"""Fine-tuning classification (the official `Sample_Finetuning_SIIMACR/I1_classification/`),
+``medslip finetune cls``.
 
 Model (official ``use_base=True``): a full ResNet with torchvision names: the pretrained trunk
 (conv1 ... layer3, ``res_features.X -> X``) + a new ``layer4`` (``trunk_layers[0]`` bottlenecks

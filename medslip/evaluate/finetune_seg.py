@@ -1,4 +1,5 @@
-"""Fine-tuning segmentation (method reference §5.4), ``medslip finetune seg``.
+"""Fine-tuning segmentation (the official `Sample_Finetuning_SIIMACR/I2_segmentation/`), ``medslip
+finetune seg``.
 
 :class:`~medslip.evaluate.unet.ResUNet` with the pretrained trunk as its encoder
 (``res_features.X -> encoder.X``); loss BCE-with-logits + soft Dice (per image,

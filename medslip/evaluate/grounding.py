@@ -1,4 +1,5 @@
-"""Zero-shot grounding (method reference §5.2, with the gaps of §7.2 closed).
+"""Zero-shot grounding (the official `Sample_Zero-Shot_Grounding_RSNA/test.py`, with the gaps of the
+official code closed).
 
 Map of class c = the pathology decoder's cross-attention (head-averaged) for the class entity,
 mean over layers, for the whole batch at once (B, C, T). Options (config

@@ -1,6 +1,6 @@
-"""The fine-tuning segmentation network (method reference §5.4): a U-Net over the ResNet encoder
-truncated after ``layer3``, as the official ``models/resunet.py`` (after kevinlu1211's
-pytorch-unet-resnet-50-encoder, with the layer4 stage removed).
+"""The fine-tuning segmentation network (the official `Sample_Finetuning_SIIMACR/I2_segmentation/`):
+a U-Net over the ResNet encoder truncated after ``layer3``, as the official ``models/resunet.py``
+(after kevinlu1211's pytorch-unet-resnet-50-encoder, with the layer4 stage removed).
 
 With stem width w (64 = ResNet-50): skips are the input (3 ch, 1/1), the ReLU after conv1
 (w, 1/2), layer1 (4w, 1/4) and layer2 (8w, 1/8); layer3 (16w, 1/16) feeds the bridge, two

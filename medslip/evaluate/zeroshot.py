@@ -1,6 +1,7 @@
-"""Zero-shot classification (method reference §5.1): the score of class c for an image is the
-existence probability of its entity from the pathology stream (``global_clip``: its image–prompt
-similarity score); ``random_init`` has no zero-shot head and is reported as n/a.
+"""Zero-shot classification (the official `Sample_zero-shot_Classification_CXR14/test.py`): the
+score of class c for an image is the existence probability of its entity from the pathology stream
+(``global_clip``: its image–prompt similarity score); ``random_init`` has no zero-shot head and is
+reported as n/a.
 
 Per class on the test split: AUC; F1 and accuracy at the max-F1 threshold chosen on the
 validation split; the paper protocol (max-F1 threshold chosen on test) as ``oracle_*``; 95 %

@@ -1,4 +1,5 @@
-"""DETR-style pre-norm query decoder (method reference §1.4), batch-first, no positional encodings.
+"""DETR-style pre-norm query decoder (the official `PreTrain_MeDSLIP/models/transformer.py`),
+batch-first, no positional encodings.
 
 Per layer: ``t += Drop(SelfAttn(LN1 t))``; ``t += Drop(CrossAttn(q=LN2 t, k=v=memory))``;
 ``t += Drop(FFN(LN3 t))`` with a ReLU FFN; optionally a final LayerNorm. Parameter names follow

@@ -1,4 +1,5 @@
-"""The pretraining losses of method reference §3, vectorised (no loop over items or queries).
+"""The pretraining losses of ``forward`` of the official `PreTrain_MeDSLIP/models/model_MeDSLIP.py`,
+vectorised (no loop over items or queries).
 
 Notation: ``M`` (B, 51, 75) in {-1, 0, 1} indexed [landmark, entity]. For a stream with Q
 queries and P partners (pathology: Q = 75 entities, P = 51 landmarks, ``positive = (M == 1)ᵀ``;
@@ -22,7 +23,8 @@ from medslip.errors import MedslipError
 
 
 def existence_labels(matrix: Tensor) -> tuple[Tensor, Tensor]:
-    """M (B, 51, 75) -> e_p (B, 75), e_a (B, 51), long in {-1, 0, 1} (reference §2.3).
+    """M (B, 51, 75) -> e_p (B, 75), e_a (B, 51), long in {-1, 0, 1} (the official
+    `PreTrain_MeDSLIP/dataset/dataset.py`).
 
     1 if any partner cell is 1, else 0 if any is 0, else -1 (ignored).
     """
@@ -42,7 +44,7 @@ def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
 
 def existence_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """2-way cross-entropy, logits (B, Q, 2) vs labels (B, Q) in {-1, 0, 1}, mean over labels
-    != -1 (reference §3 (1))."""
+    != -1 (``forward`` of the official `PreTrain_MeDSLIP/models/model_MeDSLIP.py`)."""
     valid = labels >= 0
     ce = F.cross_entropy(logits.flatten(0, 1), labels.clamp(min=0).flatten(), reduction="none")
     return _masked_mean(ce, valid.flatten())
@@ -91,7 +93,8 @@ def prototypes(positive: Tensor, books: Tensor) -> Tensor:
 def protocl_loss(
     query: Tensor, positive: Tensor, books: Tensor, negatives: Tensor, valid: Tensor
 ) -> Tensor:
-    """ProtoCL of one stream (reference §3 (2)), raw dot products, no temperature.
+    """ProtoCL of one stream (``forward`` of the official
+    `PreTrain_MeDSLIP/models/model_MeDSLIP.py`), raw dot products, no temperature.
 
     query (B, Q, D) = cl_fc(Dropout H), positive (B, Q, P) bool, books (P, D) partner text
     embeddings, negatives/valid (B, Q, n) from :func:`sample_negatives` on ``~positive``.
@@ -109,7 +112,8 @@ def position_loss(
     negatives: Tensor,
     valid: Tensor,
 ) -> Tensor:
-    """MedKLIP's position loss (reference §3 (2), last point): as ProtoCL but slot 0 is the
+    """MedKLIP's position loss (``forward`` of the official
+    `PreTrain_MeDSLIP/models/model_MeDSLIP.py`, its position term): as ProtoCL but slot 0 is the
     embedding of ONE random positive partner ``chosen`` (B, Q) long instead of the prototype."""
     scores = query @ books.T
     s0 = scores.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
@@ -117,7 +121,8 @@ def position_loss(
 
 
 def icl_loss(logits: Tensor, matrix: Tensor) -> Tensor:
-    """ICL (reference §3 (3)): BCE-with-logits of H_p·H_aᵀ (B, 51, 75) vs M over cells M >= 0."""
+    """ICL (``forward`` of the official `PreTrain_MeDSLIP/models/model_MeDSLIP.py`):
+    BCE-with-logits of H_p·H_aᵀ (B, 51, 75) vs M over cells M >= 0."""
     known = matrix >= 0
     bce = F.binary_cross_entropy_with_logits(
         logits, matrix.clamp(min=0).to(logits.dtype), reduction="none"

@@ -107,7 +107,8 @@ class BookModel(nn.Module):
 
 
 class MeDSLIP(BookModel):
-    """The dual-stream model (reference §1.2-1.5) and its ablations.
+    """The dual-stream model (the official
+    `PreTrain_MeDSLIP/models/model_MeDSLIP.py`) and its ablations.
 
     ``disentangle``: mask generator G (off: both streams read the same tokens); ``protocl``:
     cl_fc heads and ProtoCL terms; ``icl``: the ICL term. The two decoders share one final
@@ -255,7 +256,8 @@ class MeDSLIP(BookModel):
 
 
 class MedKLIP(BookModel):
-    """The single-stream base (reference §1.6): 75 entity queries over res_l2(ReLU(res_l1 x))."""
+    """The single-stream base (MedKLIP's `PreTrain_MedKLIP/models/model_MedKLIP.py`): 75 entity
+    queries over res_l2(ReLU(res_l1 x))."""
 
     STREAMS = ("pathology",)
 

@@ -4,10 +4,9 @@ The 75 pathology prompts are knowledge descriptions of :data:`medslip.vocab.ENTI
 project's own ``entity_descriptions.json`` or a file in the official ``observation
 explanation.json`` layout); the 51 anatomy prompts fill ``text.anatomy_template`` with each raw
 :data:`medslip.vocab.LANDMARKS` name. They are encoded once by a frozen Hugging Face encoder
-(method reference §1.3) and saved as safetensors with a JSON sidecar; training and every
-evaluation read that file. Nothing here reaches the network: models load with
-``local_files_only=True``.
-"""
+(the official `PreTrain_MeDSLIP/models/model_MeDSLIP.py` and its entity descriptions) and saved as
+safetensors with a JSON sidecar; training and every evaluation read that file. Nothing here reaches
+the network: models load with ``local_files_only=True``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The image trunk: a plain-torch ResNet-50 truncated after ``layer3`` (method reference §1.1).
+"""The image trunk: a plain-torch ResNet-50 truncated after ``layer3`` (the official
+`PreTrain_MeDSLIP/models/model_MeDSLIP.py`, ``res_features``).
 
 Parameter and buffer names are torchvision's (``conv1``, ``bn1``, ``layer1.0.conv1``, ...,
 ``layer1.0.downsample.0``), so torchvision/timm ResNet-50 state dicts load by name with

@@ -1,4 +1,5 @@
-"""Anatomy string → one of the 51 landmarks, by the reference's ordered rules (method ref §2.2a).
+"""Anatomy string → one of the 51 landmarks, by the ordered rules of the official
+`PreTrain_MeDSLIP/data_file/preprocessing/adj_matrix.py`).
 
 An anatomy *string* is a ``|``-joined set of anatomy tokens (``"lobe|left|lower"``), as built from
 RadGraph ``ANAT-DP`` heads and modifiers or, by the text parser, from the anatomy words of an
@@ -22,7 +23,7 @@ from medslip.vocab import LANDMARKS
 
 @dataclass(frozen=True)
 class LandmarkRule:
-    """One row of the reference's landmark table."""
+    """One row of the official preprocessing's landmark table."""
 
     landmark: str
     base: frozenset[str]

@@ -1,11 +1,13 @@
-"""Observation lexicon: surface phrases → lemma → one of the 75 entities (method ref §2.2).
+"""Observation lexicon: surface phrases → lemma → one of the 75 entities (the official
+`PreTrain_MeDSLIP/data_file/preprocessing/` scripts).
 
 Three layers, all data:
 
 * ``SURFACE_LEMMAS``: lower-case surface phrases (what the matcher looks for) → the lemma spaCy's
   lemmatiser would give (``effusions`` → ``effusion``, ``enlarged`` → ``enlarge``); synonyms of the
   task ("infectious process", "enlarged cardiac silhouette") map straight to their target lemma;
-* ``LEMMA_NORMALISATION``: the reference's manual lemma table (``opacification`` → ``opacity``);
+* ``LEMMA_NORMALISATION``: the official preprocessing's manual lemma table (``opacification`` →
+  ``opacity``);
 * grouping (``entity_for_lemma``): a lemma that is one of the 73 named entities keeps its name,
   an ``EXCLUDED_OBS`` lemma becomes ``excluded_obs``, anything else ``tail_abnorm_obs``.
 """
@@ -195,11 +197,11 @@ _FORMS: dict[str, str] = {
 SURFACE_LEMMAS: dict[str, str] = {
     form.strip(): lemma for lemma, forms in _FORMS.items() for form in forms.split(",")
 }
-"""Lower-case surface phrase → lemma (before the reference's normalisation)."""
+"""Lower-case surface phrase → lemma (before the official preprocessing's normalisation)."""
 
 
 def normalise_lemma(lemma: str) -> str:
-    """Apply the reference's manual lemma normalisation."""
+    """Apply the official preprocessing's manual lemma normalisation."""
     return LEMMA_NORMALISATION.get(lemma, lemma)
 
 

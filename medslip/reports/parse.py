@@ -1,11 +1,11 @@
 """Radiology report text → (pathology, anatomy, presence) triplets.
 
-Pipeline per report: section extraction (``sections``) → scispaCy rule tokenizer on a blank
-English pipeline → rule-based sentence split on sentence-final punctuation and blank lines (MIMIC
-wraps lines inside sentences) → one ``PhraseMatcher`` pass (``LOWER``) for observation phrases
+Pipeline per report: section extraction (``sections``) → scispaCy rule tokenizer on a blank English
+pipeline → rule-based sentence split on sentence-final punctuation and blank lines (MIMIC wraps
+lines inside sentences) → one ``PhraseMatcher`` pass (``LOWER``) for observation phrases
 (``lexicon``) and negation/uncertainty cues (``context``), longest match first → anatomy words of
-each observation's own phrase → landmark by the reference rules (``landmarks``) → presence by
-cue scope.
+each observation's own phrase → landmark by the official preprocessing's rules (``landmarks``) →
+presence by cue scope.
 
 Anatomy linking: anatomy words inside the observation phrase ("enlarged cardiac silhouette");
 else the anatomy phrases of the following locative phrase ("opacity in the left lower lobe"); else
@@ -57,7 +57,8 @@ ANATOMY_PAIR_ALIASES: dict[str, str] = {"left side": "left", "right side": "righ
 """Two adjacent anatomy words → the rule token they stand for (like ``left-sided``)."""
 
 ANATOMY_SPLITS: dict[str, tuple[str, ...]] = {"midlung": ("mid", "lung")}
-"""Anatomy words that stand for two rule tokens (the reference only lists ``midlung|left``)."""
+"""Anatomy words that stand for two rule tokens (the official `adj_matrix.py` only lists
+``midlung|left``)."""
 
 _EXTRA_ANATOMY_WORDS = (
     "silhouette contour contours size vasculature vascularity vascular structures osseous bony"
@@ -285,8 +286,9 @@ def _anatomy_runs(words: list[str], lo: int, hi: int) -> list[frozenset[str]]:
 
 def _modifies_another(observations: list[_Obs], k: int, words: list[str]) -> bool:
     """Whether observation ``k`` is an ``excluded_obs`` word (severity, comparison: "small",
-    "unchanged") modifying another observation of its clause. The reference drops RadGraph's
-    observation modifiers (``obs_modify``); a standalone one ("interval improvement") stays."""
+    "unchanged") modifying another observation of its clause. The official preprocessing drops
+    RadGraph's observation modifiers (``obs_modify``); a standalone one ("interval improvement")
+    stays."""
     obs = observations[k]
     if obs.entity != "excluded_obs":
         return False

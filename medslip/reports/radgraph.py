@@ -1,10 +1,12 @@
-"""RadGraph annotations (``MIMIC-CXR_graphs.json`` layout) → triplets, by the reference's rules.
+"""RadGraph annotations (``MIMIC-CXR_graphs.json`` layout) → triplets, by the official
+preprocessing's rules.
 
 Layout: ``{"pXX/pXXXXXXXX/sXXXXXXXX.txt": {"text": "...", "entities": {"1": {"tokens": "lungs",
 "label": "ANAT-DP", "start_ix": 5, "end_ix": 5, "relations": [["located_at", "2"], ...]}, ...}},
 ...}``; ``start_ix``/``end_ix`` index the whitespace tokens of ``text``.
 
-Rules (method ref §2.2, ``radgraph_parsed.py`` and ``adj_matrix.py``), per sentence:
+Rules (the official `PreTrain_MeDSLIP/data_file/preprocessing/` scripts, ``radgraph_parsed.py`` and
+``adj_matrix.py``), per sentence:
 
 * anatomy = an ``ANAT-DP`` entity without relations (a head) joined with the ``ANAT-DP`` entities
   that ``modify`` it, as ``"lobe|left|lower"``, then mapped to a landmark by the ordered rules;

@@ -2,7 +2,8 @@
 
 :func:`write_report` turns a :class:`~medslip.synth.spec.StudySpec` into report text and the
 (pathology, anatomy, presence) triplets the text states, in the vocabulary of
-:mod:`medslip.vocab` and the conventions of the method reference (§2.2, §2.2a).
+:mod:`medslip.vocab` and the conventions of the official preprocessing
+(`PreTrain_MeDSLIP/data_file/preprocessing/`).
 
 Every sentence comes from a template of :mod:`medslip.synth.report_templates`, declared *with its
 triplets next to it* (data, not code paths), so the ground truth can be audited by reading the

@@ -115,7 +115,7 @@ def _full_step(
     return step
 
 
-def _loader_rate(size: int, batch: int, workers: int, n: int, repeats: int) -> float:
+def _loader_rate(augment: PretrainAugment, batch: int, workers: int, n: int, repeats: int) -> float:
     """Images/s of the augmented pretraining loader over a temporary LMDB shard."""
     with tempfile.TemporaryDirectory() as tmp:
         shard = Path(tmp) / "shard-00000.lmdb"
@@ -124,7 +124,6 @@ def _loader_rate(size: int, batch: int, workers: int, n: int, repeats: int) -> f
             for i in range(n):
                 writer.add(f"img{i:05d}", rng.integers(0, 256, (224, 224), dtype=np.uint8))
         dataset = ShardDataset(shard)
-        augment = PretrainAugment(size=size)
         generator = torch.Generator().manual_seed(0)
         loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch, num_workers=workers, shuffle=True, drop_last=True
@@ -198,7 +197,8 @@ def main(argv: list[str]) -> int:
                 }
             )
             del step
-        loader = _loader_rate(settings.image_size, batch, args.workers, n=8 * batch, repeats=3)
+        augment = PretrainAugment(size=settings.image_size, scale=train.crop_scale)
+        loader = _loader_rate(augment, batch, args.workers, n=8 * batch, repeats=3)
         rows.append(
             {
                 "device": name,

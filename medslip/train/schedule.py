@@ -1,4 +1,5 @@
-"""The official effective learning-rate schedule (method reference §4) and AdamW groups.
+"""The official effective learning-rate schedule (the official `Pretrain_MeDSLIP.yaml`,
+`train_MeDSLIP.py` and `scheduler/`) and AdamW groups.
 
 Epoch 0: warm-up from ``warmup_lr`` to ``lr`` over ``warmup_steps`` iterations in 5 equal stairs
 (officially ``scheduler.step(i // 100)`` for i < 500), then ``lr`` for the rest of the epoch.

@@ -33,7 +33,10 @@ FIGURE_NAMES = [figure_name("roc", d) for d in ZEROSHOT_DATASETS] + [
 FIGURES_FINAL_OUTPUTS = [
     figure_files(name)[fmt] for name in FIGURE_NAMES for fmt in FORMATS
 ]
-FIGURE_RESOURCES = {"mem_mb": 2000, "runtime": 20}
+FIGURE_RESOURCES = {
+    "mem_mb": FIGURES_CONFIG["mem_mb"],
+    "runtime": FIGURES_CONFIG["runtime_min"],
+}
 
 
 # Plots of finished results (at most 11 s and 262 MB on the default run): with a cluster executor
