@@ -239,18 +239,13 @@ def run_finetune_cls(
     data = {s: ImageDataset(split.shards, split.keys(s)) for s in rows}
     train_labels = torch.from_numpy(labels[rows["train"]]).float()
     val_labels = labels[rows["val"]]
-    notes: list[str] = []
-    val_has_both = any(
-        {0.0, 1.0} <= set(val_labels[:, c][~np.isnan(val_labels[:, c])])
-        for c in range(len(classes))
-    )
-    criterion = "val_auc" if val_has_both else "val_neg_loss"
-    if not val_has_both:
-        notes.append("no class has both labels in val: selection on the validation BCE")
+    criterion, notes = selection_criterion(val_labels)
     n_train_pos = np.nansum(labels[rows["train"]], axis=0)
-    for c, name in enumerate(classes):
-        if n_train_pos[c] == 0:
-            notes.append(f"{name}: no positive in the training subset")
+    notes += [
+        f"{c}: no positive in the training subset"
+        for c, n in zip(classes, n_train_pos, strict=True)
+        if not n
+    ]
 
     def train_epoch(epoch: int) -> float:
         model.train()
@@ -290,40 +285,15 @@ def run_finetune_cls(
     predictions = predictions_frame(
         split.frame.iloc[evaluated], classes, labels[evaluated], scores[evaluated]
     )
-    eval_settings = EvalSettings(
-        bootstrap=settings.bootstrap,
-        seed=settings.bootstrap_seed,
-        batch_size=settings.batch_size,
-        workers=settings.workers,
-        entity_maps={},
-        grounding={},
-    )
     per_class, macro, class_notes = class_metrics(
-        predictions.assign(entity=predictions["class"]), classes, eval_settings
+        predictions.assign(entity=predictions["class"]), classes, _bootstrap_settings(settings)
     )
     if any(split.missing.values()):
         notes.append(f"images missing from the shards (quarantined): {split.missing}")
     metrics = head_of(TASK, dataset, meta, fraction, ft_seed, settings, size) | {
         "status": "ok",
         "use_base": settings.use_base,
-        "protocol": {
-            "model": "pretrained trunk + new layer4 + avgpool + new fc"
-            if settings.use_base
-            else "trunk -> pretrained mask generator and pathology L1/ReLU/L2 -> new back -> "
-            "new layer4 + avgpool + new fc (stream transfer)",
-            "loss": "BCE with logits over the known labels",
-            "selection": f"best validation {criterion} (ties keep the earlier epoch); "
-            "early stopping after `patience` epochs without improvement; test never seen",
-            "threshold": "max-F1 on val at the chosen epoch (score >= threshold is positive)",
-            "oracle": "max-F1 threshold chosen on test (the paper protocol)",
-            "bootstrap": {
-                "unit": "patient",
-                "resamples": settings.bootstrap,
-                "seed": settings.bootstrap_seed,
-                "level": 0.95,
-            },
-            "labels": "shard mask non-empty" if dataset in MASK_LABELS else "manifest labels",
-        },
+        "protocol": protocol(settings, dataset, criterion),
         "images": split_counts(split.frame, split.missing),
         "train_positives": {c: int(n_train_pos[i]) for i, c in enumerate(classes)},
         "transfer": report,
@@ -339,6 +309,49 @@ def run_finetune_cls(
     }
     write_outputs(out_dir, predictions, metrics)
     return metrics
+
+
+def selection_criterion(val_labels: np.ndarray) -> tuple[str, list[str]]:
+    """The validation score that picks the epoch, from the val labels (N, C) in {1, 0, NaN}:
+    macro AUC where some class has both labels, else the negated BCE (with a note)."""
+    val_has_both = any({0.0, 1.0} <= set(column[~np.isnan(column)]) for column in val_labels.T)
+    if val_has_both:
+        return "val_auc", []
+    return "val_neg_loss", ["no class has both labels in val: selection on the validation BCE"]
+
+
+def _bootstrap_settings(settings: FinetuneSettings) -> EvalSettings:
+    """The evaluation settings :func:`class_metrics` reads (the bootstrap of ``evaluate``)."""
+    return EvalSettings(
+        bootstrap=settings.bootstrap,
+        seed=settings.bootstrap_seed,
+        batch_size=settings.batch_size,
+        workers=settings.workers,
+        entity_maps={},
+        grounding={},
+    )
+
+
+def protocol(settings: FinetuneSettings, dataset: str, criterion: str) -> dict[str, Any]:
+    """The ``protocol`` block of a fine-tuning classification run's metrics.json."""
+    return {
+        "model": "pretrained trunk + new layer4 + avgpool + new fc"
+        if settings.use_base
+        else "trunk -> pretrained mask generator and pathology L1/ReLU/L2 -> new back -> "
+        "new layer4 + avgpool + new fc (stream transfer)",
+        "loss": "BCE with logits over the known labels",
+        "selection": f"best validation {criterion} (ties keep the earlier epoch); "
+        "early stopping after `patience` epochs without improvement; test never seen",
+        "threshold": "max-F1 on val at the chosen epoch (score >= threshold is positive)",
+        "oracle": "max-F1 threshold chosen on test (the paper protocol)",
+        "bootstrap": {
+            "unit": "patient",
+            "resamples": settings.bootstrap,
+            "seed": settings.bootstrap_seed,
+            "level": 0.95,
+        },
+        "labels": "shard mask non-empty" if dataset in MASK_LABELS else "manifest labels",
+    }
 
 
 def predictions_frame(

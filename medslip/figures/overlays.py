@@ -176,37 +176,20 @@ def draw_grounding_overlays(
             short = image_id if len(image_id) <= 22 else image_id[:10] + "…" + image_id[-10:]
             for i, kind in enumerate(ROWS):
                 ax = axes[i, j]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.imshow(pixels, cmap="gray", vmin=0, vmax=255, interpolation="bilinear")
-                if kind != "image":
-                    if maps[kind] is None:
-                        ax.imshow(np.zeros_like(pixels), cmap="gray", alpha=0.6, vmin=0, vmax=1)
-                        ax.text(
-                            0.5,
-                            0.5,
-                            f"n/a: {variant} has\nno anatomy stream",
-                            transform=ax.transAxes,
-                            ha="center",
-                            va="center",
-                            color="white",
-                            fontsize=8,
-                        )
-                        continue
-                    heat = maps[kind][j]
-                    image = ax.imshow(
-                        heat, cmap="inferno", vmin=0, vmax=1, alpha=0.6, interpolation="bilinear"
+                heat = maps[kind][j] if kind != "image" and maps[kind] is not None else None
+                drawn = _panel(ax, kind, pixels, truth, heat, tau if kind == scored else None)
+                image = drawn if drawn is not None else image
+                if kind != "image" and heat is None:
+                    ax.text(
+                        0.5,
+                        0.5,
+                        f"n/a: {variant} has\nno anatomy stream",
+                        transform=ax.transAxes,
+                        ha="center",
+                        va="center",
+                        color="white",
+                        fontsize=8,
                     )
-                    predicted = heat > tau
-                    if kind == scored and np.isfinite(tau) and 0 < predicted.mean() < 1:
-                        ax.contour(
-                            predicted.astype(float),
-                            levels=[0.5],
-                            colors=TAU_COLOUR,
-                            linewidths=1.2,
-                            linestyles="--",
-                        )
-                ax.contour(truth, levels=[0.5], colors=TRUTH_COLOUR, linewidths=1.2)
                 if i == 0:
                     ax.set_title(f"{short}\n{data.classes[k]}", fontsize=8)
                 if j == 0:
@@ -219,30 +202,69 @@ def draw_grounding_overlays(
                 label="attention, normalised per image (0–1)",
             )
         title(fig, f"{HEADING}\n{where}")
-        lines = [
-            f"{n} of {len(pairs)} positive (image, class) pairs of the test split with ground "
-            f"truth, drawn with seed {overlay.seed} (figures.overlay_seed); image at "
-            f"the shard resolution ({shard_geometry(data)[0]} px square).",
-            "Pathology-stream map: the pathology decoder's cross-attention of the class entity, "
-            "mean over heads and layers. Anatomy-weighted map (use_ws_p): that map × the mean "
-            "over layers and the 51 landmark queries of the anatomy decoder's attention. Both "
-            "normalised by their own maximum, upsampled "
-            f"{settings.grounding['upsample']} from the token grid.",
-        ]
-        if np.isfinite(tau):
-            tau_line = (
-                f"Dashed: P = map > τ_val = {tau:.2f}, the τ the evaluation chose "
-                f"({protocol.get('tau_val', 'on validation positives')}), drawn on the "
-                f"{scored}{'-weighted' if scored == 'anatomy' else '-stream'} map it scored "
-                f"(evaluate.grounding.use_ws_p = {bool(protocol.get('use_ws_p'))})."
-            )
-            if str(protocol.get("normalisation", "")).startswith("batch"):
-                tau_line += (
-                    " The evaluation normalised by the batch maximum, these maps by their own:"
-                    " the contour is indicative only."
-                )
-            lines.append(tau_line)
-        else:
-            lines.append("No τ_val: the evaluation chose none (no validation positive).")
+        lines = _caption(n, len(pairs), overlay.seed, data, settings, tau, protocol, scored)
         footnote(fig, lines)
         return save(fig, out)
+
+
+def _panel(ax, kind: str, pixels: np.ndarray, truth: np.ndarray, heat, tau: float | None):
+    """One panel: the image, the map ``heat`` (S, S) over it (none for the image row; greyed out
+    when the model has no such map), the prediction contour at ``tau`` (the scored row only) and
+    the truth contour; returns the map's image (for the colour bar) or None."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.imshow(pixels, cmap="gray", vmin=0, vmax=255, interpolation="bilinear")
+    shown = None
+    if kind != "image" and heat is None:
+        ax.imshow(np.zeros_like(pixels), cmap="gray", alpha=0.6, vmin=0, vmax=1)
+    elif kind != "image":
+        shown = ax.imshow(heat, cmap="inferno", vmin=0, vmax=1, alpha=0.6, interpolation="bilinear")
+        predicted = heat > tau if tau is not None else None
+        if predicted is not None and np.isfinite(tau) and 0 < predicted.mean() < 1:
+            ax.contour(
+                predicted.astype(float),
+                levels=[0.5],
+                colors=TAU_COLOUR,
+                linewidths=1.2,
+                linestyles="--",
+            )
+    if kind == "image" or heat is not None:
+        ax.contour(truth, levels=[0.5], colors=TRUTH_COLOUR, linewidths=1.2)
+    return shown
+
+
+def _caption(
+    n: int,
+    n_pairs: int,
+    seed: int,
+    data,
+    settings: EvalSettings,
+    tau: float,
+    protocol: dict,
+    scored: str,
+) -> list[str]:
+    """The footnote lines: the sample, how the maps are made, and the τ contour."""
+    lines = [
+        f"{n} of {n_pairs} positive (image, class) pairs of the test split with ground "
+        f"truth, drawn with seed {seed} (figures.overlay_seed); image at "
+        f"the shard resolution ({shard_geometry(data)[0]} px square).",
+        "Pathology-stream map: the pathology decoder's cross-attention of the class entity, "
+        "mean over heads and layers. Anatomy-weighted map (use_ws_p): that map × the mean "
+        "over layers and the 51 landmark queries of the anatomy decoder's attention. Both "
+        "normalised by their own maximum, upsampled "
+        f"{settings.grounding['upsample']} from the token grid.",
+    ]
+    if not np.isfinite(tau):
+        return [*lines, "No τ_val: the evaluation chose none (no validation positive)."]
+    tau_line = (
+        f"Dashed: P = map > τ_val = {tau:.2f}, the τ the evaluation chose "
+        f"({protocol.get('tau_val', 'on validation positives')}), drawn on the "
+        f"{scored}{'-weighted' if scored == 'anatomy' else '-stream'} map it scored "
+        f"(evaluate.grounding.use_ws_p = {bool(protocol.get('use_ws_p'))})."
+    )
+    if str(protocol.get("normalisation", "")).startswith("batch"):
+        tau_line += (
+            " The evaluation normalised by the batch maximum, these maps by their own:"
+            " the contour is indicative only."
+        )
+    return [*lines, tau_line]

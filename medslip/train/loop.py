@@ -163,7 +163,7 @@ def pretrain(
     start = resume(run_dir, model, optimizer, stamp) if trained else 0
     history = _History(run_dir, start)
     if trained:
-        _fit(
+        run = _Run(
             model,
             optimizer,
             train,
@@ -171,13 +171,13 @@ def pretrain(
             inputs,
             run_dir,
             stamp,
-            start,
             history,
             ddp,
             device,
             master,
             seed,
         )
+        _fit(run, start)
     meta = {
         "variant": variant,
         "seed": seed,
@@ -222,121 +222,165 @@ def _loader(dataset, batch: int, ddp: _Dist, seed: int, workers: int, shuffle: b
     return sampler, loader
 
 
-def _fit(
-    model,
-    optimizer,
-    train: TrainSettings,
-    model_settings: ModelSettings,
-    inputs: RunInputs,
-    run_dir: Path,
-    stamp: dict,
-    start: int,
-    history: _History,
-    ddp: _Dist,
-    device: torch.device,
-    master: int,
-    seed: int,
-) -> None:
-    tables = load_tables(inputs.join_dir, inputs.reports_dir, train.uncertain)
-    text = None
-    if get_variant(model_settings.variant).needs_report_embeddings:
-        text = report_embeddings_by_row(
-            inputs.report_embeddings, inputs.reports_dir / "report_ids.txt"
-        ).to(device)
-    per_step = ddp.world * train.grad_accum
-    if train.batch_size % per_step:
-        raise MedslipError(
-            f"train.batch_size {train.batch_size} is not divisible by GPUs x grad_accum "
-            f"({ddp.world} x {train.grad_accum})"
+@dataclass
+class _Run:
+    """One pretraining run being fitted: the model and optimizer, its settings and inputs, where
+    it writes, its process group and device, and its seeds (master seed, run seed)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    train: TrainSettings
+    model_settings: ModelSettings
+    inputs: RunInputs
+    run_dir: Path
+    stamp: dict
+    history: _History
+    ddp: _Dist
+    device: torch.device
+    master: int
+    seed: int
+
+    def stream(self, name: str) -> int:
+        """The seed of one random stream of this run (:func:`derive_seed`)."""
+        return derive_seed(self.master, self.seed, name)
+
+    def report_text(self) -> torch.Tensor | None:
+        """Whole-report embeddings (N_reports, D) by report row, for variants that contrast
+        with them; else None."""
+        if not get_variant(self.model_settings.variant).needs_report_embeddings:
+            return None
+        return report_embeddings_by_row(
+            self.inputs.report_embeddings, self.inputs.reports_dir / "report_ids.txt"
+        ).to(self.device)
+
+    def loaders(self) -> tuple[Any, Any, Any]:
+        """(train sampler, train loader, val loader) of micro-batches of the joined images."""
+        train, ddp = self.train, self.ddp
+        per_step = ddp.world * train.grad_accum
+        if train.batch_size % per_step:
+            raise MedslipError(
+                f"train.batch_size {train.batch_size} is not divisible by GPUs x grad_accum "
+                f"({ddp.world} x {train.grad_accum})"
+            )
+        micro = train.batch_size // per_step
+        tables = load_tables(self.inputs.join_dir, self.inputs.reports_dir, train.uncertain)
+        dataset = PretrainDataset(self.inputs.shards, tables, "train")
+        if len(dataset) < train.batch_size:
+            raise MedslipError(
+                f"{self.inputs.join_dir}: {len(dataset)} training images, fewer than one batch "
+                f"(train.batch_size {train.batch_size})"
+            )
+        val = PretrainDataset(self.inputs.shards, tables, "val")
+        sampler, loader = _loader(
+            dataset, micro, ddp, self.stream("sampler"), train.workers, shuffle=True
         )
-    micro = train.batch_size // per_step
-    dataset = PretrainDataset(inputs.shards, tables, "train")
-    if len(dataset) < train.batch_size:
-        raise MedslipError(
-            f"{inputs.join_dir}: {len(dataset)} training images, fewer than one batch "
-            f"(train.batch_size {train.batch_size})"
-        )
-    val = PretrainDataset(inputs.shards, tables, "val")
-    sampler, loader = _loader(
-        dataset, micro, ddp, derive_seed(master, seed, "sampler"), train.workers, shuffle=True
-    )
-    _, val_loader = _loader(val, micro, _Dist(), 0, train.workers, shuffle=False)
-    step_module = _TrainStep(model, train)
-    if ddp.world > 1:
-        step_module = torch.nn.parallel.DistributedDataParallel(
-            step_module,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True,
-        )
-    if train.compile:
-        step_module = torch.compile(step_module)
-    augment = PretrainAugment(size=model_settings.image_size, scale=train.crop_scale)
-    swap = torch.tensor(LATERAL_SWAP, device=device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-    )
+        _, val_loader = _loader(val, micro, _Dist(), 0, train.workers, shuffle=False)
+        return sampler, loader, val_loader
+
+    def step_module(self) -> torch.nn.Module:
+        """Forward + loss, wrapped for DDP and compiled as the settings ask."""
+        module: torch.nn.Module = _TrainStep(self.model, self.train)
+        if self.ddp.world > 1:
+            module = torch.nn.parallel.DistributedDataParallel(
+                module,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+        return torch.compile(module) if self.train.compile else module
+
+
+def _fit(run: _Run, start: int) -> None:
+    """Train epochs ``start`` .. ``train.epochs - 1``: each a seeded pass over the training
+    split, then the validation losses, the epoch's metric rows and a resumable checkpoint."""
+    train = run.train
+    text = run.report_text()
+    sampler, loader, val_loader = run.loaders()
+    epoch_pass = _EpochPass(run, run.step_module(), text)
     steps_per_epoch = len(loader) // train.grad_accum
     bar = Progress(
-        f"pretrain {model_settings.variant} seed {seed}",
+        f"pretrain {run.model_settings.variant} seed {run.seed}",
         (train.epochs - start) * steps_per_epoch,
         unit="step",
         logger=log,
-        enabled=ddp.main,
+        enabled=run.ddp.main,
     )
     for epoch in range(start, train.epochs):
         sampler.set_epoch(epoch)
-        torch.manual_seed(derive_seed(master, seed, f"epoch{epoch}:torch") + ddp.rank)
-        aug_gen = torch.Generator().manual_seed(
-            derive_seed(master, seed, f"epoch{epoch}:augment") + ddp.rank
+        epoch_pass(epoch, loader, steps_per_epoch, bar)
+        val_terms = _validate(
+            run.model, val_loader, run.model_settings, train, run.device, text, run.stream("val")
         )
-        neg_gen = torch.Generator(device=device).manual_seed(
-            derive_seed(master, seed, f"epoch{epoch}:negatives") + ddp.rank
+        if run.ddp.main:
+            run.history.epoch_done(epoch, val_terms)
+            save_checkpoint(run.run_dir, epoch, run.model, run.optimizer, run.stamp)
+        if run.ddp.world > 1:
+            dist.barrier()
+    bar.close()
+
+
+class _EpochPass:
+    """One epoch of optimizer steps, each over ``grad_accum`` augmented micro-batches."""
+
+    def __init__(self, run: _Run, step_module: torch.nn.Module, text: torch.Tensor | None):
+        self.run, self.step_module, self.text = run, step_module, text
+        device = run.device
+        self.augment = PretrainAugment(
+            size=run.model_settings.image_size, scale=run.train.crop_scale
         )
-        model.train()
-        batches = iter(loader)
+        self.swap = torch.tensor(LATERAL_SWAP, device=device)
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+        )
+
+    def __call__(self, epoch: int, loader, steps_per_epoch: int, bar: Progress) -> None:
+        run, train = self.run, self.run.train
+        rank = run.ddp.rank
+        torch.manual_seed(run.stream(f"epoch{epoch}:torch") + rank)
+        aug_gen = torch.Generator().manual_seed(run.stream(f"epoch{epoch}:augment") + rank)
+        neg_gen = torch.Generator(device=run.device).manual_seed(
+            run.stream(f"epoch{epoch}:negatives") + rank
+        )
+        run.model.train()
+        batches = iter(loader)  # after seeding: the loader draws its base seed from torch's RNG
         for step in range(steps_per_epoch):
             tic = time.perf_counter()
             lr = learning_rate(train, epoch, step)
-            for group in optimizer.param_groups:
+            for group in run.optimizer.param_groups:
                 group["lr"] = lr
-            optimizer.zero_grad(set_to_none=True)
+            run.optimizer.zero_grad(set_to_none=True)
             terms_sum: dict[str, float] = {}
             for _ in range(train.grad_accum):
-                batch = next(batches)
-                images, flipped = augment.apply(batch["image"].to(device), aug_gen)
-                matrix = batch["matrix"].to(device).long()
-                if train.flip_swaps_laterality:
-                    flipped = flipped.to(device)
-                    matrix = torch.where(flipped[:, None, None], matrix[:, swap], matrix)
-                if device.type == "cuda":
-                    images = images.contiguous(memory_format=torch.channels_last)
-                report = text[batch["study"].to(device)] if text is not None else None
-                with autocast:
-                    terms = step_module(images, matrix, report, neg_gen)
-                loss = terms["total"] / train.grad_accum
-                loss.backward()
+                terms = self.micro_step(next(batches), aug_gen, neg_gen)
                 for name, value in terms.items():
-                    terms_sum[name] = (
-                        terms_sum.get(name, 0.0) + float(value.detach()) / train.grad_accum
-                    )
+                    terms_sum[name] = terms_sum.get(name, 0.0) + value / train.grad_accum
             if not math.isfinite(terms_sum["total"]):
                 raise MedslipError(
-                    f"non-finite loss {terms_sum} at epoch {epoch + 1} step {step + 1}; "
-                    f"the last good checkpoint in {run_dir / RUN_FILES['checkpoints']} is intact"
+                    f"non-finite loss {terms_sum} at epoch {epoch + 1} step {step + 1}; the last "
+                    f"good checkpoint in {run.run_dir / RUN_FILES['checkpoints']} is intact"
                 )
-            optimizer.step()
+            run.optimizer.step()
             rate = train.batch_size / (time.perf_counter() - tic)
-            history.step(epoch, epoch * steps_per_epoch + step, lr, rate, terms_sum)
+            run.history.step(epoch, epoch * steps_per_epoch + step, lr, rate, terms_sum)
             bar.update(epoch=f"{epoch + 1}/{train.epochs}", loss=terms_sum["total"], img_s=rate)
-        val_terms = _validate(
-            model, val_loader, model_settings, train, device, text, derive_seed(master, seed, "val")
-        )
-        if ddp.main:
-            history.epoch_done(epoch, val_terms)
-            save_checkpoint(run_dir, epoch, model, optimizer, stamp)
-        if ddp.world > 1:
-            dist.barrier()
-    bar.close()
+
+    def micro_step(
+        self, batch: dict, aug_gen: torch.Generator, neg_gen: torch.Generator
+    ) -> dict[str, float]:
+        """Augment one micro-batch (swapping laterality in the labels of flipped images),
+        forward, backward (scaled by ``grad_accum``); returns its loss terms."""
+        run, device = self.run, self.run.device
+        images, flipped = self.augment.apply(batch["image"].to(device), aug_gen)
+        matrix = batch["matrix"].to(device).long()
+        if run.train.flip_swaps_laterality:
+            flipped = flipped.to(device)
+            matrix = torch.where(flipped[:, None, None], matrix[:, self.swap], matrix)
+        if device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        report = self.text[batch["study"].to(device)] if self.text is not None else None
+        with self.autocast:
+            terms = self.step_module(images, matrix, report, neg_gen)
+        (terms["total"] / run.train.grad_accum).backward()
+        return {name: float(value.detach()) for name, value in terms.items()}
 
 
 @torch.no_grad()
