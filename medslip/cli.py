@@ -32,7 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.finetune",
     "medslip.commands.figure",
     "medslip.commands.table",
-    "medslip.commands.metrics",
+    "medslip.commands.dvc_metrics",
 )
 
 

@@ -9,7 +9,7 @@ these import, transitively (lazy imports and modules named in strings, such as t
 readers, included; the CLI's registry of every command is not followed), with the package data
 beside them; plus the files every stage runs (ALWAYS) and the outs of the stages above it.
 Params: every value of config/config.yaml (the defaults live in the schema, a dep). Metrics and
-plots: the outputs of workflow/rules/metrics.smk and the epochs.csv of every trained run.
+plots: the outputs of workflow/rules/dvc_metrics.smk and the epochs.csv of every trained run.
 
 ``python scripts/dvc_stages.py`` rewrites dvc.yaml; ``--check`` exits 1 when it is stale.
 """
@@ -64,7 +64,7 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "synthcxr": Stage(
         "SynthCXR datasets in the official formats and their ground truth",
-        ("synthcxr_all", "--omit-from", "synthcxr_contact_sheet"),  # the sheet is a figure
+        ("synthcxr_all", "--omit-from", "synth_contact_sheet"),  # the sheet is a figure
         ("results/synthcxr",),
     ),
     "data": Stage(
@@ -89,7 +89,7 @@ STAGES: dict[str, Stage] = {
     ),
     "results": Stage(
         "tables, figures (SynthCXR contact sheet too), DVC metrics; all benchmark files",
-        ("synthcxr_all", "tables", "figures", "metrics"),
+        ("synthcxr_all", "tables", "figures", "dvc_metrics"),
         ("results/tables", "results/figures", "results/metrics"),
         persist=("results/benchmarks",),  # written by every stage's jobs: never deleted
     ),
@@ -122,9 +122,9 @@ class Workflow:
 
     rules: tuple[Rule, ...]
     finals: tuple[str, ...]  # the inputs of rule all
-    metrics: tuple[str, ...]  # METRICS_FINAL_OUTPUTS (metrics.smk)
+    metrics: tuple[str, ...]  # METRICS_FINAL_OUTPUTS (dvc_metrics.smk)
     pretrain: tuple[str, ...]  # PRETRAIN_FINAL_OUTPUTS (pretrain.smk)
-    run_files: dict[str, str]  # RUN_FILES (medslip.train.files)
+    run_files: dict[str, str]  # RUN_FILES (medslip.layout)
 
 
 def _rule(rule: Any, root: Path) -> Rule:

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from medslip.errors import MedslipError
-from medslip.results.metrics import benchmark_figures, headline
+from medslip.tables.dvc_metrics import benchmark_figures, headline
 from tests.conftest import REPO
 
 DVC = (sys.executable, "-m", "dvc")
@@ -223,4 +223,4 @@ def test_status_names_the_stage_of_a_changed_code_file(clone):
     finally:
         tables.write_text(text)
     assert set(status) == {"results"}, status
-    assert "medslip/results/tables.py" in json.dumps(status["results"])
+    assert "medslip/tables/paper.py" in json.dumps(status["results"])

@@ -13,10 +13,10 @@ import torch
 
 from medslip.cli import main
 from medslip.data.shards import ShardWriter
-from medslip.evaluate.files import EVAL_FILES
 from medslip.evaluate.grounding import attention_maps, normalise, upsample
+from medslip.layout import EVAL_FILES
 from medslip.model import create_model
-from medslip.model.text import TextBooks, books_sha256, save_books
+from medslip.model.text_books import TextBooks, books_sha256, save_books
 from medslip.settings import ModelSettings
 from medslip.train.checkpoint import save_final
 from medslip.vocab import ENTITY_INDEX

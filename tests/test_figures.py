@@ -14,10 +14,8 @@ import pytest
 
 from medslip.cli import main
 from medslip.commands.figure import _KINDS as KINDS
-from medslip.evaluate.files import EVAL_FILES, eval_dir
-from medslip.figures.files import FIGURES, figure_files, figure_name
 from medslip.figures.roc import roc_points
-from medslip.train.files import RUN_FILES
+from medslip.layout import EVAL_FILES, FIGURES, RUN_FILES, eval_dir, figure_files, figure_name
 
 CLASSES = ["Atelectasis", "Effusion", "Mass"]
 
@@ -324,7 +322,7 @@ def test_names_shared_with_the_rules():
 
 @pytest.fixture(scope="module")
 def grounding_work(tmp_path_factory) -> Path:
-    from medslip.model.text import save_books
+    from medslip.model.text_books import save_books
     from tests.test_evaluate_command import _books, _run_dir, _write_data
 
     root = tmp_path_factory.mktemp("overlays")
@@ -354,7 +352,7 @@ def _overlay_config(count: int, seed: int) -> dict:
 
 
 def test_overlay_sample_is_seeded(grounding_work):
-    from medslip.evaluate.data import load_eval_set
+    from medslip.evaluate.inputs import load_eval_set
     from medslip.evaluate.truth import official_truth
     from medslip.figures.overlays import overlay_sample, positive_test_pairs
     from medslip.settings import EvalSettings

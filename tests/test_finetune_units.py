@@ -10,12 +10,12 @@ import torch
 from safetensors.torch import save_file
 
 from medslip.errors import MedslipError
-from medslip.evaluate.finetune import FitResult, fit, read_weights
-from medslip.evaluate.finetune_cls import build_classifier
-from medslip.evaluate.finetune_seg import overlap_summary
-from medslip.evaluate.metrics import mask_overlap
+from medslip.evaluate.scores import mask_overlap
 from medslip.evaluate.truth import box_mask
-from medslip.evaluate.unet import ResUNet
+from medslip.finetune.cls import build_classifier
+from medslip.finetune.common import FitResult, fit, read_weights
+from medslip.finetune.seg import overlap_summary
+from medslip.finetune.unet import ResUNet
 from tests.test_finetune_e2e import _settings, save_run, tiny_settings
 
 

@@ -18,6 +18,7 @@ BASE = {
     "datasets",
     "job_config",
     "rle",
+    "layout",
     "progress",
 }
 ORDER: list[set[str]] = [
@@ -26,7 +27,8 @@ ORDER: list[set[str]] = [
     {"model"},
     {"train"},
     {"evaluate"},
-    {"figures", "results", "benchmarks"},
+    {"finetune"},
+    {"figures", "tables", "benchmarks"},
     {"commands"},
     {"cli"},
 ]

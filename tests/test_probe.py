@@ -21,7 +21,7 @@ from medslip.evaluate.probe import (
     probe,
     probe_parts,
 )
-from medslip.model.text import save_books
+from medslip.model.text_books import save_books
 from medslip.settings import ProbeSettings
 from tests.test_evaluate_command import SIZE, _books, _model, _outputs, _run_dir
 

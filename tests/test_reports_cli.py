@@ -9,7 +9,7 @@ import pytest
 
 from medslip.cli import main
 from medslip.labels import Triplet
-from medslip.reports.outputs import OUTPUT_FILES, label_matrix, uncertain_mask
+from medslip.reports.outputs import REPORT_FILES, label_matrix, uncertain_mask
 from medslip.vocab import ENTITY_INDEX, LANDMARK_INDEX
 
 REPORTS = {
@@ -57,7 +57,7 @@ def _mimic(tree, *argv):
 def test_outputs_and_skips(tree, tmp_path):
     out = tmp_path / "out"
     assert _mimic(tree, "--out-dir", out) == 0
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(REPORT_FILES)
     counts = json.loads((out / "counts.json").read_text())
     assert counts["reports_read"] == 7 and counts["reports_skipped"] == 3
     skipped = pd.read_csv(out / "skipped.csv", dtype=str).set_index("report_id")["reason"]
@@ -107,7 +107,7 @@ def test_scatter_gather_equals_single_chunk(tree, tmp_path, n_chunks):
     for i, c in enumerate(chunks):
         _mimic(tree, "--chunk", i, "--n-chunks", n_chunks, "--out-dir", c)
     _run("--gather", *chunks, "--out-dir", tmp_path / "all")
-    for name in OUTPUT_FILES:
+    for name in REPORT_FILES:
         if name.endswith(".parquet"):
             pd.testing.assert_frame_equal(
                 pd.read_parquet(tmp_path / "one" / name), pd.read_parquet(tmp_path / "all" / name)

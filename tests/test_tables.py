@@ -9,9 +9,9 @@ import pytest
 
 from medslip.cli import main
 from medslip.errors import MedslipError
-from medslip.results.collect import read_metrics
-from medslip.results.output import markdown
-from medslip.results.tables import BUILDERS, ablation, zero_shot_classification
+from medslip.tables.collect import read_metrics
+from medslip.tables.output import markdown
+from medslip.tables.paper import BUILDERS, ablation, zero_shot_classification
 
 BOOT = {"bootstrap": {"unit": "patient", "resamples": 200, "seed": 0}}
 SOURCES = {"nih_cxr14": "SynthCXR", "rsna_pneumonia": "SynthCXR", "covid_chestxray": "real"}

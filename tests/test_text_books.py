@@ -14,7 +14,7 @@ from medslip.cli import main
 from medslip.config import validate_config
 from medslip.data.manifest import make_manifest, write_manifest
 from medslip.errors import MedslipError
-from medslip.model import text
+from medslip.model import text_books as text
 from medslip.settings import TextSettings
 from medslip.vocab import ENTITIES, LANDMARKS
 

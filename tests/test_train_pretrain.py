@@ -21,12 +21,12 @@ from safetensors.torch import load_file
 from medslip.config import validate_config
 from medslip.data.dataset import eval_transform
 from medslip.errors import MedslipError
+from medslip.layout import RUN_FILES
 from medslip.model import create_model
-from medslip.model.text import load_books
+from medslip.model.text_books import load_books
 from medslip.settings import ModelSettings
 from medslip.train import loop
-from medslip.train.data import PretrainDataset, load_tables
-from medslip.train.files import RUN_FILES
+from medslip.train.join import PretrainDataset, load_tables
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e

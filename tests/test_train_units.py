@@ -12,7 +12,7 @@ from medslip.config import load_config
 from medslip.data.dataset import PretrainAugment
 from medslip.errors import MedslipError
 from medslip.settings import TrainSettings
-from medslip.train.data import apply_policy, join_pretraining
+from medslip.train.join import apply_policy, join_pretraining
 from medslip.train.schedule import adamw, learning_rate
 from medslip.vocab import LANDMARK_INDEX, LANDMARKS, LATERAL_SWAP
 from tests.conftest import REPO

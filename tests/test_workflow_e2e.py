@@ -15,9 +15,8 @@ from PIL import Image
 
 from medslip.data import ShardReader
 from medslip.labels import PRESENCE_RANK
-from medslip.results.files import TABLES
+from medslip.layout import RUN_FILES, TABLES
 from medslip.train.checkpoint import load_pretrained
-from medslip.train.files import RUN_FILES
 from medslip.variants import VARIANT_NAMES as VARIANTS
 from tests._workflow import snakemake
 from tests.conftest import REAL_DATA, REPO

@@ -19,7 +19,7 @@ from tests.conftest import REPO
 
 SCRIPT = "scripts/slurm_local.sh"
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
-SLURM_RULES = {"synthcxr", "parse_reports_chunk", "parse_reports_gather"}
+SLURM_RULES = {"synth", "parse_reports_chunk", "parse_reports_gather"}
 GATHERED = "results/reports/mimic_cxr"
 SLURM_LOGS = "results/logs/slurm"
 CONFIG_SIZED = {"pretrain", "evaluate_zeroshot", "evaluate_grounding", "evaluate_probe"}
@@ -102,8 +102,8 @@ def test_dry_run_requests_the_profile_sizes(dry_run):
 def test_what_pretraining_waits_for_is_not_queued_behind_the_shards():
     sizes = _profile()["set-resources"]
     niced = {rule for rule, want in sizes.items() if "--nice" in want.get("slurm_extra", "")}
-    assert {"data_preprocess_shard", "text_books", "synthcxr_contact_sheet"} <= niced
-    assert not niced & {"synthcxr", "parse_reports_chunk", "parse_reports_gather"}
+    assert {"data_preprocess_shard", "text_books", "synth_contact_sheet"} <= niced
+    assert not niced & {"synth", "parse_reports_chunk", "parse_reports_gather"}
 
 
 @pytest.mark.e2e

@@ -1,5 +1,3 @@
-"""Benchmarks and scores that need more than one of ``synth``, ``reports`` and ``data`` (which
-never import each other): the layer above them, below the commands.
-
-``reports``: report-labelling accuracy (IU X-ray, SynthCXR) and parsing speed.
-"""
+"""``medslip bench TARGET``: one module per target (:mod:`.data`, :mod:`.eval`, :mod:`.reports`,
+:mod:`.synth`, :mod:`.train`), each writing its CSV under ``results/benchmarks/``. The layer sits
+above the stages it times, below the commands."""

@@ -14,7 +14,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medslip.evaluate.files import EVAL_TASKS
+    from medslip.layout import EVAL_TASKS
 
     parser.add_argument("task", choices=EVAL_TASKS)
     parser.add_argument("--config", required=True, help="config YAML file or inline JSON object")

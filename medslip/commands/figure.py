@@ -20,7 +20,7 @@ _KINDS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medslip.figures.files import FIGURES
+    from medslip.layout import FIGURES
 
     kinds = parser.add_subparsers(dest="figure", metavar="KIND", required=True)
     sub = {

@@ -12,7 +12,7 @@ HELP = "fine-tuning classification or segmentation from one pretrained model on 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medslip.evaluate.files import FINETUNE_TASKS
+    from medslip.layout import FINETUNE_TASKS
 
     parser.add_argument("task", choices=sorted(FINETUNE_TASKS))
     parser.add_argument("--config", required=True, help="config YAML file or inline JSON object")
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from medslip.config import config_from_arg
-    from medslip.evaluate.finetune_cls import run_finetune_cls
-    from medslip.evaluate.finetune_seg import run_finetune_seg
+    from medslip.finetune.cls import run_finetune_cls
+    from medslip.finetune.seg import run_finetune_seg
 
     device = torch.device(
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device

@@ -11,7 +11,7 @@ HELP = "decode + resize images into LMDB/Parquet shards (manifest shard, --gathe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medslip.data.files import BACKENDS
+    from medslip.layout import BACKENDS
 
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--manifest", help="manifest Parquet; writes shard --shard of --n-shards")

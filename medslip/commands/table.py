@@ -11,7 +11,7 @@ HELP = "build one results table (CSV + Markdown) from evaluation metrics files"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from medslip.results.files import TABLES
+    from medslip.layout import TABLES
 
     parser.add_argument("name", choices=TABLES)
     parser.add_argument(
@@ -34,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from medslip.errors import MedslipError
-    from medslip.results.collect import read_metrics
-    from medslip.results.output import write_table
-    from medslip.results.stage_tables import data_summary, report_labels
-    from medslip.results.tables import BUILDERS
+    from medslip.tables.collect import read_metrics
+    from medslip.tables.output import write_table
+    from medslip.tables.paper import BUILDERS
+    from medslip.tables.stages import data_summary, report_labels
 
     try:
         sources = json.loads(args.sources)

@@ -28,7 +28,7 @@ def _reports(args: argparse.Namespace, settings) -> None:
     import torch
 
     from medslip.data.manifest import read_manifest
-    from medslip.model.text import embed_reports, load_encoder, save_report_embeddings
+    from medslip.model.text_books import embed_reports, load_encoder, save_report_embeddings
 
     tokenizer, model, name, weights = load_encoder(settings)
     model.to(torch.device(args.device))
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from medslip.config import config_from_arg
     from medslip.errors import MedslipError
-    from medslip.model.text import build_books, save_books
+    from medslip.model.text_books import build_books, save_books
     from medslip.settings import TextSettings
 
     reports = (args.reports_manifest, args.root, args.reports_out)

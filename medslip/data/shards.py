@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from medslip.atomic import atomic_path
+from medslip.errors import MedslipError
 
-# Every file name of a shard directory is defined once, in medslip.data.files (which the
+# Every file name of a shard directory is defined once, in medslip.layout (which the
 # workflow reads without numpy); re-exported here for the code that writes and reads shards.
-from medslip.data.files import (  # noqa: F401
+from medslip.layout import (  # noqa: F401
     BACKENDS,
     GATHERED,
     SIDECARS,
@@ -39,7 +40,6 @@ from medslip.data.files import (  # noqa: F401
     shard_files,
     shard_stem,
 )
-from medslip.errors import MedslipError
 
 _HEADER = struct.Struct(">HH")
 _KEYS = b"__keys__"

@@ -16,8 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from medslip.data.files import subset_column  # the column names are defined there
 from medslip.errors import MedslipError
+from medslip.layout import subset_column  # the column names are defined there
 
 
 def _order(keys: list[str], seed: int, salt: str) -> list[str]:

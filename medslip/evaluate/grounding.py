@@ -30,14 +30,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from medslip.evaluate.data import (
+from medslip.evaluate.inputs import (
     EvalSet,
     image_batches,
     load_eval_set,
     load_model,
     read_run_meta,
 )
-from medslip.evaluate.metrics import (
+from medslip.evaluate.report import not_applicable, write_outputs
+from medslip.evaluate.scores import (
     bootstrap_counts,
     interval,
     mask_overlap,
@@ -48,7 +49,6 @@ from medslip.evaluate.metrics import (
     threshold_curves,
     weighted_means,
 )
-from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.truth import Masks, exact_truth, official_truth, shard_geometry
 from medslip.model.streams import ModelOutput
 from medslip.progress import progress

@@ -36,14 +36,14 @@ from sklearn.preprocessing import StandardScaler
 
 from medslip.data.shards import GATHERED
 from medslip.errors import MedslipError
-from medslip.evaluate.data import (
+from medslip.evaluate.inputs import (
     EvalSet,
     image_batches,
     load_model,
     read_run_meta,
 )
-from medslip.evaluate.metrics import auc, bootstrap_counts, classification_draws, interval
 from medslip.evaluate.report import not_applicable, write_outputs
+from medslip.evaluate.scores import auc, bootstrap_counts, classification_draws, interval
 from medslip.evaluate.truth import eval_image_id
 from medslip.progress import Progress
 from medslip.settings import PROBE_PARTS as PARTS

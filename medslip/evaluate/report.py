@@ -1,5 +1,5 @@
 """Writing one evaluation's outputs: the predictions Parquet and the metrics JSON (NaN written as
-null), both atomically, names from :mod:`medslip.evaluate.files`."""
+null), both atomically, names from :mod:`medslip.layout`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from medslip.atomic import atomic_path, write_bytes_atomic
-from medslip.evaluate.files import EVAL_FILES
+from medslip.layout import EVAL_FILES
 
 
 def json_ready(value: Any) -> Any:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from medslip.data.decode import resize_mask
 from medslip.data.shards import GATHERED, ShardReader
-from medslip.evaluate.data import EvalSet
+from medslip.evaluate.inputs import EvalSet
 from medslip.rle import decode_siim
 
 Masks = dict[tuple[int, int], np.ndarray]

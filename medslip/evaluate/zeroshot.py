@@ -20,14 +20,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medslip.evaluate.data import (
+from medslip.evaluate.inputs import (
     EvalSet,
     image_batches,
     load_eval_set,
     load_model,
     read_run_meta,
 )
-from medslip.evaluate.metrics import (
+from medslip.evaluate.report import not_applicable, write_outputs
+from medslip.evaluate.scores import (
     bootstrap_counts,
     classification,
     classification_draws,
@@ -35,7 +36,6 @@ from medslip.evaluate.metrics import (
     max_f1_threshold,
     patient_codes,
 )
-from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.progress import progress
 from medslip.settings import EvalSettings
 from medslip.variants import variant

@@ -5,7 +5,7 @@ anatomy-weighted map (``use_ws_p``), with the evaluation's validation τ drawn a
 
 The maps are made by the evaluation's own functions (:mod:`medslip.evaluate.grounding`:
 ``attention_maps``, ``normalise``, ``upsample``) from the model, data and ground truth the
-evaluation reads (:mod:`medslip.evaluate.data`, :mod:`medslip.evaluate.truth`), normalised per
+evaluation reads (:mod:`medslip.evaluate.inputs`, :mod:`medslip.evaluate.truth`), normalised per
 image (the default protocol).
 """
 
@@ -19,14 +19,14 @@ import torch
 
 from medslip.data.shards import GATHERED, ShardReader
 from medslip.errors import MedslipError
-from medslip.evaluate.data import (
+from medslip.evaluate.grounding import attention_maps, normalise, upsample
+from medslip.evaluate.inputs import (
     EvalSet,
     image_batches,
     load_eval_set,
     load_model,
     read_run_meta,
 )
-from medslip.evaluate.grounding import attention_maps, normalise, upsample
 from medslip.evaluate.truth import Masks, official_truth, shard_geometry
 from medslip.figures.inputs import read_json, require
 from medslip.figures.style import (
@@ -38,8 +38,8 @@ from medslip.figures.style import (
     styled,
     title,
 )
+from medslip.layout import RUN_FILES
 from medslip.settings import EvalSettings, OverlaySettings
-from medslip.train.files import RUN_FILES
 from medslip.variants import variant as get_variant
 from medslip.vocab import ENTITY_INDEX
 

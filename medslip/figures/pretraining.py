@@ -24,7 +24,7 @@ from medslip.figures.style import (
     title,
     variant_order,
 )
-from medslip.train.files import RUN_FILES
+from medslip.layout import RUN_FILES
 from medslip.variants import variant as get_variant
 
 NOT_TERMS = {"epoch", "step", "lr", "img_per_s"}

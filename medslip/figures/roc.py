@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from medslip.errors import MedslipError
-from medslip.evaluate.files import EVAL_FILES
 from medslip.figures.inputs import read_json, require
 from medslip.figures.style import (
     fmt_interval,
@@ -29,6 +28,7 @@ from medslip.figures.style import (
     variant_colours,
     variant_order,
 )
+from medslip.layout import EVAL_FILES
 
 
 def roc_points(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

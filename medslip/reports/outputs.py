@@ -32,7 +32,7 @@ import pandas as pd
 from medslip.atomic import atomic_path
 from medslip.errors import MedslipError
 from medslip.labels import Triplet, chestxray14_from_triplets, chexpert_from_triplets
-from medslip.reports.files import OUTPUT_FILES  # the file names' one owner
+from medslip.layout import REPORT_FILES  # the file names' one owner
 from medslip.reports.readers import Skipped
 from medslip.vocab import (
     ABSENT,
@@ -177,7 +177,7 @@ def _write_files(
         "skipped.csv": lambda p: skipped.to_csv(p, index=False),
         "counts.json": lambda p: p.write_text(json.dumps(counts, indent=1) + "\n"),
     }
-    assert tuple(writers) == OUTPUT_FILES
+    assert tuple(writers) == REPORT_FILES
     for name, write in writers.items():
         with atomic_path(out_dir / name) as tmp:
             write(tmp)

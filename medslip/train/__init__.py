@@ -1,1 +1,2 @@
-"""Pretraining: the report x image join, the seeded resumable loop, checkpoints, benchmark."""
+"""Pretraining: the report x image join (:mod:`.join`), the seeded resumable loop (:mod:`.loop`),
+checkpoints and the learning-rate schedule."""

@@ -29,7 +29,7 @@ from safetensors.torch import load_model, save_model
 
 from medslip.atomic import atomic_path, write_bytes_atomic
 from medslip.errors import MedslipError
-from medslip.train.files import RUN_FILES
+from medslip.layout import RUN_FILES
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def load_pretrained(run_dir: Path, books_path: Path) -> torch.nn.Module:
     """The model of a finished run (``model.json`` + ``model.safetensors``) with its text books,
     in eval mode; books other than the ones it was trained with are refused."""
     from medslip.model import create_model
-    from medslip.model.text import load_books
+    from medslip.model.text_books import load_books
     from medslip.settings import ModelSettings
 
     meta = json.loads((run_dir / RUN_FILES["meta"]).read_text())

@@ -26,8 +26,9 @@ import torch.distributed as dist
 from medslip.atomic import atomic_path
 from medslip.data.dataset import PretrainAugment, eval_transform
 from medslip.errors import MedslipError
+from medslip.layout import RUN_FILES
 from medslip.model import create_model
-from medslip.model.text import load_books
+from medslip.model.text_books import load_books
 from medslip.progress import Progress
 from medslip.settings import ModelSettings, TextSettings, TrainSettings
 from medslip.train.checkpoint import (
@@ -37,8 +38,7 @@ from medslip.train.checkpoint import (
     save_final,
     sha256_of,
 )
-from medslip.train.data import PretrainDataset, load_tables, report_embeddings_by_row
-from medslip.train.files import RUN_FILES
+from medslip.train.join import PretrainDataset, load_tables, report_embeddings_by_row
 from medslip.train.schedule import adamw, learning_rate
 from medslip.variants import variant as get_variant
 from medslip.vocab import LATERAL_SWAP

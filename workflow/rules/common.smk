@@ -14,7 +14,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from medslip.config import validate_config
 from medslip.job_config import job_config_json
-from medslip.evaluate.files import EVAL_FILES, EVAL_ROOT, eval_dir
+from medslip.layout import EVAL_FILES, EVAL_ROOT, eval_dir
 from medslip.datasets import SYNTHCXR_DATASETS, data_sources
 
 # One schema (workflow/schemas/config.schema.yaml), checked twice: by medslip first (one line per

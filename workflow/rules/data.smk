@@ -2,15 +2,17 @@
 # Scatter: each dataset's images go to config["data"]["n_shards"] shards by a stable sha256 of
 # their id (one job each, decoding with `threads` processes); gather: the shard summary
 # (counts, sha256), the per-image index and the quarantine table. File names come from
-# medslip.data.files (shard_files, GATHERED), shared with the code that writes them.
+# medslip.layout (shard_files, GATHERED), shared with the code that writes them.
 
 import os
 
-from medslip.data.files import GATHERED, shard_files
+from medslip.layout import GATHERED, shard_files
 
 DATA = config["data"]
 # Sources read by the data layer: the SynthCXR-served datasets plus those whose root is set.
 DATA_ROOTS = {name: dataset_root(name) for name in data_sources(config)}
+# The pretraining corpus's data-stage directory (read by the text books and pretraining).
+MIMIC_DATA = "results/data/mimic_cxr_jpg"
 DATA_SHARDS = [
     f"results/data/{{source}}/shards/{shard_files(i, DATA['backend'])['shard']}"
     for i in range(DATA["n_shards"])

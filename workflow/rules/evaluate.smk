@@ -1,14 +1,14 @@
 # Evaluation: zero-shot classification and grounding of every pretrained variant x seed on the
 # published splits, and the disentanglement probe on the SynthCXR ground truth of
 # evaluate.probe.dataset's test split when SynthCXR serves it
-# (results/eval/{task}/{dataset}/{variant}/seed{seed}/, names from medslip.evaluate.files).
+# (results/eval/{task}/{dataset}/{variant}/seed{seed}/, names from medslip.layout).
 # Needs common.smk, data.smk and pretrain.smk. Jobs get only the config they depend on (as
 # inline JSON).
 
 import os
 
-from medslip.evaluate.files import EVAL_FILES, EVAL_TASKS, eval_dir
-from medslip.train.files import RUN_FILES
+from medslip.layout import EVAL_FILES, EVAL_TASKS, eval_dir
+from medslip.layout import RUN_FILES
 
 EVAL = config["evaluate"]
 EVAL_VARIANTS = EVAL["variants"] or PRETRAIN_VARIANTS

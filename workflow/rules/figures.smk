@@ -1,14 +1,14 @@
-# Figures: PNG (150 dpi) + PDF twins under results/figures/ (names from medslip.figures.files),
+# Figures: PNG (150 dpi) + PDF twins under results/figures/ (names from medslip.layout),
 # one rule per figure kind, from the evaluation outputs (evaluate.smk), the pretraining logs
-# (pretrain.smk) and the result tables (results.smk, names from medslip.results.files). Needs
-# common.smk, pretrain.smk, evaluate.smk and results.smk. Export: FIGURES_FINAL_OUTPUTS.
+# (pretrain.smk) and the result tables (tables.smk, names from medslip.layout). Needs
+# common.smk, pretrain.smk, evaluate.smk and tables.smk. Export: FIGURES_FINAL_OUTPUTS.
 
 import os
 
-from medslip.evaluate.files import EVAL_FILES, eval_dir
-from medslip.figures.files import FORMATS, figure_files, figure_name
-from medslip.results.files import table_files
-from medslip.train.files import RUN_FILES
+from medslip.layout import EVAL_FILES, eval_dir
+from medslip.layout import FORMATS, figure_files, figure_name
+from medslip.layout import table_files
+from medslip.layout import RUN_FILES
 
 FIGURES_CONFIG = config["figures"]
 # The grounding overlays: one variant, its first pretraining seed, one grounding dataset; left

@@ -1,14 +1,14 @@
 # Fine-tuning: classification and segmentation from every fine-tuned variant x pretraining seed x
 # training fraction x fine-tuning seed (results/eval/finetune_{cls,seg}/{dataset}/{variant}/
-# seed{seed}/frac{pct}/ft{ft_seed}/, names from medslip.evaluate.files). Needs common.smk,
+# seed{seed}/frac{pct}/ft{ft_seed}/, names from medslip.layout). Needs common.smk,
 # data.smk and pretrain.smk (and evaluate.smk for nothing but its layout). Jobs get only the
 # config they depend on (as inline JSON).
 
 import os
 import re
 
-from medslip.evaluate.files import EVAL_FILES, FINETUNE_TASKS, finetune_dir
-from medslip.train.files import RUN_FILES
+from medslip.layout import EVAL_FILES, FINETUNE_TASKS, finetune_dir
+from medslip.layout import RUN_FILES
 
 FINETUNE = config["finetune"]
 FINETUNE_VARIANTS = FINETUNE["variants"] or PRETRAIN_VARIANTS

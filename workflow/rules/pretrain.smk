@@ -1,21 +1,19 @@
-# Pretraining: frozen text books, the report x image join, then one run per variant x seed
+# Pretraining: the report x image join, then one run per variant x seed
 # (results/models/{variant}/seed{seed}/). Jobs get only the part of the config they depend on
 # (as inline JSON), so changing it reruns exactly them; a rerun resumes from the last checkpoint.
+# Needs common.smk and text_books.smk.
 
 import os
 
 from medslip.settings import preset
-from medslip.train.files import JOIN_FILES, RUN_FILES
+from medslip.layout import JOIN_FILES, RUN_FILES
 from medslip.variants import variant
 
 TRAIN = preset(config)["train"]
 PRETRAIN_VARIANTS = config["pretrain"]["variants"]
 PRETRAIN_SEEDS = config["pretrain"]["seeds"]
 MODELS = "results/models"
-TEXT_BOOKS = f"{MODELS}/text_books.safetensors"
-REPORT_EMBEDDINGS = f"{MODELS}/report_embeddings.safetensors"
 PRETRAIN_JOIN = f"{MODELS}/pretrain_data"
-MIMIC_DATA = "results/data/mimic_cxr_jpg"
 # Final outputs of the pretraining stage (inputs of rule all).
 PRETRAIN_FINAL_OUTPUTS = expand(
     f"{MODELS}/{{variant}}/seed{{seed}}/{{name}}",
@@ -28,41 +26,6 @@ PRETRAIN_FINAL_OUTPUTS = expand(
 wildcard_constraints:
     variant="|".join(PRETRAIN_VARIANTS),
     seed=r"\d+",
-
-
-rule text_books:
-    output:
-        books=TEXT_BOOKS,
-        meta=TEXT_BOOKS.replace(".safetensors", ".json"),
-    log:
-        "results/logs/pretrain/text_books.log",
-    benchmark:
-        "results/benchmarks/pretrain/text_books.tsv"
-    conda:
-        "../envs/train.yaml"
-    params:
-        config=lambda wildcards: config_for("text_books"),
-    shell:
-        "medslip text-books --config {params.config} --out {output.books} > {log} 2>&1"
-
-
-rule report_embeddings:
-    input:
-        manifest=f"{MIMIC_DATA}/manifest.parquet",
-        root=mimic_reports_root(),
-    output:
-        REPORT_EMBEDDINGS,
-    log:
-        "results/logs/pretrain/report_embeddings.log",
-    benchmark:
-        "results/benchmarks/pretrain/report_embeddings.tsv"
-    conda:
-        "../envs/train.yaml"
-    params:
-        config=lambda wildcards: config_for("text_books"),
-    shell:
-        "medslip text-books --config {params.config} --reports-manifest {input.manifest}"
-        " --root {input.root} --reports-out {output} > {log} 2>&1"
 
 
 # The report x image join reads tables only: with a cluster executor it runs where Snakemake runs.

@@ -6,7 +6,7 @@
 
 import os
 
-from medslip.reports.files import OUTPUT_FILES as REPORT_OUTPUTS
+from medslip.layout import REPORT_FILES as REPORT_OUTPUTS
 
 REPORT_CHUNKS = list(range(config["reports"]["n_chunks"]))
 # Final outputs of the report-parsing stage (inputs of rule all).

@@ -1,7 +1,7 @@
 # SynthCXR: the embedded synthetic dataset, written in the official formats.
 
 
-rule synthcxr:
+rule synth:
     output:
         tree=directory("results/synthcxr/{dataset}"),
         truth=directory("results/synthcxr/ground_truth/{dataset}"),
@@ -18,7 +18,7 @@ rule synthcxr:
         " --dataset {wildcards.dataset} > {log} 2>&1"
 
 
-rule synthcxr_contact_sheet:
+rule synth_contact_sheet:
     input:
         tree="results/synthcxr/mimic_cxr_jpg",
         truth="results/synthcxr/ground_truth/mimic_cxr_jpg",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._files import read_table
+from medslip.data.readers._tables import read_table
 
 NAME = "covid_chestxray"
 FRONTAL = ("PA", "AP", "AP Supine")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import make_manifest
-from medslip.data.readers._files import read_table
+from medslip.data.readers._tables import read_table
 
 NAME = "iu_xray"
 

@@ -35,7 +35,10 @@ from torch import Tensor, nn
 from medslip.data.dataset import PretrainAugment, eval_transform
 from medslip.data.shards import ShardReader
 from medslip.errors import MedslipError
-from medslip.evaluate.finetune import (
+from medslip.evaluate.report import write_outputs
+from medslip.evaluate.scores import auc
+from medslip.evaluate.zeroshot import class_metrics
+from medslip.finetune.common import (
     TRUNK_PREFIX,
     ImageDataset,
     SplitFrame,
@@ -49,9 +52,6 @@ from medslip.evaluate.finetune import (
     stream_seed,
     transfer,
 )
-from medslip.evaluate.metrics import auc
-from medslip.evaluate.report import write_outputs
-from medslip.evaluate.zeroshot import class_metrics
 from medslip.model.trunk import EXPANSION, Bottleneck, ResNetTrunk
 from medslip.settings import EvalSettings, FinetuneSettings
 from medslip.train.schedule import adamw

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from medslip.evaluate.metrics import (
+from medslip.evaluate.scores import (
     auc,
     bootstrap_counts,
     classification,

@@ -1,7 +1,7 @@
 # DVC metrics and plot data under results/metrics/ (dvc.yaml `metrics:` and `plots:`, written by
 # scripts/dvc_stages.py): the headline numbers of the ablation table, the dataset counts of the
 # data stage, per-rule figures of the benchmark files of the jobs that write the final outputs
-# of `all`, and the zero-shot ROC points per dataset (code: medslip.results.metrics). Needs every
+# of `all`, and the zero-shot ROC points per dataset (code: medslip.tables.dvc_metrics). Needs every
 # other rule file. Export: METRICS_FINAL_OUTPUTS.
 
 import shlex
@@ -19,18 +19,18 @@ METRICS_FINAL_OUTPUTS = list(METRICS_JSON.values()) + expand(
 
 # Seconds each, little memory: with a cluster executor they run where Snakemake runs.
 localrules:
-    metrics_headline,
-    metrics_data,
-    metrics_benchmarks,
-    metrics_roc,
+    dvc_metrics_headline,
+    dvc_metrics_data,
+    dvc_metrics_benchmarks,
+    dvc_metrics_roc,
 
 
-rule metrics:
+rule dvc_metrics:
     input:
         METRICS_FINAL_OUTPUTS,
 
 
-rule metrics_headline:
+rule dvc_metrics_headline:
     input:
         table_files("ablation")["csv"],
     output:
@@ -40,10 +40,10 @@ rule metrics_headline:
     conda:
         "../envs/results.yaml"
     shell:
-        "medslip metrics headline --ablation {input} --out {output} > {log} 2>&1"
+        "medslip dvc-metrics headline --ablation {input} --out {output} > {log} 2>&1"
 
 
-rule metrics_data:
+rule dvc_metrics_data:
     input:
         expand(
             "results/data/{dataset}/{name}",
@@ -59,12 +59,12 @@ rule metrics_data:
     params:
         dirs=expand("results/data/{dataset}", dataset=sorted(DATA_ROOTS)),
     shell:
-        "medslip metrics data --data-dirs {params.dirs} --out {output} > {log} 2>&1"
+        "medslip dvc-metrics data --data-dirs {params.dirs} --out {output} > {log} 2>&1"
 
 
 # Inputs by rule: the benchmark files of the jobs that write the final outputs of `all`
 # (matched when the DAG is built, once every rule is defined).
-rule metrics_benchmarks:
+rule dvc_metrics_benchmarks:
     input:
         unpack(
             lambda wildcards: {
@@ -92,10 +92,10 @@ rule metrics_benchmarks:
             for f in ([files] if isinstance(files, str) else files)
         ),
     shell:
-        "medslip metrics benchmarks --benchmarks {params.jobs} --out {output} > {log} 2>&1"
+        "medslip dvc-metrics benchmarks --benchmarks {params.jobs} --out {output} > {log} 2>&1"
 
 
-rule metrics_roc:
+rule dvc_metrics_roc:
     input:
         lambda wildcards: [
             f"{run}/{name}"
@@ -113,4 +113,4 @@ rule metrics_roc:
     params:
         runs=lambda wildcards: " ".join(zeroshot_runs(wildcards.dataset)),
     shell:
-        "medslip metrics roc --runs {params.runs} --out {output} > {log} 2>&1"
+        "medslip dvc-metrics roc --runs {params.runs} --out {output} > {log} 2>&1"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.atomic import write_bytes_atomic
-from medslip.results.tables import Table
+from medslip.tables.paper import Table
 
 ID_COLUMNS = (
     "source",

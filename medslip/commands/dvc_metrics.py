@@ -1,12 +1,12 @@
-"""``medslip metrics KIND``: one DVC metrics or plot file under ``results/metrics/`` (see
-:mod:`medslip.results.metrics`), atomically, from the exact input files named on the command
+"""``medslip dvc-metrics KIND``: one DVC metrics or plot file under ``results/metrics/`` (see
+:mod:`medslip.tables.dvc_metrics`), atomically, from the exact input files named on the command
 line."""
 
 from __future__ import annotations
 
 import argparse
 
-NAME = "metrics"
+NAME = "dvc-metrics"
 HELP = "write a DVC metrics file (headline, data, benchmarks) or the ROC points of one dataset"
 
 _KINDS = {
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from medslip.errors import MedslipError
-    from medslip.results import metrics
+    from medslip.tables import dvc_metrics as metrics
 
     log = logging.getLogger("medslip")
     if args.kind == "roc":

@@ -21,7 +21,7 @@ import torch
 from medslip.atomic import atomic_path
 from medslip.data.shards import ShardReader
 from medslip.errors import MedslipError
-from medslip.train.files import JOIN_FILES
+from medslip.layout import JOIN_FILES
 
 POLICIES = ("unmentioned", "positive", "absent")
 
@@ -169,7 +169,7 @@ def report_embeddings_by_row(path: Path, report_ids: Path) -> torch.Tensor:
 
     A study of ``report_ids`` without an embedding in ``path`` is an error naming both files.
     """
-    from medslip.model.text import load_report_embeddings
+    from medslip.model.text_books import load_report_embeddings
 
     ids, embeddings, _ = load_report_embeddings(path)
     index = {study: i for i, study in enumerate(ids)}

@@ -22,10 +22,10 @@ import torch
 from medslip.data.dataset import ShardDataset, eval_transform
 from medslip.data.shards import GATHERED
 from medslip.errors import MedslipError
+from medslip.layout import RUN_FILES
 from medslip.progress import progress
 from medslip.settings import EvalSettings
 from medslip.train.checkpoint import load_pretrained
-from medslip.train.files import RUN_FILES
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)

@@ -26,12 +26,12 @@ import pandas as pd
 import torch
 
 from medslip.atomic import atomic_path
+from medslip.benchmarks.train import bench_device
 from medslip.config import load_config
 from medslip.data.dataset import eval_transform
 from medslip.evaluate.grounding import attention_maps, normalise, upsample
 from medslip.model import create_model
 from medslip.settings import ModelSettings, TrainSettings
-from medslip.train.bench import bench_device
 from medslip.variants import variant as get_variant
 from medslip.vocab import ENTITY_INDEX
 

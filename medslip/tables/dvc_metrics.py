@@ -19,11 +19,13 @@ import pandas as pd
 
 from medslip.atomic import write_bytes_atomic
 from medslip.errors import MedslipError
-from medslip.evaluate.files import EVAL_FILES
-from medslip.results.stage_tables import data_summary
+from medslip.layout import EVAL_FILES
+from medslip.tables.stages import data_summary
 
 KEYS = ("variant", "source", "split")
 """Key columns of ``ablation.csv``; every other column is a value or its interval/seed count."""
+
+
 def _number(value: Any) -> float | int | None:
     """``value`` as a finite JSON number, else None."""
     if isinstance(value, bool | np.bool_):

@@ -1,7 +1,7 @@
 """Fine-tuning segmentation (the official `Sample_Finetuning_SIIMACR/I2_segmentation/`), ``medslip
 finetune seg``.
 
-:class:`~medslip.evaluate.unet.ResUNet` with the pretrained trunk as its encoder
+:class:`~medslip.finetune.unet.ResUNet` with the pretrained trunk as its encoder
 (``res_features.X -> encoder.X``); loss BCE-with-logits + soft Dice (per image,
 (2·Σpt + 1) / (Σp + Σt + 1), averaged), at the model input size against the area-resized truth;
 AdamW at a constant lr; horizontal flips of image and mask when ``augment``. Selection and
@@ -35,7 +35,16 @@ from torch import Tensor, nn
 from medslip.data.dataset import eval_transform
 from medslip.data.shards import GATHERED, ShardReader
 from medslip.errors import MedslipError
-from medslip.evaluate.finetune import (
+from medslip.evaluate.report import write_outputs
+from medslip.evaluate.scores import (
+    bootstrap_counts,
+    interval,
+    mask_overlap,
+    patient_codes,
+    weighted_means,
+)
+from medslip.evaluate.truth import box_mask
+from medslip.finetune.common import (
     ImageDataset,
     SplitFrame,
     batches,
@@ -48,16 +57,7 @@ from medslip.evaluate.finetune import (
     stream_seed,
     transfer_trunk,
 )
-from medslip.evaluate.metrics import (
-    bootstrap_counts,
-    interval,
-    mask_overlap,
-    patient_codes,
-    weighted_means,
-)
-from medslip.evaluate.report import write_outputs
-from medslip.evaluate.truth import box_mask
-from medslip.evaluate.unet import ResUNet
+from medslip.finetune.unet import ResUNet
 from medslip.settings import FinetuneSettings
 from medslip.train.schedule import adamw
 

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from medslip.errors import MedslipError
-from medslip.results.tables import Table
+from medslip.tables.paper import Table
 
 SPLITS = ("train", "val", "test")
 

@@ -1,4 +1,4 @@
-"""The paper's tables from the evaluation stage's metrics files (:mod:`medslip.results.collect`).
+"""The paper's tables from the evaluation stage's metrics files (:mod:`medslip.tables.collect`).
 
 Every builder takes all metrics files it is given (it keeps the tasks it reads) and the data
 source of each dataset, and returns a :class:`Table`: a frame with one row per dataset × variant
@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from medslip.results.collect import run_label, source_of, summarise, with_ci
+from medslip.tables.collect import run_label, source_of, summarise, with_ci
 from medslip.variants import variant_rank
 
 ZEROSHOT_METRICS = ["auc", "f1", "accuracy", "oracle_f1", "oracle_accuracy"]
@@ -399,4 +399,4 @@ BUILDERS: dict[str, Callable[[list[dict[str, Any]], dict[str, str]], Table]] = {
     "disentanglement": disentanglement,
     "ablation": ablation,
 }
-"""Table name (:data:`medslip.results.files.TABLES`) → builder."""
+"""Table name (:data:`medslip.layout.TABLES`) → builder."""

@@ -1,4 +1,4 @@
-# Results: the paper's tables (results/tables/{name}.csv + .md, names from medslip.results.files)
+# Results: the paper's tables (results/tables/{name}.csv + .md, names from medslip.layout)
 # built from the metrics files of the evaluation stage only, so each table reruns when exactly
 # its metrics change; and two summaries of the data and report stages for the HTML report.
 # Needs data.smk, reports.smk, evaluate.smk and finetune.smk (their output lists).
@@ -7,7 +7,7 @@ import json
 import os
 import shlex
 
-from medslip.results.files import TABLES, table_files
+from medslip.layout import TABLES, table_files
 
 # Data source of every dataset the data layer reads: SynthCXR-served or a real download.
 TABLE_SOURCES = shlex.quote(

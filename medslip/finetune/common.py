@@ -39,10 +39,10 @@ from torch import Tensor, nn
 from medslip.data.shards import GATHERED, ShardReader
 from medslip.data.splits import subset_column
 from medslip.errors import MedslipError
-from medslip.evaluate.data import read_run_meta
+from medslip.evaluate.inputs import read_run_meta
+from medslip.layout import RUN_FILES
 from medslip.progress import Progress, progress
 from medslip.settings import FinetuneSettings
-from medslip.train.files import RUN_FILES
 from medslip.train.loop import derive_seed
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,159 @@
+"""Every output file name of the workflow, by stage: one definition shared by the code
+and the rules (standard library only, so the Snakefile reads it without medslip's
+dependencies installed)."""
+
+from __future__ import annotations
+
+# ---- reports (medslip parse-reports) ------------------------------------------------------------
+REPORT_FILES = (
+    "triplets.parquet",
+    "label_matrix.npy",
+    "uncertain_mask.npy",
+    "report_ids.txt",
+    "labels_chestxray14.parquet",
+    "labels_chexpert.parquet",
+    "skipped.csv",
+    "counts.json",
+)
+"""Every file of a report-stage output directory (one chunk, or the gathered chunks)."""
+
+
+# ---- data (medslip manifest, splits, preprocess) ------------------------------------------------
+BACKENDS = ("lmdb", "parquet")
+"""Shard storage backends (config ``data.backend``)."""
+SUFFIX = {"lmdb": ".lmdb", "parquet": ".parquet"}
+"""File suffix of a shard, by backend."""
+
+SIDECARS: dict[str, str] = {
+    "index": ".index.parquet",
+    "quarantine": ".quarantine.csv",
+    "counts": ".json",
+}
+"""Side files of one shard ``<stem><suffix>``: per-image geometry and boxes, quarantined images,
+counts and sha256."""
+GATHERED: dict[str, str] = {
+    "summary": "summary.json",
+    "index": "index.parquet",
+    "quarantine": "quarantine.csv",
+}
+"""Files the gather step writes beside the shards: the shard summary (settings, counts, per-shard
+file and sha256), the per-image index and the quarantine table."""
+
+
+def shard_stem(index: int | str) -> str:
+    """Stem of shard ``index``: ``shard-00003`` (a string is used as is, e.g. a wildcard)."""
+    return f"shard-{index:05d}" if isinstance(index, int) else f"shard-{index}"
+
+
+def shard_files(index: int | str, backend: str) -> dict[str, str]:
+    """File names of shard ``index``: ``{"shard": "shard-00003.lmdb", "index": ..., ...}``."""
+    stem = shard_stem(index)
+    return {"shard": stem + SUFFIX[backend]} | {k: stem + v for k, v in SIDECARS.items()}
+
+
+def subset_column(fraction: float) -> str:
+    """Column name of a training subset in ``splits.csv``, e.g. ``subset_1pct`` or
+    ``subset_100pct``."""
+    pct = fraction * 100
+    return f"subset_{pct:g}pct"
+
+
+# ---- pretraining (medslip pretrain-data, pretrain) ----------------------------------------------
+JOIN_FILES = {"images": "images.parquet", "counts": "counts.csv"}
+"""Files of ``medslip pretrain-data``, by role."""
+
+RUN_FILES = {
+    "weights": "model.safetensors",
+    "meta": "model.json",
+    "steps": "metrics/steps.csv",
+    "epochs": "metrics/epochs.csv",
+    "checkpoints": "checkpoints",
+}
+"""Files of a run directory ``results/models/{variant}/seed{seed}/``, by role."""
+
+
+# ---- evaluation and fine-tuning (medslip evaluate, finetune) ------------------------------------
+EVAL_ROOT = "results/eval"
+"""Root of every evaluation output."""
+
+EVAL_TASKS = ("zeroshot", "grounding", "probe")
+"""Evaluation tasks (the ``{task}`` level and the ``medslip evaluate`` subcommands); ``probe`` is
+the disentanglement probe on SynthCXR ground truth."""
+
+EVAL_FILES = {"predictions": "predictions.parquet", "metrics": "metrics.json"}
+"""Files of one evaluation directory, by role."""
+
+
+def eval_dir(task: str, dataset: str, variant: str, seed: int | str) -> str:
+    """``results/eval/{task}/{dataset}/{variant}/seed{seed}`` (wildcards may be passed as
+    ``"{dataset}"`` etc.)."""
+    return f"{EVAL_ROOT}/{task}/{dataset}/{variant}/seed{seed}"
+
+
+FINETUNE_TASKS = {"cls": "finetune_cls", "seg": "finetune_seg"}
+"""Fine-tuning tasks: ``medslip finetune`` subcommand -> the ``{task}`` level."""
+
+
+def finetune_dir(
+    task: str, dataset: str, variant: str, seed: int | str, pct: str, ft_seed: int | str
+) -> str:
+    """``results/eval/{task}/{dataset}/{variant}/seed{seed}/frac{pct}/ft{ft_seed}`` (pretraining
+    seed, training-subset percent, fine-tuning seed; wildcards may be passed as strings)."""
+    return f"{eval_dir(task, dataset, variant, seed)}/frac{pct}/ft{ft_seed}"
+
+
+# ---- tables (medslip table) ---------------------------------------------------------------------
+TABLES_DIR = "results/tables"
+"""Folder of every table."""
+
+TABLES = (
+    "data_summary",
+    "report_labels",
+    "zero_shot_classification",
+    "zero_shot_grounding",
+    "finetune_classification",
+    "finetune_segmentation",
+    "real_lung_segmentation",
+    "disentanglement",
+    "ablation",
+)
+"""Table names (``medslip table NAME`` and one rule each); the first two describe the data and
+report stages, the others are built from evaluation metrics files."""
+
+
+def table_files(name: str) -> dict[str, str]:
+    """``{"csv": results/tables/NAME.csv, "md": results/tables/NAME.md}``."""
+    return {kind: f"{TABLES_DIR}/{name}.{kind}" for kind in ("csv", "md")}
+
+
+# ---- figures (medslip figure) -------------------------------------------------------------------
+FIGURES_DIR = "results/figures"
+"""Folder of every figure."""
+
+FIGURES = (
+    "roc",
+    "grounding_overlays",
+    "label_efficiency",
+    "pretraining_curves",
+    "ablation",
+    "disentanglement",
+)
+"""Figure kinds (``medslip figure KIND`` and one rule each); ``roc`` is drawn once per zero-shot
+dataset, as ``roc_{dataset}``, every other kind once, under its own name."""
+
+FORMATS = ("png", "pdf")
+"""Formats of every figure (the PNG is the one named on the command line; the PDF is its twin)."""
+
+
+def figure_name(kind: str, dataset: str | None = None) -> str:
+    """The file stem of a figure: ``roc_{dataset}`` or the kind itself."""
+    if kind not in FIGURES:
+        raise ValueError(f"unknown figure {kind!r}; known: {', '.join(FIGURES)}")
+    if (kind == "roc") != (dataset is not None):
+        raise ValueError("a dataset is given for the roc figure and only for it")
+    return f"roc_{dataset}" if kind == "roc" else kind
+
+
+def figure_files(name: str) -> dict[str, str]:
+    """``{"png": results/figures/NAME.png, "pdf": results/figures/NAME.pdf}``."""
+    return {fmt: f"{FIGURES_DIR}/{name}.{fmt}" for fmt in FORMATS}

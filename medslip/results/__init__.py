@@ -1,1 +1,0 @@
-"""Results: the paper's tables built from the metrics files of the evaluation stage."""
