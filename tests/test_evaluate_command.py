@@ -17,8 +17,8 @@ from medslip.evaluate.grounding import attention_maps, normalise, upsample
 from medslip.layout import EVAL_FILES
 from medslip.model import create_model
 from medslip.model.text_books import TextBooks, books_sha256, save_books
+from medslip.pretrain.checkpoint import save_final
 from medslip.settings import ModelSettings
-from medslip.train.checkpoint import save_final
 from medslip.vocab import ENTITY_INDEX
 
 TEXT_DIM, SIZE, N = 8, 32, 12

@@ -17,8 +17,8 @@ from medslip.cli import main
 from medslip.config import validate_config
 from medslip.data.shards import ShardWriter
 from medslip.model import create_model
+from medslip.pretrain.checkpoint import save_final
 from medslip.settings import FinetuneSettings, ModelSettings
-from medslip.train.checkpoint import save_final
 from tests.test_evaluate_command import _outputs
 
 TEXT_DIM, SHARD_SIZE, N_TRAIN, N_VAL, N_TEST = 8, 32, 12, 6, 6

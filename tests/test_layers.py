@@ -25,7 +25,7 @@ ORDER: list[set[str]] = [
     {"base"},
     {"synth", "reports", "data"},  # independent of each other
     {"model"},
-    {"train"},
+    {"pretrain"},
     {"evaluate"},
     {"finetune"},
     {"figures", "tables", "benchmarks"},

@@ -24,9 +24,9 @@ from medslip.errors import MedslipError
 from medslip.layout import RUN_FILES
 from medslip.model import create_model
 from medslip.model.text_books import load_books
+from medslip.pretrain import loop
+from medslip.pretrain.join import PretrainDataset, load_tables
 from medslip.settings import ModelSettings
-from medslip.train import loop
-from medslip.train.join import PretrainDataset, load_tables
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e

@@ -11,9 +11,9 @@ import torch
 from medslip.config import load_config
 from medslip.data.dataset import PretrainAugment
 from medslip.errors import MedslipError
+from medslip.pretrain.join import apply_policy, join_pretraining
+from medslip.pretrain.schedule import adamw, learning_rate
 from medslip.settings import TrainSettings
-from medslip.train.join import apply_policy, join_pretraining
-from medslip.train.schedule import adamw, learning_rate
 from medslip.vocab import LANDMARK_INDEX, LANDMARKS, LATERAL_SWAP
 from tests.conftest import REPO
 

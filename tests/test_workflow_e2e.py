@@ -16,7 +16,7 @@ from PIL import Image
 from medslip.data import ShardReader
 from medslip.labels import PRESENCE_RANK
 from medslip.layout import RUN_FILES, TABLES
-from medslip.train.checkpoint import load_pretrained
+from medslip.pretrain.checkpoint import load_pretrained
 from medslip.variants import VARIANT_NAMES as VARIANTS
 from tests._workflow import snakemake
 from tests.conftest import REAL_DATA, REPO

@@ -33,8 +33,8 @@ from medslip.data.dataset import PretrainAugment, ShardDataset
 from medslip.data.shards import ShardWriter
 from medslip.model import create_model
 from medslip.model.trunk import ResNetTrunk
+from medslip.pretrain.schedule import adamw
 from medslip.settings import ModelSettings, TrainSettings
-from medslip.train.schedule import adamw
 from medslip.variants import VARIANTS
 
 TRAINED = tuple(v.name for v in VARIANTS.values() if v.trained)

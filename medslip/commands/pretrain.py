@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     from medslip.config import config_from_arg
     from medslip.errors import MedslipError
-    from medslip.train.loop import RunInputs, pretrain
+    from medslip.pretrain.loop import RunInputs, pretrain
 
     if args.threads:
         import torch

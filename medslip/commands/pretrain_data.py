@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    from medslip.train.join import write_join
+    from medslip.pretrain.join import write_join
 
     counts = write_join(Path(args.reports), Path(args.data), Path(args.out))
     logging.getLogger("medslip").info("pretraining join:\n%s", counts.to_string(index=False))

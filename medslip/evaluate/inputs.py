@@ -23,9 +23,9 @@ from medslip.data.dataset import ShardDataset, eval_transform
 from medslip.data.shards import GATHERED
 from medslip.errors import MedslipError
 from medslip.layout import RUN_FILES
+from medslip.pretrain.checkpoint import load_pretrained
 from medslip.progress import progress
 from medslip.settings import EvalSettings
-from medslip.train.checkpoint import load_pretrained
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)

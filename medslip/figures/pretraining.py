@@ -1,7 +1,7 @@
 """``pretraining_curves``: per pretrained variant, every training loss term against the
 optimizer step, the validation loss terms against the epoch, and the learning rate, from the run
 directories' ``metrics/steps.csv`` and ``metrics/epochs.csv`` (columns of
-:class:`medslip.train.loop._History`: ``epoch, step, lr, img_per_s, <term>...`` and ``epoch,
+:class:`medslip.pretrain.loop._History`: ``epoch, step, lr, img_per_s, <term>...`` and ``epoch,
 lr, train_<term>..., val_<term>...``). Runs that were never trained (``random_init``) have no
 logs: they are named in the footnote."""
 

@@ -53,8 +53,8 @@ from medslip.finetune.common import (
     transfer,
 )
 from medslip.model.trunk import EXPANSION, Bottleneck, ResNetTrunk
+from medslip.pretrain.schedule import adamw
 from medslip.settings import EvalSettings, FinetuneSettings
-from medslip.train.schedule import adamw
 from medslip.variants import variant
 
 log = logging.getLogger(__name__)

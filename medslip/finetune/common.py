@@ -12,7 +12,7 @@ stopping on the **validation** split.
   init) and unexpected (trunk keys of the file that did not fit) keys. Nothing loading is an
   error naming the file.
 * Seeds: every stream derives from (master seed, fine-tuning seed, task, dataset, fraction,
-  stream) with :func:`medslip.train.loop.derive_seed`; the variant is deliberately not part of
+  stream) with :func:`medslip.pretrain.loop.derive_seed`; the variant is deliberately not part of
   it, so every variant starts its new layers from the same init and sees the same batches
   (paired comparisons).
 * Selection: after every epoch the model is scored on val; the best epoch's weights are kept
@@ -41,9 +41,9 @@ from medslip.data.splits import subset_column
 from medslip.errors import MedslipError
 from medslip.evaluate.inputs import read_run_meta
 from medslip.layout import RUN_FILES
+from medslip.pretrain.loop import derive_seed
 from medslip.progress import Progress, progress
 from medslip.settings import FinetuneSettings
-from medslip.train.loop import derive_seed
 
 log = logging.getLogger(__name__)
 

@@ -58,8 +58,8 @@ from medslip.finetune.common import (
     transfer_trunk,
 )
 from medslip.finetune.unet import ResUNet
+from medslip.pretrain.schedule import adamw
 from medslip.settings import FinetuneSettings
-from medslip.train.schedule import adamw
 
 log = logging.getLogger(__name__)
 TASK = "finetune_seg"

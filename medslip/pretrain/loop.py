@@ -29,17 +29,17 @@ from medslip.errors import MedslipError
 from medslip.layout import RUN_FILES
 from medslip.model import create_model
 from medslip.model.text_books import load_books
-from medslip.progress import Progress
-from medslip.settings import ModelSettings, TextSettings, TrainSettings
-from medslip.train.checkpoint import (
+from medslip.pretrain.checkpoint import (
     git_commit,
     resume,
     save_checkpoint,
     save_final,
     sha256_of,
 )
-from medslip.train.join import PretrainDataset, load_tables, report_embeddings_by_row
-from medslip.train.schedule import adamw, learning_rate
+from medslip.pretrain.join import PretrainDataset, load_tables, report_embeddings_by_row
+from medslip.pretrain.schedule import adamw, learning_rate
+from medslip.progress import Progress
+from medslip.settings import ModelSettings, TextSettings, TrainSettings
 from medslip.variants import variant as get_variant
 from medslip.vocab import LATERAL_SWAP
 
