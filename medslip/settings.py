@@ -23,6 +23,11 @@ VARIANTS: tuple[str, ...] = (
 """Every pretrained model of the workflow (the ``{variant}`` wildcard)."""
 
 
+STRIDE = 16
+"""Output stride of the image trunk: one visual token per 16 × 16 pixels of the model input
+((B, 3, H, W) -> (B, C, H / 16, W / 16))."""
+
+
 def preset(config: dict[str, Any]) -> dict[str, Any]:
     """The selected preset block ``{"model": {...}, "train": {...}}`` of a validated config."""
     name = config["preset"]
