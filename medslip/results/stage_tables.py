@@ -85,8 +85,9 @@ def report_labels(reports_dir: Path) -> Table:
 def entity_labels(matrix: np.ndarray, uncertain: np.ndarray) -> np.ndarray:
     """(N, 75) index into :data:`LABELS` of every report's entity labels, from its (N, 51, 75)
     label matrix and uncertain mask: positive where some landmark is 1, else negative where some
-    is 0 (the pretraining existence label, method reference §2.3), else uncertain where some
-    mention is uncertain (the official encoding leaves those -1), else unmentioned."""
+    is 0 (the existence label of the official pretraining ``dataset/dataset.py``; the torch
+    version is :func:`medslip.model.losses.existence_labels`), else uncertain where some mention
+    is uncertain (the official encoding leaves those -1), else unmentioned."""
     present = (matrix == 1).any(axis=1)
     absent = (matrix == 0).any(axis=1)
     return np.select([present, absent, uncertain.any(axis=1)], [0, 1, 2], 3)
@@ -185,13 +186,14 @@ def label_statistics(
     frame = frame[used | (frame["dataset"] != MIMIC)].reset_index(drop=True)
     caption = (
         "Labels per dataset, published split and entity, in images. MIMIC-CXR (pretraining): "
-        "each image gets its study's report labels as pretraining reads them (method reference "
-        "§2.3): `positive` when the entity is present at some landmark, else `negative` when "
-        "stated absent, else `uncertain` when only hedged (the official encoding leaves those "
-        "unlabelled), else `unmentioned`; entities no report mentions and no image shows are "
-        "left out. Other datasets: the class labels of the classes zero-shot scores, with the "
-        "entity that scores each (`evaluate.entity_maps`). SynthCXR trees: `drawn` findings of "
-        "the entity and how many have a tight box narrower or shorter than one visual token "
+        "each image gets its study's report labels as pretraining reads them (the official "
+        "existence labels): `positive` when the entity is present at some landmark, else "
+        "`negative` when stated absent, else `uncertain` when only hedged (the official "
+        "encoding leaves those unlabelled), else `unmentioned`; entities no report mentions and "
+        "no image shows are left out. Other datasets: the class labels of the classes zero-shot "
+        "scores, with the entity that scores each (`evaluate.entity_maps`). SynthCXR trees: "
+        "`drawn` findings of the entity and how many have a tight box narrower or shorter than "
+        "one visual token "
         f"(`drawn_below_token`: {STRIDE} px of the {model_size}-px model input, "
         f"{STRIDE / model_size:.1%} of the image side); empty for real data."
     )
