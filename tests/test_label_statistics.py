@@ -135,3 +135,15 @@ def test_cli_writes_the_table_and_its_markdown_twin(stages, tmp_path):
     md = (out / "t.md").read_text()
     assert "<NA>" not in md and "| nih_cxr14 | train | Effusion | effusion | 2 | 1 | 1 |" in md
     assert markdown(label_statistics(data_dirs, reports, {}, {}, 224, truth)).count("nih") == 0
+
+
+def test_a_synthcxr_tree_with_nothing_drawn_counts_zero(stages, tmp_path):
+    data_dirs, reports, truth = stages
+    empty = tmp_path / "ground_truth" / "nih_cxr14"
+    empty.mkdir()
+    pd.DataFrame([]).to_parquet(empty / "findings.parquet")  # what the generator writes then
+    written = {"image_id": ["n0.png"], "path": ["images/n0.png"], "size": [224]}
+    pd.DataFrame(written).to_parquet(empty / "images.parquet")
+    frame = label_statistics(data_dirs, reports, MAPS, SOURCES, 224, [*truth, empty]).frame
+    row = _row(frame, "nih_cxr14", "train", "effusion")
+    assert (row["drawn"], row["drawn_below_token"]) == (0, 0)

@@ -5,6 +5,7 @@ every split of every dataset holds per entity (``label_statistics``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +113,13 @@ def _images(data_dir: Path) -> pd.DataFrame:
 
 def _report_labels(images: pd.DataFrame, reports_dir: Path) -> tuple[np.ndarray, pd.DataFrame]:
     """Entity labels (n, 75) of the ``images`` whose study has a parsed report, and those images."""
-    ids = (reports_dir / "report_ids.txt").read_text().split()
+    try:
+        ids = (reports_dir / "report_ids.txt").read_text().split()
+        matrix = np.load(reports_dir / "label_matrix.npy", mmap_mode="r")
+        uncertain = np.load(reports_dir / "uncertain_mask.npy", mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise MedslipError(f"{reports_dir}: not a report-stage output ({exc})") from None
     row = pd.Series(np.arange(len(ids)), index=ids)
-    matrix = np.load(reports_dir / "label_matrix.npy", mmap_mode="r")
-    uncertain = np.load(reports_dir / "uncertain_mask.npy", mmap_mode="r")
     joined = images[images["study_id"].isin(row.index)]
     rows = row[joined["study_id"]].to_numpy()
     return entity_labels(matrix[rows], uncertain[rows]), joined
@@ -132,7 +136,8 @@ def _drawn(truth_dir: Path, images: pd.DataFrame, min_side: float) -> pd.DataFra
     """Drawn findings per (split, entity): ``drawn`` and ``drawn_below_token`` (tight box
     narrower or shorter than ``min_side`` of the image side), joined by image path."""
     written = _read(truth_dir / "images.parquet", ["image_id", "path", "size"])
-    findings = _read(truth_dir / "findings.parquet", ["image_id", "entity", "w", "h"])
+    findings = _read(truth_dir / "findings.parquet")  # no columns when nothing was drawn
+    findings = findings.reindex(columns=["image_id", "entity", "w", "h"])
     findings = findings.merge(written, on="image_id").merge(images[["path", "split"]], on="path")
     findings["below"] = np.minimum(findings["w"], findings["h"]) < min_side * findings["size"]
     return findings.groupby(["split", "entity"]).agg(
@@ -146,7 +151,7 @@ def label_statistics(
     entity_maps: dict[str, dict[str, str]],
     sources: dict[str, str],
     model_size: int,
-    truth_dirs: list[Path] = (),
+    truth_dirs: Sequence[Path] = (),
 ) -> Table:
     """Per dataset × split × entity: images positive, negative, uncertain and unmentioned
     (MIMIC-CXR: the parsed reports' entity labels, entities never mentioned nor drawn left out;
