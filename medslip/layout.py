@@ -109,6 +109,7 @@ TABLES_DIR = "results/tables"
 TABLES = (
     "data_summary",
     "report_labels",
+    "label_statistics",
     "zero_shot_classification",
     "zero_shot_grounding",
     "finetune_classification",
@@ -117,7 +118,7 @@ TABLES = (
     "disentanglement",
     "ablation",
 )
-"""Table names (``medslip table NAME`` and one rule each); the first two describe the data and
+"""Table names (``medslip table NAME`` and one rule each); the first three describe the data and
 report stages, the others are built from evaluation metrics files."""
 
 

@@ -12,6 +12,10 @@ from typing import Any
 from medslip.errors import MedslipError
 from medslip.variants import variant as get_variant
 
+STRIDE = 16
+"""Output stride of the image trunk: one visual token per 16 × 16 pixels of the model input
+((B, 3, H, W) -> (B, C, H / 16, W / 16))."""
+
 
 def preset(config: dict[str, Any]) -> dict[str, Any]:
     """The selected preset block ``{"model": {...}, "train": {...}}`` of a validated config."""

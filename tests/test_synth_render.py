@@ -78,6 +78,17 @@ def test_cardiomegaly_raises_cardiothoracic_ratio_past_half():
     assert max(normal) < 0.5 < min(enlarged)
 
 
+def test_faint_cardiomegaly_is_borderline_between_normal_and_definite():
+    rng = np.random.default_rng(4)
+    normal = [_ctr(an.build_anatomy(anatomy_for([], rng, ap=True), S)) for _ in range(10)]
+    faint = [Finding("cardiomegaly", "heart_size", 0.8, uncertain=True)]
+    borderline = [_ctr(an.build_anatomy(anatomy_for(faint, rng, ap=True), S)) for _ in range(10)]
+    definite = [Finding("cardiomegaly", "heart_size", 0.3)]
+    enlarged = [_ctr(an.build_anatomy(anatomy_for(definite, rng, ap=True), S)) for _ in range(10)]
+    assert max(normal) < min(borderline) and max(borderline) < min(enlarged)
+    assert 0.47 < min(borderline) <= max(borderline) < 0.54
+
+
 def test_render_is_deterministic(renderer, anat):
     f = [Finding("consolidation", "lower_right_lobe", 0.8)]
     a = renderer.render(anat, f, np.random.default_rng(5))

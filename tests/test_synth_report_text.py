@@ -8,10 +8,11 @@ import re
 import pytest
 
 from medslip.reports.landmarks import landmark_for
+from medslip.reports.parse import parse_report
 from medslip.synth.report_templates import DEFINITE, HEDGED, LOCATIONS, anchor_entities
 from medslip.synth.report_text import write_report
 from medslip.synth.sample import demo_reports
-from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec, rng_for
+from medslip.synth.spec import FINDING_KINDS, Finding, StudySpec, rng_for, side_of
 
 _STOP = {"in", "at", "on", "the", "of"}
 
@@ -73,7 +74,12 @@ def test_every_kind_stated_at_its_landmark(kind):
                 text, triplets = write_report(_study([f], prior=seed % 2 == 1), rng_for(seed, 9))
                 _check_triplets_in_text(text, triplets)
                 want = "uncertain" if uncertain else "present"
-                mentions = [t for t in triplets if t.pathology in anchors]
+                # "No right pleural effusion" beside a left one is about the other side
+                mentions = [
+                    t
+                    for t in triplets
+                    if t.pathology in anchors and side_of(t.anatomy) in (0, side_of(landmark))
+                ]
                 assert all(t.presence == want for t in mentions), (text, triplets)
                 # Stated by the kind's own entity at its landmark at least once.
                 assert (spec.entity, landmark, want) in {
@@ -218,6 +224,7 @@ def _template_words() -> set[str]:
     texts += [s.template.text for sts in rt.NORMAL.values() for s in sts]
     texts += [s.template.text for sts in rt.NORMAL_WITH_PRIOR.values() for s in sts]
     texts += [s.template.text for s in rt.NORMAL_IMPRESSION]
+    texts += [t.text for t in rt.RESOLVED]
     texts += [*rt.VIEWS["PA"], *rt.VIEWS["AP"], *rt.COMPARE_SENTENCES, *rt.COMPARE_PREFIXES]
     texts += [
         *rt.CHANGE_WORDS,
@@ -273,6 +280,7 @@ _ANATOMY_PHRASES = (
     "heart size",
     "heart",
     "lungs",
+    "apical",
     "lung volumes",
     "both lungs",
     "pulmonary",
@@ -346,3 +354,54 @@ def test_declared_landmarks_are_the_ones_named_in_the_sentence():
                     assert named <= declared, (text, named, declared)
                     for lm in declared - {"unspecified"}:
                         assert lm in named, (text, lm, named)
+    for tpl in rt.RESOLVED:
+        for landmark in rt.RESOLVED_LANDMARKS:
+            slots = {"adj": rt.LOCATIONS[landmark][0][0], "landmark": landmark}
+            declared = {lm for _, lm, _ in rt._triplets(tpl, None, slots)}
+            assert _landmarks_named(tpl.text.format(**slots)) == declared == {landmark}
+
+
+def _parsed(text: str) -> set[tuple[str, str, str]]:
+    return {(t.pathology, t.anatomy, t.presence) for t in parse_report(f" FINDINGS: {text}")}
+
+
+def test_the_report_parser_reads_every_normal_and_absent_sentence_as_declared():
+    from medslip.synth import report_text as rt
+
+    statements = [s for sts in rt.NORMAL.values() for s in sts]
+    statements += [s for sts in rt.NORMAL_WITH_PRIOR.values() for s in sts]
+    statements += list(rt.NORMAL_IMPRESSION)
+    for st in statements:
+        assert _parsed(st.template.text) == set(rt._triplets(st.template)), st.template.text
+    for tpl in rt.RESOLVED:
+        for landmark in rt.RESOLVED_LANDMARKS:
+            for adj in rt.LOCATIONS[landmark][0]:
+                slots = {"adj": adj, "landmark": landmark}
+                text = rt._finish(tpl.text.format(**slots))
+                assert _parsed(text) == {("opacity", landmark, "absent")}, text
+
+
+@pytest.mark.parametrize("kind", sorted(k for k, spec in FINDING_KINDS.items() if not spec.device))
+def test_every_drawable_finding_is_stated_absent_and_hedged_in_words_the_parser_reads(kind):
+    """Each finding SynthCXR draws has a stated-absent sentence for studies without it and
+    hedged sentences for faint ones; the report parser reads them as absent / uncertain."""
+    from medslip.synth import report_text as rt
+
+    entity = FINDING_KINDS[kind].entity
+    absent = [
+        st.template.text
+        for sts in rt.NORMAL.values()
+        for st in sts
+        if kind in st.forbid and f"{entity} " in " ".join(st.template.triplets)
+    ]
+    assert absent, kind
+    for text in absent:
+        assert (entity, "absent") in {(e, p) for e, _, p in _parsed(text)}, text
+    for landmark in FINDING_KINDS[kind].landmarks:
+        f = Finding(kind, landmark, 0.7, uncertain=True)
+        slots = rt._slots(f, False, rng_for(0))
+        for tpl in rt.HEDGED[kind]:
+            text = rt._finish(tpl.text.format(**slots))
+            got = _parsed(text)
+            assert got == set(rt._triplets(tpl, f, slots)), text
+            assert any(p == "uncertain" for e, _, p in got if e in anchor_entities(kind)), text

@@ -1,6 +1,6 @@
 """``medslip table NAME``: one of the paper's tables (CSV + Markdown twin) from the metrics
 files of the evaluation stage (``results/eval/…/metrics.json``), or a summary of the data or
-report stage (``data_summary``, ``report_labels``)."""
+report stage (``data_summary``, ``report_labels``, ``label_statistics``)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metrics", nargs="*", default=[], help="metrics.json files of the evaluation stage"
     )
-    parser.add_argument("--data-dirs", nargs="*", default=[], help="data_summary: results/data/*")
-    parser.add_argument("--reports-dir", help="report_labels: results/reports/mimic_cxr")
+    parser.add_argument(
+        "--data-dirs",
+        nargs="*",
+        default=[],
+        help="data_summary, label_statistics: results/data/*",
+    )
+    parser.add_argument(
+        "--reports-dir", help="report_labels, label_statistics: results/reports/mimic_cxr"
+    )
+    parser.add_argument(
+        "--entity-maps",
+        default="{}",
+        help="label_statistics: config evaluate.entity_maps as JSON (dataset -> class -> entity)",
+    )
+    parser.add_argument(
+        "--model-size", type=int, help="label_statistics: model input side in pixels"
+    )
+    parser.add_argument(
+        "--truth-dirs",
+        nargs="*",
+        default=[],
+        help="label_statistics: SynthCXR ground truth, results/synthcxr/ground_truth/*",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,18 +58,30 @@ def run(args: argparse.Namespace) -> int:
     from medslip.tables.collect import read_metrics
     from medslip.tables.output import write_table
     from medslip.tables.paper import BUILDERS
-    from medslip.tables.stages import data_summary, report_labels
+    from medslip.tables.stages import data_summary, label_statistics, report_labels
 
     try:
         sources = json.loads(args.sources)
+        entity_maps = json.loads(args.entity_maps)
     except ValueError as exc:
-        raise MedslipError(f"--sources: not a JSON object ({exc})") from None
+        raise MedslipError(f"--sources / --entity-maps: not a JSON object ({exc})") from None
     if args.name == "data_summary":
         table = data_summary([Path(d) for d in args.data_dirs], sources)
     elif args.name == "report_labels":
         if not args.reports_dir:
             raise MedslipError("report_labels needs --reports-dir")
         table = report_labels(Path(args.reports_dir))
+    elif args.name == "label_statistics":
+        if not args.reports_dir or not args.model_size:
+            raise MedslipError("label_statistics needs --reports-dir and --model-size")
+        table = label_statistics(
+            [Path(d) for d in args.data_dirs],
+            Path(args.reports_dir),
+            entity_maps,
+            sources,
+            args.model_size,
+            [Path(d) for d in args.truth_dirs],
+        )
     else:
         table = BUILDERS[args.name](read_metrics(args.metrics), sources)
     write_table(table, Path(args.csv), Path(args.md))

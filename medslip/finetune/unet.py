@@ -19,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from medslip.errors import MedslipError
-from medslip.model.trunk import STRIDE, ResNetTrunk
+from medslip.model.trunk import ResNetTrunk
+from medslip.settings import STRIDE
 
 
 class ConvBlock(nn.Sequential):

@@ -24,8 +24,6 @@ from medslip.settings import ModelSettings
 log = logging.getLogger(__name__)
 
 EXPANSION = 4
-STRIDE = 16
-"""Output stride of the trunk: (B, 3, H, W) -> (B, 16 * width, H / 16, W / 16)."""
 KEY_PREFIXES = ("module.", "model.", "backbone.", "encoder.", "res_features.")
 """Prefixes stripped (repeatedly) from state-dict keys: DDP/DataParallel wrappers, common
 checkpoint layouts, and the trunk of this project's own models (``res_features``)."""

@@ -16,7 +16,8 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,13 @@ import numpy as np
 import pandas as pd
 
 from medslip.config import load_config, validate_config
+from medslip.labels import Triplet
 from medslip.progress import Progress, progress
 from medslip.rle import encode_siim
 from medslip.synth import anatomy as an
 from medslip.synth.lateral import render_lateral
 from medslip.synth.render import Renderer
+from medslip.synth.report_text import write_report
 from medslip.synth.sample import sample_study
 from medslip.synth.spec import FINDING_KINDS, StudySpec, rng_for
 from medslip.vocab import CHESTXRAY14_CLASSES
@@ -153,24 +156,47 @@ def _single_image_study(
     return srng, study, _render(renderer, study, srng)
 
 
-def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, seed: int) -> None:
-    from medslip.labels import chexpert_from_triplets
-    from medslip.synth.formats import MimicCxrJpgWriter
-    from medslip.synth.report_text import write_report
+@dataclass
+class MimicStudy:
+    """One study of the MIMIC-CXR-JPG tree before rendering: its report and the ground truth it
+    states. ``rng`` is the study's generator, drawn up to the report; rendering continues it."""
 
-    writer = MimicCxrJpgWriter(tree)
+    study: StudySpec
+    text: str
+    triplets: list[Triplet]
+    rng: np.random.Generator
+
+
+@dataclass
+class MimicPatient:
+    """One patient of the MIMIC-CXR-JPG tree: ``split`` is the official name (``train``,
+    ``validate``, ``test``); ``first`` the date of the first study."""
+
+    subject_id: int
+    split: str
+    first: datetime
+    studies: list[MimicStudy]
+
+
+def mimic_patients(config_or_path: dict[str, Any] | str | os.PathLike) -> Iterator[MimicPatient]:
+    """The patients, studies and reports of the MIMIC-CXR-JPG tree of a config, without
+    rendering a pixel (the tree's text is these reports, byte for byte)."""
+    cfg = _settings(config_or_path)
+    return _mimic_patients(cfg, cfg["seed"])
+
+
+def _mimic_patients(cfg: dict[str, Any], seed: int) -> Iterator[MimicPatient]:
     key = _DATASET_KEY["mimic_cxr_jpg"]
-    split: dict[int, str] = {}
     n_val = cfg["mimic_split_fractions"]["validate"]
     n_test = cfg["mimic_split_fractions"]["test"]
-    patients = range(cfg["mimic_patients"])
-    for p in progress(patients, "SynthCXR mimic_cxr_jpg", unit="patient", logger=log):
+    for p in range(cfg["mimic_patients"]):
         prng = rng_for(seed, key, p)
         subject_id = 10000000 + int(prng.integers(0, 9_000_000)) // 100 * 100 + p % 100
         r = prng.random()
-        split[subject_id] = "test" if r < n_test else "validate" if r < n_test + n_val else "train"
+        split = "test" if r < n_test else "validate" if r < n_test + n_val else "train"
         patient_anatomy = an.sample_params(prng)
-        when = datetime(2150, 1, 1) + timedelta(days=int(prng.integers(0, 3000)))
+        first = datetime(2150, 1, 1) + timedelta(days=int(prng.integers(0, 3000)))
+        studies = []
         for k in range(int(prng.integers(1, cfg["mimic_max_studies_per_patient"] + 1))):
             srng = rng_for(seed, key, p, k)
             study_id = 50000000 + int(srng.integers(0, 9_999_999))
@@ -184,6 +210,28 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
                 patient_anatomy=patient_anatomy,
             )
             text, triplets = write_report(study, srng)
+            studies.append(MimicStudy(study, text, triplets, srng))
+        yield MimicPatient(subject_id, split, first, studies)
+
+
+def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, seed: int) -> None:
+    from medslip.labels import chexpert_from_triplets
+    from medslip.synth.formats import MimicCxrJpgWriter
+
+    writer = MimicCxrJpgWriter(tree)
+    split: dict[int, str] = {}
+    patients = progress(
+        _mimic_patients(cfg, seed),
+        "SynthCXR mimic_cxr_jpg",
+        total=cfg["mimic_patients"],
+        unit="patient",
+        logger=log,
+    )
+    for patient in patients:
+        subject_id, when = patient.subject_id, patient.first
+        split[subject_id] = patient.split
+        for s in patient.studies:
+            study, srng, study_id = s.study, s.rng, s.study.study_id
             rendered = _render(renderer, study, srng)
             images = [(_dicom_id(srng), rendered.pixels, study.view)]
             if study.view == "PA":  # PA studies are "PA and lateral", as their reports say
@@ -193,7 +241,7 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
                 )
                 images.append((_dicom_id(srng), lateral, "LATERAL"))
             paths = writer.add_study(
-                subject_id, study_id, text, chexpert_from_triplets(triplets), images, when
+                subject_id, study_id, s.text, chexpert_from_triplets(s.triplets), images, when
             )
             when += timedelta(days=int(srng.integers(1, 400)), minutes=int(srng.integers(0, 1440)))
             truth.add_image(images[0][0], paths[0], study, rendered.masks, renderer.size)
@@ -203,10 +251,10 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
                 {
                     "study_id": str(study_id),
                     "patient_id": subject_id,
-                    "split": split[subject_id],
+                    "split": patient.split,
                     "view": study.view,
                     "has_prior": study.has_prior,
-                    "report": text,
+                    "report": s.text,
                 }
             )
             truth.triplets.extend(
@@ -217,7 +265,7 @@ def _mimic(cfg: dict[str, Any], tree: Path, truth: _Truth, renderer: Renderer, s
                     "presence": t.presence,
                     "sentence": t.sentence,
                 }
-                for t in triplets
+                for t in s.triplets
             )
     writer.close(split)
 

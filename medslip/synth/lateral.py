@@ -99,7 +99,7 @@ def _rect(px, c: tuple[float, float], r: float) -> list[float]:
 
 def _draw(f: Finding, d, px, post_cp, base: float, rng: np.random.Generator) -> None:
     """Draw one finding's lateral appearance into the base layer ``d``."""
-    sev = f.severity * (0.55 if f.uncertain else 1.0)
+    sev = f.drawn_severity
     if f.kind == "effusion":  # fluid layering in the posterior costophrenic sulcus
         h = 0.04 + 0.2 * sev
         u, v = post_cp

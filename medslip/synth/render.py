@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from medslip.synth import anatomy as an
-from medslip.synth.spec import Finding, side_of
+from medslip.synth.spec import FAINT, Finding, side_of
 
 
 @dataclass
@@ -89,13 +89,15 @@ class Renderer:
         lung_r, lung_l = anat.lung_masks
         lungs = lung_r | lung_l
         masks: list[np.ndarray] = []
-        kinds = {f.kind for f in findings}
+        # emphysema darkens the lungs and thins their markings, less when faint
+        emphysema = [FAINT if f.uncertain else 1.0 for f in findings if f.kind == "emphysema"]
+        dark = max(emphysema, default=0.0)
 
         base = Image.new("L", (s, s), 6)
         d = ImageDraw.Draw(base)
         for poly, val in ((anat.body, 120), (anat.neck, 125)):
             d.polygon(anat.px(poly), fill=val)
-        lung_val = 28 if "emphysema" in kinds else 42
+        lung_val = round(42 - 14 * dark)
         for poly in anat.lungs():
             d.polygon(anat.px(poly), fill=lung_val)
         d.polygon(anat.px(anat.gastric_bubble), fill=55)
@@ -147,7 +149,7 @@ class Renderer:
         bone = np.asarray(_soften(bones, s / 300), dtype=np.float32) / 255.0
 
         inner = _blur(lungs & ~no_markings, s / 120)
-        marking_gain = 0.1 if "emphysema" in kinds else 0.2
+        marking_gain = 0.2 - 0.1 * dark
         tex = self._markings[int(rng.integers(len(self._markings)))]
         sh = (int(rng.integers(-2, 3)), int(rng.integers(-2, 3)))
         img += marking_gain * np.roll(tex, sh, axis=(0, 1)) * inner
@@ -172,7 +174,7 @@ class Renderer:
     def _draw_finding(self, f, anat, lungs, lung_r, lung_l, base, extra, ds, no_markings, rng):
         """Draw one finding into the layers; returns its (S, S) bool mask."""
         s = self.size
-        sev = f.severity * (0.55 if f.uncertain else 1.0)
+        sev = f.drawn_severity
         side = side_of(f.landmark) or 1
         lung = lung_r if side < 0 else lung_l
         u, v = anat.uv
@@ -232,7 +234,8 @@ class Renderer:
             rib = anat.posterior_ribs[int(rng.integers(4, 16))]
             p = rib[int(rng.integers(len(rib) // 3, 2 * len(rib) // 3))]
             m = an.fill(anat, [an.ellipse(p[0], p[1], 0.022, 0.022)])
-            extra += 0.25 * _blur(an.fill(anat, [an.ellipse(p[0], p[1], 0.012, 0.009)]), 1.0)
+            callus = an.fill(anat, [an.ellipse(p[0], p[1], 0.012, 0.009)])
+            extra += 0.25 * (FAINT if f.uncertain else 1.0) * _blur(callus, 1.0)
             return m
         if kind in ("endotracheal_tube", "chest_tube", "central_line", "picc", "pacemaker"):
             return self._draw_device(kind, f, anat, ds, rng)

@@ -59,6 +59,7 @@ LOCATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("right hilar", "right perihilar"),
         ("at the right hilum", "in the right hilum"),
     ),
+    "hilar_unspec": (("perihilar", "bilateral perihilar"), ("in the perihilar regions",)),
     "pulmonary": (("pulmonary",), ()),
     "interstitium": (("interstitial",), ()),
     "svc": (("SVC",), ("in the SVC", "in the mid SVC", "in the lower SVC")),
@@ -359,6 +360,9 @@ def _s(text: str, triplets: tuple[str, ...], forbid: str, needs: str = "") -> St
 
 _LUNG_KINDS = "consolidation pneumonia atelectasis edema nodule mass emphysema pneumothorax"
 _OPACITY_KINDS = "consolidation pneumonia atelectasis nodule mass"
+_LEFT_BASE = ("retrocardiac", "lower_left_lobe", "left_lower_lung", "lung_bases")
+_RETROCARDIAC_KINDS = " ".join(f"{k}@{lm}" for k in _OPACITY_KINDS.split() for lm in _LEFT_BASE)
+_HILA = "mass@left_hilar mass@right_hilar edema@hilar_unspec"
 
 # Normal and stated-absent sentences by system, in the order a report walks through the chest.
 NORMAL: dict[str, tuple[Statement, ...]] = {
@@ -384,6 +388,13 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
             _OPACITY_KINDS,
         ),
         _s(
+            "No focal consolidation or atelectasis.",
+            ("consolidation unspecified absent", "atelectasis unspecified absent"),
+            _OPACITY_KINDS,
+        ),
+        _s("No atelectasis.", ("atelectasis unspecified absent",), "atelectasis"),
+        _s("No retrocardiac opacity.", ("opacity retrocardiac absent",), _RETROCARDIAC_KINDS),
+        _s(
             "No evidence of pneumonia.",
             ("pneumonia unspecified absent",),
             "pneumonia consolidation",
@@ -393,8 +404,15 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
         _s("Pulmonary vascularity is normal.", ("normal pulmonary present",), "edema"),
         _s("No pulmonary vascular congestion.", ("congestion pulmonary absent",), "edema"),
         _s("No suspicious pulmonary nodules.", ("nodule pulmonary absent",), "nodule mass"),
+        _s(
+            "No suspicious nodules or masses.",
+            ("nodule unspecified absent", "mass unspecified absent"),
+            "nodule mass",
+        ),
+        _s("No pulmonary mass.", ("mass pulmonary absent",), "mass"),
         _s("Lung volumes are normal.", ("normal lung_volumes present",), "emphysema"),
         _s("The lungs are not hyperinflated.", ("hyperinflate lung_volumes absent",), "emphysema"),
+        _s("No evidence of emphysema.", ("emphysema unspecified absent",), "emphysema"),
     ),
     "pleura": (
         _s(
@@ -419,6 +437,12 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
         ),
         _s("No pneumothorax is seen.", ("pneumothorax unspecified absent",), "pneumothorax"),
         _s("No pneumothorax.", ("pneumothorax unspecified absent",), "pneumothorax"),
+        _s("No apical pneumothorax.", ("pneumothorax lung_apices absent",), "pneumothorax"),
+        _s(
+            "No effusion or pneumothorax.",
+            ("effusion unspecified absent", "pneumothorax unspecified absent"),
+            "effusion pneumothorax",
+        ),
         _s(
             "There is no evidence of pneumothorax.",
             ("pneumothorax unspecified absent",),
@@ -454,6 +478,7 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
     ),
     "heart": (
         _s("Heart size is normal.", ("normal heart_size present",), "cardiomegaly"),
+        _s("Normal heart size.", ("normal heart_size present",), "cardiomegaly"),
         _s("The heart is normal in size.", ("normal heart_size present",), "cardiomegaly"),
         _s("Heart size is within normal limits.", ("normal heart_size present",), "cardiomegaly"),
         _s(
@@ -462,13 +487,14 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
             "cardiomegaly",
         ),
         _s("The heart is not enlarged.", ("enlarge heart_size absent",), "cardiomegaly"),
+        _s("Heart size is not enlarged.", ("enlarge heart_size absent",), "cardiomegaly"),
         _s("No cardiomegaly.", ("cardiomegaly unspecified absent",), "cardiomegaly"),
     ),
     "mediastinum": (
         _s(
             "The mediastinal and hilar contours are unremarkable.",
             ("unremarkable mediastinal present", "unremarkable hilar_unspec present"),
-            "mass@left_hilar mass@right_hilar",
+            _HILA,
         ),
         _s("Mediastinal contours are normal.", ("normal mediastinal present",), ""),
         _s(
@@ -479,7 +505,7 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
         _s(
             "Cardiomediastinal and hilar contours are within normal limits.",
             ("normal mediastinal present", "normal hilar_unspec present"),
-            "cardiomegaly mass@left_hilar mass@right_hilar",
+            f"cardiomegaly {_HILA}",
         ),
         _s(
             "The cardiomediastinal silhouette and pulmonary vasculature are within normal limits.",
@@ -487,10 +513,12 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
             "cardiomegaly edema",
         ),
         _s("Normal cardiomediastinal silhouette.", ("normal mediastinal present",), "cardiomegaly"),
-        _s(
-            "The hila are unremarkable.",
-            ("unremarkable hilar_unspec present",),
-            "mass@left_hilar mass@right_hilar",
+        _s("The hila are unremarkable.", ("unremarkable hilar_unspec present",), _HILA),
+        _s("No mediastinal widening.", ("widen mediastinal absent",), ""),
+        _s(  # "enlarge" also states cardiomegaly: not beside an enlarged heart
+            "The hila are not enlarged.",
+            ("enlarge hilar_unspec absent",),
+            f"cardiomegaly {_HILA}",
         ),
     ),
     "bones": (
@@ -508,6 +536,16 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
 }
 """System → normal / stated-absent sentences and the findings that rule each out."""
 
+OMIT_RATE: dict[str, float] = {
+    "lungs": 0.12,
+    "pleura": 0.12,
+    "heart": 0.5,
+    "mediastinum": 0.3,
+    "bones": 0.12,
+}
+"""System → probability that a report says nothing normal about it (heart size and the
+mediastinum often go unmentioned, so their landmarks are not positive in every normal report)."""
+
 NORMAL_WITH_PRIOR: dict[str, tuple[Statement, ...]] = {
     "heart": (_s("Heart size is stable.", ("stable heart_size present",), "cardiomegaly"),),
     "mediastinum": (
@@ -515,6 +553,35 @@ NORMAL_WITH_PRIOR: dict[str, tuple[Statement, ...]] = {
     ),
 }
 """System → extra normal sentences used only when there is a prior study."""
+
+RESOLVED: tuple[Template, ...] = (
+    _t("Previously seen {adj} opacity has resolved.", "opacity {landmark} absent"),
+    _t("Interval resolution of the {adj} opacity.", "opacity {landmark} absent"),
+    _t("The previously noted {adj} opacity has cleared.", "opacity {landmark} absent"),
+)
+"""Sentences of a study with a prior: an opacity the prior showed at ``{landmark}`` is gone."""
+
+RESOLVED_LANDMARKS: tuple[str, ...] = (
+    "upper_right_lobe",
+    "middle_right_lobe",
+    "lower_right_lobe",
+    "upper_left_lobe",
+    "lower_left_lobe",
+    "right_upper_lung",
+    "left_upper_lung",
+    "right_mid_lung",
+    "left_mid_lung",
+    "right_lower_lung",
+    "left_lower_lung",
+)
+"""Where a resolved opacity may have been (a side with no opacity finding now)."""
+
+RESOLVED_BLOCKERS = frozenset(_OPACITY_KINDS.split())
+"""Kinds whose finding on a side (on both sides when it has none) rules out a resolved opacity
+there."""
+
+RESOLVED_RATE = 0.25
+"""Probability that a report with a prior says a previous opacity has resolved."""
 
 _ALL_KINDS = " ".join(k for k in FINDING_KINDS if not FINDING_KINDS[k].device)
 NORMAL_IMPRESSION: tuple[Statement, ...] = (

@@ -40,7 +40,9 @@ Consistency with the image: every finding is stated at least once, at its landma
 ``uncertain``) by its kind's own entity (``FINDING_KINDS[kind].entity``: "enlarged cardiac
 silhouette, consistent with cardiomegaly" → cardiomegaly at ``heart_size``), other phrasings
 ("moderate cardiomegaly", "the heart is enlarged") coming on top; normal and stated-absent
-sentences are used only when no finding of the study contradicts them (``Statement.forbid``).
+sentences are used only when no finding of the study contradicts them (``Statement.forbid``),
+and an opacity of the prior study stated resolved ("previously seen right lower lobe opacity has
+resolved") lies on a side with no opacity finding.
 
 Sentence indices: the report body is the FINDINGS section followed by the IMPRESSION section
 (sentences of EXAMINATION/INDICATION/TECHNIQUE/COMPARISON are not counted). Sentences end with
@@ -73,7 +75,12 @@ from medslip.synth.report_templates import (
     NORMAL_IMPRESSION,
     NORMAL_WITH_PRIOR,
     NOTIFY,
+    OMIT_RATE,
     RECOMMEND,
+    RESOLVED,
+    RESOLVED_BLOCKERS,
+    RESOLVED_LANDMARKS,
+    RESOLVED_RATE,
     SEVERITY_WORDS,
     TYPO_RATE,
     TYPO_WORDS,
@@ -102,11 +109,12 @@ def _pick(rng: np.random.Generator, options):
 
 
 def _slots(f: Finding, has_prior: bool, rng: np.random.Generator) -> dict[str, str]:
-    sev = _severity_word(f.kind, f.severity)
+    """Slot values of ``f``'s sentences; sizes and severity words describe what is drawn."""
+    sev = _severity_word(f.kind, f.drawn_severity)
     adj, pp = LOCATIONS.get(f.landmark, ((), ()))
     n = {
-        "nodule": str(int(round(5 + 20 * f.severity))),
-        "mass": str(int(round(3 + 5 * f.severity))),
+        "nodule": str(int(round(5 + 20 * f.drawn_severity))),
+        "mass": str(int(round(3 + 5 * f.drawn_severity))),
         "endotracheal_tube": str(int(rng.integers(2, 6))),
     }.get(f.kind, "")
     leads = PACEMAKER_LEADS.get(f.landmark, "")
@@ -227,7 +235,7 @@ def _normals(study: StudySpec, rng: np.random.Generator) -> dict[str, list[_Sent
         if study.has_prior:
             statements = statements + NORMAL_WITH_PRIOR.get(system, ())
         options = [s for s in statements if _allowed(s, study.findings)]
-        if not options or rng.random() < 0.12:  # occasional omission of a system
+        if not options or rng.random() < OMIT_RATE[system]:  # the system goes unmentioned
             continue
         k = 1 + int(rng.random() < 0.35 and len(options) > 1)
         idx = rng.choice(len(options), size=k, replace=False)
@@ -241,6 +249,21 @@ def _normals(study: StudySpec, rng: np.random.Generator) -> dict[str, list[_Sent
             sentences.append(_statement(st))
         out[system] = sentences
     return out
+
+
+def _resolved(findings: list[Finding], rng: np.random.Generator) -> _Sentence | None:
+    """A prior study's opacity stated resolved, on a side with no opacity finding (or None)."""
+    blocked: set[int] = set()
+    for f in findings:
+        if f.kind in RESOLVED_BLOCKERS:
+            blocked |= {side_of(f.landmark)} if side_of(f.landmark) else {-1, 1}
+    options = [lm for lm in RESOLVED_LANDMARKS if side_of(lm) not in blocked]
+    if not options:
+        return None
+    landmark = _pick(rng, options)
+    tpl = _pick(rng, RESOLVED)
+    slots = {"adj": _pick(rng, LOCATIONS[landmark][0]), "landmark": landmark}
+    return _Sentence(_finish(tpl.text.format(**slots)), _triplets(tpl, None, slots))
 
 
 def _typo(word: str, rng: np.random.Generator) -> str:
@@ -290,6 +313,9 @@ def _body(study: StudySpec, rng: np.random.Generator) -> tuple[list[_Sentence], 
                 first = sent.text[0].lower() if sent.text[1:2].islower() else sent.text[0]
                 sent.text = _pick(rng, COMPARE_PREFIXES) + first + sent.text[1:]
             by_system[_system(f)].append(sent)
+        if study.has_prior and rng.random() < RESOLVED_RATE:
+            resolved = _resolved(findings, rng)
+            by_system["lungs"] += [resolved] if resolved else []
         normals = _normals(study, rng)
         for system in _ORDER:
             body += by_system[system]

@@ -34,7 +34,7 @@ KIND_WEIGHTS: dict[str, float] = {
     "pacemaker": 0.4,
 }
 UNCERTAIN_RATE = 0.15
-NEVER_UNCERTAIN = {"cardiomegaly", "rib_fracture", "emphysema"}
+"""Share of abnormal findings drawn faint and hedged in the report (devices are never hedged)."""
 
 
 def _finding(kind: str, rng: np.random.Generator, landmark: str | None = None) -> Finding:
@@ -43,9 +43,7 @@ def _finding(kind: str, rng: np.random.Generator, landmark: str | None = None) -
         kind=kind,
         landmark=landmark or str(rng.choice(spec.landmarks)),
         severity=float(rng.uniform(0.3, 1.0)) if not spec.device else 1.0,
-        uncertain=bool(
-            not spec.device and kind not in NEVER_UNCERTAIN and rng.random() < UNCERTAIN_RATE
-        ),
+        uncertain=bool(not spec.device and rng.random() < UNCERTAIN_RATE),
     )
 
 
@@ -102,19 +100,24 @@ def anatomy_for(
         p.heart_width *= 1.08
         p.mediastinum_width *= 1.1
     for f in findings:
-        if f.kind == "cardiomegaly":
+        sev = f.drawn_severity
+        if f.kind == "cardiomegaly" and f.uncertain:
+            # borderline: cardiothoracic ratio about 0.5 ("possible mild cardiomegaly")
+            p.heart_width = max(p.heart_width, (1.28 + 0.15 * sev) * p.lung_width)
+            p.heart_height *= 1.05 + 0.1 * sev
+        elif f.kind == "cardiomegaly":
             # cardiothoracic ratio past 0.5 whatever the patient's own heart size
-            p.heart_width = max(p.heart_width * (1.3 + 0.3 * f.severity), 1.45 * p.lung_width)
-            p.heart_height *= 1.05 + 0.1 * f.severity
+            p.heart_width = max(p.heart_width * (1.3 + 0.3 * sev), 1.45 * p.lung_width)
+            p.heart_height *= 1.05 + 0.1 * sev
         elif f.kind == "emphysema":
-            p.lung_height *= 1.06 + 0.08 * f.severity
+            p.lung_height *= 1.06 + 0.08 * sev
             p.lung_width *= 1.03
-            p.dome_curvature *= 0.65 - 0.3 * f.severity
+            p.dome_curvature *= 0.65 - 0.3 * sev
         elif f.kind == "atelectasis" and not f.uncertain:  # volume loss: elevated hemidiaphragm
             if "left" in f.landmark or f.landmark == "retrocardiac":
-                p.dome_left += 0.025 * f.severity
+                p.dome_left += 0.025 * sev
             elif "right" in f.landmark:
-                p.dome_right += 0.025 * f.severity
+                p.dome_right += 0.025 * sev
     return p
 
 

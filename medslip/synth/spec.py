@@ -82,7 +82,7 @@ FINDING_KINDS: dict[str, FindingKind] = {
             "Pneumothorax",
         ),
         FindingKind("cardiomegaly", "cardiomegaly", ("heart_size",), "Cardiomegaly"),
-        FindingKind("edema", "edema", ("pulmonary", "interstitium"), "Edema"),
+        FindingKind("edema", "edema", ("pulmonary", "interstitium", "hilar_unspec"), "Edema"),
         FindingKind(
             "nodule",
             "nodule",
@@ -126,6 +126,10 @@ FINDING_KINDS: dict[str, FindingKind] = {
 """The findings SynthCXR renders, by name."""
 
 
+FAINT = 0.55
+"""Severity factor of an uncertain finding: drawn (and described) fainter than its severity."""
+
+
 @dataclass
 class Finding:
     """One rendered finding: ``kind`` (a key of :data:`FINDING_KINDS`) at ``landmark``.
@@ -142,6 +146,11 @@ class Finding:
     @property
     def entity(self) -> str:
         return FINDING_KINDS[self.kind].entity
+
+    @property
+    def drawn_severity(self) -> float:
+        """The severity drawn and described: ``severity``, times :data:`FAINT` when uncertain."""
+        return self.severity * (FAINT if self.uncertain else 1.0)
 
 
 @dataclass

@@ -61,6 +61,8 @@ def markdown(table: Table) -> str:
 
 
 def _plain(value: object) -> str:
+    if value is pd.NA:
+        return ""
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:g}"
     return str(value).replace("|", "\\|")

@@ -1,6 +1,6 @@
 # Results: the paper's tables (results/tables/{name}.csv + .md, names from medslip.layout)
 # built from the metrics files of the evaluation stage only, so each table reruns when exactly
-# its metrics change; and two summaries of the data and report stages for the HTML report.
+# its metrics change; and three summaries of the data and report stages for the HTML report.
 # Needs data.smk, reports.smk, evaluate.smk and finetune.smk (their output lists).
 
 import json
@@ -51,6 +51,7 @@ localrules:
     table_ablation,
     table_data_summary,
     table_report_labels,
+    table_label_statistics,
 
 
 # One rule per table (the others reuse this one's settings with their own files and category).
@@ -241,3 +242,42 @@ rule table_report_labels:
     shell:
         "medslip table report_labels --sources '{{}}' --csv {output.csv} --md {output.md}"
         " --reports-dir {params.reports} > {log} 2>&1"
+
+
+rule table_label_statistics:
+    input:
+        data=expand(
+            "results/data/{dataset}/{name}",
+            dataset=sorted(DATA_ROOTS),
+            name=["manifest.parquet", "splits.csv"],
+        ),
+        reports=REPORT_FINAL_OUTPUTS,
+        truth=expand(
+            "results/synthcxr/ground_truth/{dataset}", dataset=synthcxr_datasets()
+        ),
+    output:
+        csv=report(
+            table_files("label_statistics")["csv"],
+            caption="../report/tables/label_statistics.rst",
+            category="Data",
+        ),
+        md=table_files("label_statistics")["md"],
+    log:
+        "results/logs/tables/label_statistics.log",
+    benchmark:
+        "results/benchmarks/tables/label_statistics.tsv"
+    conda:
+        "../envs/results.yaml"
+    params:
+        sources=TABLE_SOURCES,
+        dirs=expand("results/data/{dataset}", dataset=sorted(DATA_ROOTS)),
+        reports=lambda wildcards, input: os.path.dirname(input.reports[0]),
+        entity_maps=shlex.quote(
+            json.dumps(config["evaluate"]["entity_maps"], sort_keys=True)
+        ),
+        model_size=preset(config)["model"]["image_size"],
+    shell:
+        "medslip table label_statistics --sources {params.sources} --csv {output.csv}"
+        " --md {output.md} --data-dirs {params.dirs} --reports-dir {params.reports}"
+        " --entity-maps {params.entity_maps} --model-size {params.model_size}"
+        " --truth-dirs {input.truth} > {log} 2>&1"
