@@ -264,6 +264,9 @@ def test_grounding_writes_per_pair_values_and_tau_from_validation(work, tmp_path
     for key in ("pointing", "pixel_auroc", "dice_tau_val", "iou_tau_val", "dice_tau_0.01"):
         assert macro[key] is not None and macro[f"{key}_ci"][0] <= macro[f"{key}_ci"][1]
     assert metrics["protocol"]["use_ws_p"] == (variant == "medslip" and bool(flags))
+    uniform = metrics["protocol"]["uniform_entropy"]
+    assert 0 < macro["attention_entropy"] <= uniform + 1e-9
+    assert (predictions["attention_entropy"] <= uniform + 1e-9).all()
     if variant == "medklip":
         assert "use_ws_p ignored" in " ".join(metrics["notes"])
 

@@ -4,6 +4,8 @@ and the seeded patient bootstrap."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -149,3 +151,11 @@ def test_threshold_curves_match_direct_counts():
         pred = maps > tau
         assert pred_curve[:, j].tolist() == pred.flatten(1).sum(1).tolist()
         assert inter_curve[:, j].tolist() == (pred & truth).flatten(1).sum(1).tolist()
+
+
+def test_attention_entropy_is_log_tokens_for_a_uniform_map_and_zero_for_a_peak():
+    from medslip.evaluate.grounding import attention_entropy
+
+    maps = torch.tensor([[0.25, 0.25, 0.25, 0.25], [0.0, 3.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    got = attention_entropy(maps).tolist()
+    assert got == pytest.approx([math.log(4), 0.0, math.log(2)])

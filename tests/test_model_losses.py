@@ -15,6 +15,7 @@ from medslip.model.losses import (
     existence_loss,
     icl_loss,
     position_loss,
+    prior_existence_loss,
     protocl_loss,
     sample_negatives,
 )
@@ -279,3 +280,22 @@ def test_negatives_are_uniform_over_the_candidates():
 def test_more_negatives_than_partners_is_an_error():
     with pytest.raises(MedslipError, match="n_negatives 52"):
         sample_negatives(torch.ones(1, 75, 51, dtype=torch.bool), 52, torch.Generator())
+
+
+def test_prior_loss_is_the_base_rate_cross_entropy():
+    """Query 0: 1 positive of 4 known training labels -> p = 0.25; query 1 is never known in
+    training -> p = 0.5. Validation labels (1, 0) on query 0 and 1 on query 1."""
+    train = torch.tensor([[1, -1], [0, -1], [0, -1], [0, -1]])
+    val = torch.tensor([[1, 1], [0, -1]])
+    want = -(math.log(0.25) + math.log(0.75) + math.log(0.5)) / 3
+    assert prior_existence_loss(train, val) == pytest.approx(want, rel=1e-9)
+
+
+def test_a_head_matching_the_prior_scores_the_prior_loss():
+    rates = torch.tensor([0.1, 0.7, 0.4])
+    gen = torch.Generator().manual_seed(0)
+    train = (torch.rand(4000, 3, generator=gen) < rates).long()
+    val = (torch.rand(500, 3, generator=gen) < rates).long()
+    p = train.float().mean(0)
+    logits = torch.stack([(1 - p).log(), p.log()], -1).expand(500, -1, -1)
+    assert prior_existence_loss(train, val) == pytest.approx(float(existence_loss(logits, val)))

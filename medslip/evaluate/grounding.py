@@ -52,7 +52,7 @@ from medslip.evaluate.scores import (
 from medslip.evaluate.truth import Masks, exact_truth, official_truth, shard_geometry
 from medslip.model.streams import ModelOutput
 from medslip.progress import progress
-from medslip.settings import EvalSettings
+from medslip.settings import STRIDE, EvalSettings
 from medslip.variants import variant
 from medslip.vocab import ENTITY_INDEX
 
@@ -70,6 +70,13 @@ def attention_maps(out: ModelOutput, entities: Tensor, use_ws_p: bool) -> Tensor
     return maps
 
 
+def attention_entropy(maps: Tensor) -> Tensor:
+    """Entropy in nats of each map (N, T) read as a distribution over its T tokens (each map
+    divided by its sum); a uniform map has log T, a map on one token 0."""
+    p = maps.double() / maps.double().sum(-1, keepdim=True).clamp(min=1e-300)
+    return -(p * p.clamp(min=1e-300).log()).sum(-1)
+
+
 def normalise(maps: Tensor, batch_max: bool) -> Tensor:
     """(B, C, T) divided by each map's maximum, or (``batch_max``, official) by the class's
     maximum over the whole batch."""
@@ -83,6 +90,11 @@ def upsample(maps: Tensor, size: int, mode: str) -> Tensor:
     square = maps.reshape(-1, 1, grid, grid)
     options = {"align_corners": False} if mode == "bilinear" else {}
     return F.interpolate(square, size=(size, size), mode=mode, **options)[:, 0]
+
+
+def grid_tokens(image_size: int) -> int:
+    """Visual tokens of a model input of ``image_size`` pixels square (the trunk's stride)."""
+    return (image_size // STRIDE) ** 2
 
 
 def pair_metrics(
@@ -138,8 +150,8 @@ def grounding_values(
     )
     for ids, images in batches:
         out = model(images, return_attention=True)
-        maps = attention_maps(out, entities, flags["use_ws_p"])
-        maps = normalise(maps, flags["batch_max_normalisation"])
+        raw = attention_maps(out, entities, flags["use_ws_p"])
+        maps = normalise(raw, flags["batch_max_normalisation"])
         position = {row_of[i]: b for b, i in enumerate(ids)}
         for kind, pairs in by_row.items():
             chosen = [pair for r in position for pair in pairs.get(r, [])]
@@ -150,6 +162,7 @@ def grounding_values(
             up = upsample(maps[b, c], size, flags["upsample"])
             truth = torch.from_numpy(np.stack([truths[kind][key] for key in chosen])).to(device)
             values = pair_metrics(up, truth, grid, flags["fixed_taus"])
+            values["attention_entropy"] = attention_entropy(raw[b, c]).cpu().numpy()
             values["row"] = np.array([r for r, _ in chosen])
             values["class"] = np.array([k for _, k in chosen])
             parts[kind].append(values)
@@ -183,6 +196,7 @@ def pair_frame(
     frame["truth_pixels"] = values["truth_pixels"]
     frame["pointing"] = values["pointing"]
     frame["pixel_auroc"] = values["pixel_auroc"]
+    frame["attention_entropy"] = values["attention_entropy"]
     frame["tau_val"] = tau
     j = int(np.argmin(np.abs(grid - tau))) if np.isfinite(tau) else None
     at = overlap(
@@ -202,7 +216,8 @@ def summarise(
     """Per-class and macro means of every metric column over the test pairs, with patient
     bootstrap intervals (one set of resamples over the test patients, paired across classes)."""
     test = frame[frame["split"] == "test"]
-    metrics = [c for c in test.columns if c == "pointing" or c == "pixel_auroc" or "_tau_" in c]
+    threshold_free = ("pointing", "pixel_auroc", "attention_entropy")
+    metrics = [c for c in test.columns if c in threshold_free or "_tau_" in c]
     counts = bootstrap_counts(test["patient_id"].to_numpy(), settings.bootstrap, settings.seed)
     codes = patient_codes(test["patient_id"].to_numpy())
     per_class: dict[str, Any] = {}
@@ -304,6 +319,9 @@ def run_grounding(
             "tau_val": f"max mean Dice over validation positives, grid k/{flags['tau_steps']}",
             "fixed_taus": flags["fixed_taus"],
             "prediction": "P = map > τ",
+            "attention_entropy": "entropy (nats) of the map over its tokens before "
+            "normalisation; a uniform map has uniform_entropy = log(tokens)",
+            "uniform_entropy": math.log(grid_tokens(meta["model"]["image_size"])),
             "bootstrap": {
                 "unit": "patient",
                 "resamples": settings.bootstrap,

@@ -135,6 +135,19 @@ def draw_pretraining_curves(run_dirs: Sequence[str | Path], out: str | Path):
                         lw=1.5 if term == "total" else 1.0,
                         alpha=alpha,
                     )
+                for term in run_terms:
+                    column = f"prior_val_{term}"
+                    if column not in epochs.columns:
+                        continue
+                    (line,) = ax_val.plot(
+                        epochs["epoch"],
+                        pd.to_numeric(epochs[column], errors="coerce"),
+                        color=colours[term],
+                        ls=":",
+                        lw=1.2,
+                        alpha=alpha,
+                    )
+                    handles.setdefault("image-blind prior (dotted, its term's colour)", line)
                 if "train_total" in epochs.columns:
                     (line,) = ax_val.plot(
                         epochs["epoch"],
@@ -173,7 +186,9 @@ def draw_pretraining_curves(run_dirs: Sequence[str | Path], out: str | Path):
         lines = [
             "Training terms: per optimizer step (a running mean over 1 % of the steps when "
             "there are more than 300); validation: the same terms on the validation split with "
-            "the evaluation transform after each epoch; dashed: the training total's epoch mean. "
+            "the evaluation transform after each epoch; dashed: the training total's epoch mean; "
+            "dotted: the validation existence loss of an image-blind prior (each entity's or "
+            "landmark's training base rate), the floor a stream must beat to learn from images. "
             "Log-scale losses where every value is positive. "
             "L = L_exist + α L_ProtoCL + β L_ICL (MeDSLIP variants) with "
             f"α = {train.get('alpha', '?')}, β = {train.get('beta', '?')}; "

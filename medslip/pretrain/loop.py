@@ -28,6 +28,7 @@ from medslip.data.dataset import PretrainAugment, eval_transform
 from medslip.errors import MedslipError
 from medslip.layout import RUN_FILES
 from medslip.model import create_model
+from medslip.model.losses import existence_labels, prior_existence_loss
 from medslip.model.text_books import load_books
 from medslip.pretrain.checkpoint import (
     git_commit,
@@ -192,6 +193,7 @@ def pretrain(
         "git_commit": git_commit(),
         "inputs": stamp["inputs"],
         "final_epoch": history.last_epoch(),
+        "prior_val_losses": history.prior,
     }
     if ddp.main:
         save_final(run_dir, model, meta)
@@ -254,7 +256,8 @@ class _Run:
         ).to(self.device)
 
     def loaders(self) -> tuple[Any, Any, Any]:
-        """(train sampler, train loader, val loader) of micro-batches of the joined images."""
+        """(train sampler, train loader, val loader) of micro-batches of the joined images;
+        records the image-blind prior's validation losses in the history."""
         train, ddp = self.train, self.ddp
         per_step = ddp.world * train.grad_accum
         if train.batch_size % per_step:
@@ -271,6 +274,7 @@ class _Run:
                 f"(train.batch_size {train.batch_size})"
             )
         val = PretrainDataset(self.inputs.shards, tables, "val")
+        self.history.prior = prior_losses(dataset, val, self.model_settings.variant)
         sampler, loader = _loader(
             dataset, micro, ddp, self.stream("sampler"), train.workers, shuffle=True
         )
@@ -417,9 +421,25 @@ def _validate(
     return {name: value / count for name, value in sums.items()} if count else {}
 
 
+def prior_losses(train: PretrainDataset, val: PretrainDataset, variant: str) -> dict[str, float]:
+    """Validation existence losses of the image-blind prior (each entity's / landmark's training
+    base rate) for each existence head of ``variant``: the floor a stream must beat to show it
+    learns from images (``exist_p``: 75 entities; ``exist_a``: 51 landmarks, two-stream only)."""
+    heads = {"pathology": "exist_p", "anatomy": "exist_a"}
+    streams = get_variant(variant).streams
+    if not streams or not len(val):
+        return {}
+    labels = {}
+    for name, part in (("train", train), ("val", val)):
+        e_p, e_a = existence_labels(torch.from_numpy(part.matrices[part.rows]))
+        labels[name] = {"pathology": e_p, "anatomy": e_a}
+    return {heads[s]: prior_existence_loss(labels["train"][s], labels["val"][s]) for s in streams}
+
+
 class _History:
     """Per-step and per-epoch metric rows, rewritten atomically after each epoch; rows of epochs
-    after the resumed checkpoint are dropped."""
+    after the resumed checkpoint are dropped. ``prior``: the image-blind prior's validation
+    losses, written beside every epoch (``prior_val_<term>``)."""
 
     def __init__(self, run_dir: Path, start: int) -> None:
         self.paths = {k: run_dir / RUN_FILES[k] for k in ("steps", "epochs")}
@@ -429,6 +449,7 @@ class _History:
             keep = old[old["epoch"] <= start] if len(old) else old
             self.rows[key] = keep.to_dict("records")
         self._epoch_steps: list[dict] = []
+        self.prior: dict[str, float] = {}
 
     def step(self, epoch: int, step: int, lr: float, rate: float, terms: dict) -> None:
         self._epoch_steps.append(
@@ -443,6 +464,7 @@ class _History:
             {"epoch": epoch + 1, "lr": self._epoch_steps[-1]["lr"]}
             | {f"train_{k}": v for k, v in means.items() if k != "lr"}
             | {f"val_{k}": v for k, v in val_terms.items()}
+            | {f"prior_val_{k}": v for k, v in self.prior.items()}
         )
         self._epoch_steps = []
         for key, path in self.paths.items():

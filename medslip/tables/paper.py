@@ -110,6 +110,18 @@ def _grounding_metrics(metrics: list[dict[str, Any]]) -> list[str]:
     return list(names)
 
 
+def _uniform_entropy(metrics: list[dict[str, Any]]) -> str:
+    """The uniform map's entropy of the grounding runs (one value per token grid)."""
+    values = sorted(
+        {
+            m["protocol"]["uniform_entropy"]
+            for m in metrics
+            if "uniform_entropy" in m.get("protocol", {})
+        }
+    )
+    return ", ".join(f"{v:.3f}" for v in values) or "n/a"
+
+
 def zero_shot_grounding(metrics: list[dict[str, Any]], sources: dict[str, str]) -> Table:
     """Dataset × variant × truth (official boxes/masks; exact SynthCXR finding masks) × class
     (``macro`` first): pointing game, overlaps at the validation τ and the fixed τs, pixel
@@ -151,7 +163,9 @@ def zero_shot_grounding(metrics: list[dict[str, Any]], sources: dict[str, str]) 
         "; prediction P = map > τ. `*_tau_val`: τ (`tau_val`) chosen as the max mean Dice over "
         "validation positives; `*_tau_0` and `*_tau_0.01` are the official fixed τ (τ = 0 is "
         "degenerate: P covers nearly the whole image, see `pred_fraction_*`); pointing game and "
-        "pixel AUROC are threshold-free. Truth `official`: the dataset's boxes or masks; `exact`:"
+        "pixel AUROC are threshold-free. `attention_entropy`: the map's entropy over its tokens "
+        f"(nats; a uniform map has log(tokens) = {_uniform_entropy(grounding)}). "
+        "Truth `official`: the dataset's boxes or masks; `exact`:"
         " SynthCXR's drawn finding masks. global_clip has no maps (n/a); random_init's maps are "
         "the untrained model's attention, an untrained baseline (nearly flat maps whose peak "
         "tends to sit on border tokens, so its pointing game can fall below chance). Empty "
