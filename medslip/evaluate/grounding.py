@@ -35,7 +35,6 @@ from medslip.evaluate.data import (
     image_batches,
     load_eval_set,
     load_model,
-    read_run_meta,
 )
 from medslip.evaluate.metrics import (
     bootstrap_counts,
@@ -52,6 +51,7 @@ from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.truth import Masks, exact_truth, official_truth, shard_geometry
 from medslip.model.streams import ModelOutput
 from medslip.progress import progress
+from medslip.train.checkpoint import read_run_meta
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)

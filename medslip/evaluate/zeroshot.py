@@ -25,7 +25,6 @@ from medslip.evaluate.data import (
     image_batches,
     load_eval_set,
     load_model,
-    read_run_meta,
 )
 from medslip.evaluate.metrics import (
     bootstrap_counts,
@@ -37,6 +36,7 @@ from medslip.evaluate.metrics import (
 )
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.progress import progress
+from medslip.train.checkpoint import read_run_meta
 from medslip.vocab import ENTITY_INDEX
 
 log = logging.getLogger(__name__)

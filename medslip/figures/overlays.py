@@ -25,7 +25,6 @@ from medslip.evaluate.data import (
     image_batches,
     load_eval_set,
     load_model,
-    read_run_meta,
 )
 from medslip.evaluate.grounding import NO_MAPS, attention_maps, normalise, upsample
 from medslip.evaluate.truth import Masks, official_truth, shard_geometry
@@ -39,6 +38,7 @@ from medslip.figures.style import (
     styled,
     title,
 )
+from medslip.train.checkpoint import read_run_meta
 from medslip.train.files import RUN_FILES
 from medslip.vocab import ENTITY_INDEX
 

@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from medslip.atomic import atomic_path, write_bytes_atomic
+from medslip.atomic import atomic_path, follow_umask, write_bytes_atomic
 from medslip.errors import MedslipError
 from medslip.progress import progress
 from medslip.reports.readers import decode_report
@@ -238,6 +238,7 @@ def _save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) ->
     """``path`` (safetensors, each tensor its own copy) and its ``.json`` sidecar, atomically."""
     with atomic_path(path) as tmp:
         save_file({key: value.detach().clone().contiguous() for key, value in tensors.items()}, tmp)
+        follow_umask(tmp)
     sidecar = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
     write_bytes_atomic(path.with_suffix(".json"), sidecar.encode("utf-8"))
 
