@@ -15,7 +15,8 @@ leaves a partial file):
 * ``labels_chestxray14.parquet`` (report_id + 14 int8 columns) and ``labels_chexpert.parquet``
   (report_id + 14 float columns, 1.0/0.0/-1.0/NaN);
 * ``skipped.csv`` (report_id, source, reason) and ``counts.json`` (reports read, parsed, skipped,
-  triplets).
+  triplets, and of the skipped ones those not in English, those from which nothing was
+  extracted and those without an id: :data:`FLAGGED`).
 
 Every file is per report, so chunk directories are gathered by concatenating them in order.
 """
@@ -33,7 +34,7 @@ from medslip.atomic import atomic_path
 from medslip.errors import MedslipError
 from medslip.labels import Triplet, chestxray14_from_triplets, chexpert_from_triplets
 from medslip.reports.files import OUTPUT_FILES  # the file names' one owner
-from medslip.reports.readers import Skipped
+from medslip.reports.readers import Skipped, require_unique_ids
 from medslip.vocab import (
     ABSENT,
     CHESTXRAY14_CLASSES,
@@ -45,6 +46,14 @@ from medslip.vocab import (
     PRESENT,
     UNCERTAIN,
 )
+
+FLAGGED = {
+    "reports_not_english": "not English",
+    "reports_nothing_extracted": "nothing extracted",
+    "reports_without_id": "no report id",
+}
+"""Counts of ``counts.json`` beside ``reports_skipped``: skipped reports by the start of their
+reason (each listed in ``skipped.csv``)."""
 
 TRIPLET_COLUMNS = (
     "report_id",
@@ -121,7 +130,7 @@ def write_outputs(
         "reports_parsed": len(parsed),
         "reports_skipped": len(skipped),
         "triplets": len(triplets),
-    }
+    } | {key: sum(s.reason.startswith(start) for s in skipped) for key, start in FLAGGED.items()}
     arrays = {"label_matrix.npy": matrices, "uncertain_mask.npy": uncertain}
     _write_files(out_dir, ids, triplets, arrays, cxr14, chexpert, skipped_df, counts)
     return counts
@@ -132,17 +141,21 @@ def gather_outputs(chunk_dirs: Sequence[Path], out_dir: Path) -> dict:
 
     The result is identical to a one-chunk run.
     """
+
+    def concat(name: str, read) -> pd.DataFrame:
+        return pd.concat([read(d / name) for d in chunk_dirs], ignore_index=True)
+
     chunk_counts = []
     for chunk_dir in chunk_dirs:
         if not (chunk_dir / "counts.json").is_file():
             raise MedslipError(f"{chunk_dir}: not a parse-reports output directory")
         chunk_counts.append(json.loads((chunk_dir / "counts.json").read_text()))
-    counts = {key: sum(c[key] for c in chunk_counts) for key in chunk_counts[0]}
+    counts = {key: sum(c.get(key, 0) for c in chunk_counts) for key in chunk_counts[0]}
     ids = [rid for d in chunk_dirs for rid in (d / "report_ids.txt").read_text().split()]
-
-    def concat(name: str, read) -> pd.DataFrame:
-        return pd.concat([read(d / name) for d in chunk_dirs], ignore_index=True)
-
+    skipped = concat("skipped.csv", lambda p: pd.read_csv(p, dtype=str, keep_default_na=False))
+    require_unique_ids(
+        [*ids, *skipped["report_id"]], f"{out_dir}: gathering {', '.join(map(str, chunk_dirs))}"
+    )
     _write_files(
         out_dir,
         ids,
@@ -150,7 +163,7 @@ def gather_outputs(chunk_dirs: Sequence[Path], out_dir: Path) -> dict:
         {name: np.concatenate([np.load(d / name) for d in chunk_dirs]) for name in _ARRAYS},
         concat("labels_chestxray14.parquet", pd.read_parquet),
         concat("labels_chexpert.parquet", pd.read_parquet),
-        concat("skipped.csv", lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)),
+        skipped,
         counts,
     )
     return counts
