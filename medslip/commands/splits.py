@@ -39,11 +39,20 @@ def run(args: argparse.Namespace) -> int:
     from medslip.config import defaults
     from medslip.data.manifest import read_manifest
     from medslip.data.splits import split_counts, split_table
+    from medslip.errors import MedslipError
 
     splits = defaults()["data"]["splits"]
     val = splits["val_fraction"] if args.val_fraction is None else args.val_fraction
     test = splits["test_fraction"] if args.test_fraction is None else args.test_fraction
     subsets = splits["subset_fractions"] if args.subsets is None else args.subsets
+    for flag, value in (("--val-fraction", val), ("--test-fraction", test)):
+        if not 0 <= value < 1:
+            raise MedslipError(f"{flag} {value}: not in [0, 1)")
+    if val + test >= 1:
+        raise MedslipError(f"--val-fraction {val} + --test-fraction {test}: leave no training")
+    bad = [f for f in subsets if not 0 < f <= 1]
+    if bad:
+        raise MedslipError(f"--subsets {' '.join(map(str, subsets))}: {bad[0]} is not in (0, 1]")
     manifest = read_manifest(args.manifest)
     table = split_table(manifest, args.seed, val, test, subsets)
     with atomic_path(args.out) as tmp:

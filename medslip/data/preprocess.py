@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff")
 QUARANTINE_COLUMNS = ["image_id", "path", "reason"]
 _GEOMETRY = ["src_width", "src_height", "sx", "sy", "ox", "oy"]
+MIN_SIDE = 16
+"""Images with a side under this many pixels are quarantined (a 1x1 "image" is no X-ray)."""
 
 
 @dataclass(frozen=True)
@@ -67,22 +69,48 @@ def _mask(root: Path, row: dict, width: int, height: int) -> np.ndarray | None:
     return None
 
 
+def source_boxes(boxes: list, width: int, height: int, what: str) -> tuple[list, list[str]]:
+    """``[label, x, y, w, h]`` boxes clipped to the ``width`` x ``height`` source image, and a
+    line for each clipped one; a box wholly outside the image is a :class:`BadImage` (its
+    image's truth would be wrong: a positive without its box)."""
+    out, clipped = [], []
+    for label, x, y, w, h in boxes:
+        x0, y0 = max(x, 0.0), max(y, 0.0)
+        x1, y1 = min(x + w, float(width)), min(y + h, float(height))
+        if x1 <= x0 or y1 <= y0:
+            raise BadImage(f"{what}: box {[x, y, w, h]} lies outside the {width}x{height} image")
+        box = [label, x0, y0, x1 - x0, y1 - y0]
+        if box[1:] != [x, y, w, h]:
+            clipped.append(f"box {[x, y, w, h]} clipped to the {width}x{height} image: {box[1:]}")
+        out.append(box)
+    return out, clipped
+
+
 def process_row(root: Path, row: dict, settings: Settings) -> dict:
-    """Decode, resize and transform one manifest row; ``{"reason": ...}`` if it is bad."""
+    """Decode, resize and transform one manifest row; ``{"reason": ...}`` if it is bad (also an
+    image under :data:`MIN_SIDE` pixels a side, or a box outside the image)."""
     try:
         data = read_source(root, row["path"])
         pixels, width, height = decode(data, row["path"], settings.size)
+        if min(width, height) < MIN_SIDE:
+            raise BadImage(
+                f"{row['path']}: a {width}x{height} image, under {MIN_SIDE} pixels a side"
+            )
+        boxes, clipped = source_boxes(json.loads(row["boxes"]), width, height, row["path"])
         image, geometry = resize(pixels, settings.size, settings.aspect, width, height)
         mask = _mask(root, row, width, height)
     except BadImage as exc:
         return {"image_id": row["image_id"], "path": row["path"], "reason": str(exc)}
-    boxes = transform_boxes(json.loads(row["boxes"]), geometry, settings.size)
+    kept = transform_boxes(boxes, geometry, settings.size)
+    if len(kept) < len(boxes):
+        clipped.append(f"{len(boxes) - len(kept)} box(es) cropped away (aspect {settings.aspect})")
     return {
         "image_id": row["image_id"],
         "image": image,
         "mask": None if mask is None else resize_mask(mask, settings.size, settings.aspect),
         "geometry": asdict(geometry),
-        "boxes": json.dumps(boxes),
+        "boxes": json.dumps(kept),
+        "clipped": clipped,
     }
 
 
@@ -121,7 +149,7 @@ def preprocess_shard(
         rows = progress(
             process_rows(jobs, workers), out.name, total=len(jobs), unit="image", logger=log
         )
-        _collect(rows, writer, bad, index)
+        clipped = _collect(rows, writer, bad, index)
     frame = pd.DataFrame(index, columns=["image_id", "boxes", "has_mask", *_GEOMETRY])
     with atomic_path(sidecar(out, "index")) as tmp:
         frame.to_parquet(tmp, index=False)
@@ -133,6 +161,7 @@ def preprocess_shard(
         "count": len(writer.keys),
         "masks": writer.masks,
         "quarantined": len(bad),
+        "boxes_clipped": clipped,
         "bytes": out.stat().st_size,
         "sha256": sha256_file(out),
     }
@@ -143,12 +172,17 @@ def preprocess_shard(
     return counts
 
 
-def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -> None:
+def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -> int:
+    """Store the good results, list the bad ones; returns the number of boxes clipped."""
+    clipped = 0
     for result in results:
         if "reason" in result:
             log.warning("quarantined %s: %s", result["image_id"], result["reason"])
             bad.append(result)
             continue
+        for line in result["clipped"]:
+            log.warning("%s: %s", result["image_id"], line)
+        clipped += len(result["clipped"])
         writer.add(result["image_id"], result["image"], result["mask"])
         index.append(
             {
@@ -158,6 +192,7 @@ def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -
                 **result["geometry"],
             }
         )
+    return clipped
 
 
 def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) -> dict:
@@ -210,6 +245,7 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
         "images": good,
         "quarantined": len(quarantine),
         "bad_fraction": fraction,
+        "boxes_clipped": sum(e.get("boxes_clipped", 0) for e in entries),
         "shards": entries,
     }
     write_bytes_atomic(out_dir / GATHERED["summary"], json.dumps(summary, indent=1).encode())
