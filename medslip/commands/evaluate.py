@@ -11,6 +11,8 @@ HELP = (
     "zero-shot classification, grounding or the disentanglement probe of one pretrained model "
     "on one dataset"
 )
+OUTPUT_DIRS = ("out",)
+"""Output options that name a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,17 +38,14 @@ def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    import torch
-
     from medslip.config import config_from_arg
     from medslip.errors import MedslipError
     from medslip.evaluate.grounding import run_grounding
     from medslip.evaluate.probe import run_probe
     from medslip.evaluate.zeroshot import run_zeroshot
+    from medslip.flags import torch_device
 
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
+    device = torch_device(args.device)
     common = {
         "config": config_from_arg(args.config),
         "run_dir": Path(args.run_dir),

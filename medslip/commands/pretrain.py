@@ -7,6 +7,8 @@ import argparse
 
 NAME = "pretrain"
 HELP = "pretrain a MeDSLIP variant or baseline into results/models/{variant}/seed{seed}/"
+OUTPUT_DIRS = ("out",)
+"""Output options that name a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
