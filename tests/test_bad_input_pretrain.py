@@ -118,6 +118,13 @@ def test_label_matrix_is_checked_against_the_vocabulary(stages, tmp_path, caplog
     _fails(_join(stages, tmp_path / "join"), caplog, reports / "label_matrix.npy", *names)
 
 
+def test_manifest_without_study_ids_is_refused(stages, tmp_path, caplog):
+    _, data = stages
+    manifest = data / "manifest.parquet"
+    pd.read_parquet(manifest).drop(columns="study_id").to_parquet(manifest)
+    _fails(_join(stages, tmp_path / "j"), caplog, manifest, "['study_id'] are missing")
+
+
 def test_uncertain_mask_and_unreadable_arrays(stages, tmp_path, caplog):
     reports, _ = stages
     mask = reports / "uncertain_mask.npy"

@@ -168,3 +168,54 @@ def test_jobs_run_offline_and_figure_logs_stay_short(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "fontTools" not in done.stderr and (tmp_path / "a.pdf").is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        pytest.param(
+            ["contact-sheet", "--tree", ".", "--truth", ".", "--n", "0"],
+            ["--n 0"],
+            id="contact-sheet-n",
+        ),  # fmt: skip
+        pytest.param(
+            [
+                "pretrain",
+                "--config",
+                "{}",
+                "--variant",
+                "medslip",
+                "--seed",
+                "0",
+                "--data",
+                "x",
+                "--reports",
+                "x",
+                "--join",
+                "x",
+                "--books",
+                "x",
+                "--threads",
+                "-2",
+            ],
+            ["--threads -2", "1 or more"],
+            id="threads",
+        ),  # fmt: skip
+    ],
+)
+def test_nonsense_counts_are_refused_naming_the_flag(tmp_path, caplog, argv, names):
+    _fails([*argv, "--out", tmp_path / "o" / "x.png"], caplog, *names)
+
+
+def test_headline_metrics_of_a_broken_ablation_table_name_it(tmp_path, caplog):
+    table = _ablation_table(tmp_path)
+    argv = ["metrics", "headline", "--ablation", table, "--out", tmp_path / "h.json"]
+    assert main([str(a) for a in argv]) == 0
+    frame = pd.read_csv(table)
+    column = next(c for c in frame.columns if c.endswith("_hi"))
+    frame[column] = frame[column].astype(object)
+    frame.loc[0, column] = "high"
+    frame.to_csv(table, index=False)
+    _fails(argv, caplog, table, "row 1", column, "'high' is not a number")
+    pd.DataFrame({"a": [1]}).to_csv(table, index=False)
+    _fails(argv, caplog, table, "key columns")

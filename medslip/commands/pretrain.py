@@ -32,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     from medslip.config import config_from_arg
     from medslip.errors import MedslipError
+    from medslip.flags import at_least
     from medslip.train.loop import RunInputs, pretrain
 
+    at_least("threads", args.threads, 1)
     if args.threads:
         import torch
 

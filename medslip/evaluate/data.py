@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from medslip.data.dataset import ShardDataset, eval_transform
+from medslip.data.manifest import read_manifest
 from medslip.data.shards import GATHERED
 from medslip.data.splits import read_split_table
 from medslip.errors import MedslipError
@@ -94,7 +95,7 @@ def entity_map(settings: EvalSettings, dataset: str, label_names: set[str]) -> d
 
 def load_eval_set(data_dir: Path, dataset: str, settings: EvalSettings) -> EvalSet:
     """The :class:`EvalSet` of the data-stage directory ``results/data/{dataset}``."""
-    manifest = pd.read_parquet(data_dir / "manifest.parquet", columns=["image_id", "labels"])
+    manifest = read_manifest(data_dir / "manifest.parquet", ["image_id", "labels"])
     splits = read_split_table(data_dir / "splits.csv", ("test",))
     frame = splits[splits["split"].isin(EVAL_SPLITS)].merge(manifest, on="image_id", how="left")
     if frame["labels"].isna().any():

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from medslip.atomic import atomic_path
+from medslip.data.manifest import read_manifest
 from medslip.data.shards import ShardReader
 from medslip.data.splits import read_split_table
 from medslip.errors import MedslipError
@@ -191,7 +192,7 @@ def write_join(reports_dir: Path, data_dir: Path, out_dir: Path) -> pd.DataFrame
     ids_file = reports_dir / "report_ids.txt"
     manifest_file = data_dir / "manifest.parquet"
     study_ids = load_report_labels(reports_dir).ids
-    manifest = pd.read_parquet(manifest_file, columns=["image_id", "study_id"])
+    manifest = read_manifest(manifest_file, ["image_id", "study_id"])
     splits = read_split_table(data_dir / "splits.csv", ("train",))
     stored = set(ShardReader(data_dir / "shards").keys())
     images, counts = join_pretraining(study_ids, manifest, splits, stored)
