@@ -209,3 +209,21 @@ def test_safetensors_outputs_follow_the_umask(tmp_path):
         os.umask(old)
     for name in ("weights", "meta"):
         assert stat.S_IMODE((run / RUN_FILES[name]).stat().st_mode) == 0o644, name
+
+
+def test_text_books_with_nan_are_refused_and_follow_the_umask(tmp_path):
+    from medslip.model import text
+
+    rows = {"pathology": 75, "anatomy": 51}
+    tensors = {k: torch.randn(rows[k.removesuffix("_eval")], 8) for k in text.BOOK_KEYS}
+    tensors["anatomy"][3, 2] = float("nan")
+    meta = {"books_sha256": text.books_sha256(tensors), "dim": 8}
+    path = tmp_path / "books.safetensors"
+    old = os.umask(0o022)
+    try:
+        text.save_books(text.TextBooks(**tensors, dim=8, meta=meta), path)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    with pytest.raises(MedslipError, match="anatomy holds NaN or infinite values"):
+        text.load_books(path)

@@ -279,6 +279,8 @@ def load_books(path: str | Path) -> TextBooks:
             raise MedslipError(
                 f"{path}: {key} is {value.dtype} {tuple(value.shape)}, expected float32 {expected}"
             )
+        if not torch.isfinite(value).all():
+            raise MedslipError(f"{path}: {key} holds NaN or infinite values")
     if meta.get("books_sha256") != books_sha256(tensors) or meta.get("dim") != dim:
         raise MedslipError(
             f"{path}: does not match its sidecar {path.with_suffix('.json')} (hash or dim "
@@ -351,4 +353,12 @@ def load_report_embeddings(path: str | Path) -> tuple[list[str], torch.Tensor, d
         raise MedslipError(
             f"{path}: does not match its sidecar {path.with_suffix('.json')}; rebuild both"
         )
-    return list(meta["study_ids"]), embeddings, meta
+    ids = meta.get("study_ids")
+    if not isinstance(ids, list) or embeddings.ndim != 2 or len(ids) != len(embeddings):
+        raise MedslipError(
+            f"{path.with_suffix('.json')}: study_ids do not match the {tuple(embeddings.shape)} "
+            f"embeddings of {path}"
+        )
+    if not torch.isfinite(embeddings).all():
+        raise MedslipError(f"{path}: embeddings hold NaN or infinite values")
+    return [str(i) for i in ids], embeddings, meta
