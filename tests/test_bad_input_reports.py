@@ -133,3 +133,18 @@ def test_output_folder_that_is_a_file_names_the_flag(tmp_path, caplog):
     path, out = _csv(tmp_path, [("a1", GOOD)]), tmp_path / "out"
     out.write_text("a file")
     _fails(_parse(path, out), caplog, "--out-dir", out, "is a file")
+
+
+def test_gather_checks_each_chunk_like_the_training_loader(tmp_path, caplog):
+    import numpy as np
+
+    path = _csv(tmp_path, [("a1", GOOD), ("b2", GOOD)])
+    chunks = [tmp_path / "c0", tmp_path / "c1"]
+    for i, chunk in enumerate(chunks):
+        argv = _parse(path, chunk, "--chunk", i, "--n-chunks", 2)
+        assert main([str(a) for a in argv]) == 0
+    matrix = chunks[1] / "label_matrix.npy"
+    np.save(matrix, np.load(matrix)[:, :, :70])
+    argv = ["parse-reports", "--gather", *chunks, "--out-dir", tmp_path / "all"]
+    _fails(argv, caplog, matrix, "(1, 51, 70)")
+    assert not (tmp_path / "all").exists()

@@ -23,8 +23,8 @@ from medslip.data.manifest import read_manifest
 from medslip.data.shards import ShardReader
 from medslip.data.splits import read_split_table
 from medslip.errors import MedslipError
+from medslip.reports.outputs import load_report_labels, read_ids
 from medslip.train.files import JOIN_FILES
-from medslip.vocab import ENTITIES, LANDMARKS
 
 POLICIES = ("unmentioned", "positive", "absent")
 
@@ -80,114 +80,11 @@ def _counts(images: pd.DataFrame, orphans: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@dataclass(frozen=True)
-class ReportLabels:
-    """The report stage's label matrices, checked (:func:`load_report_labels`)."""
-
-    ids: list[str]  # report_ids.txt: row i of the matrices is the study ids[i]
-    matrix: np.ndarray  # (N, 51, 75) int8 in {-1, 0, 1}
-    uncertain: np.ndarray  # (N, 51, 75) bool
-
-
-def _read_array(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise MedslipError(f"{path}: missing; was the report stage run?") from None
-        raise MedslipError(f"{path}: not a readable .npy array ({exc})") from None
-
-
-def _read_ids(path: Path) -> list[str]:
-    """The ids of ``report_ids.txt``, one a line; a blank line, a space inside a line or an id
-    given twice is an error naming the line (each would shift rows against the matrices)."""
-    try:
-        lines = path.read_text().split("\n")
-    except FileNotFoundError:
-        raise MedslipError(f"{path}: missing; was the report stage run?") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MedslipError(f"{path}: not a readable id list ({exc})") from None
-    if lines and lines[-1] == "":
-        lines.pop()
-    first: dict[str, int] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line != line.strip() or len(line.split()) != 1:
-            raise MedslipError(f"{path}: line {number}: {line!r} is not one report id")
-        if line in first:
-            raise MedslipError(
-                f"{path}: line {number}: report id {line} already on line {first[line]}"
-            )
-        first[line] = number
-    return lines
-
-
-def load_report_labels(reports_dir: Path) -> ReportLabels:
-    """``report_ids.txt``, ``label_matrix.npy`` and ``uncertain_mask.npy`` of a report-stage
-    directory, checked against each other and the vocabulary (:mod:`medslip.vocab`): one
-    unique id per matrix row, (N, 51, 75) int8 matrices in {-1, 0, 1}, a bool uncertain mask of
-    the same shape, and (when ``labels_chexpert.parquet`` is there) the same ids in the same
-    order as that table. Anything else is an error naming the file and the problem."""
-    ids_path = reports_dir / "report_ids.txt"
-    matrix_path = reports_dir / "label_matrix.npy"
-    mask_path = reports_dir / "uncertain_mask.npy"
-    ids = _read_ids(ids_path)
-    matrix, uncertain = _read_array(matrix_path), _read_array(mask_path)
-    shape = (len(LANDMARKS), len(ENTITIES))
-    if matrix.ndim != 3 or matrix.shape[1:] != shape:
-        raise MedslipError(
-            f"{matrix_path}: shape {matrix.shape}, expected (N, {shape[0]}, {shape[1]}) "
-            f"(reports x {len(LANDMARKS)} landmarks x {len(ENTITIES)} entities of medslip.vocab)"
-        )
-    if matrix.dtype != np.int8:
-        raise MedslipError(f"{matrix_path}: dtype {matrix.dtype}, expected int8")
-    bad = ~np.isin(matrix, (-1, 0, 1))
-    if bad.any():
-        row, landmark, entity = (int(i[0]) for i in np.nonzero(bad))
-        raise MedslipError(
-            f"{matrix_path}: {int(bad.sum())} values not in {{-1, 0, 1}}, e.g. "
-            f"{int(matrix[row, landmark, entity])} at row {row} "
-            f"({LANDMARKS[landmark]}, {ENTITIES[entity]})"
-        )
-    if len(ids) != len(matrix):
-        raise MedslipError(
-            f"{ids_path}: {len(ids)} report ids for the {len(matrix)} rows of {matrix_path}"
-        )
-    if uncertain.shape != matrix.shape or uncertain.dtype != np.bool_:
-        raise MedslipError(
-            f"{mask_path}: {uncertain.dtype} {uncertain.shape}, expected bool {matrix.shape} "
-            f"like {matrix_path.name}"
-        )
-    _same_order(ids, ids_path, reports_dir / "labels_chexpert.parquet")
-    return ReportLabels(ids, matrix, uncertain)
-
-
-def _same_order(ids: list[str], ids_path: Path, table: Path) -> None:
-    """Error naming both files when ``table``'s report_id column is not ``ids`` in order (an
-    id list edited or shifted by itself); nothing when the table is not there."""
-    if not table.is_file():
-        return
-    try:
-        listed = pd.read_parquet(table, columns=["report_id"])["report_id"].astype(str).tolist()
-    except (OSError, ValueError, KeyError) as exc:
-        raise MedslipError(f"{table}: not a readable label table ({exc})") from None
-    if listed != ids:
-        line = next(
-            (i for i, (a, b) in enumerate(zip(ids, listed, strict=False)) if a != b),
-            min(len(ids), len(listed)),
-        )
-        theirs = listed[line] if line < len(listed) else "nothing"
-        ours = ids[line] if line < len(ids) else "nothing"
-        raise MedslipError(
-            f"{ids_path}: line {line + 1} is {ours} but row {line + 1} of {table} is {theirs}: "
-            "the id list no longer matches the matrices it was written with"
-        )
-
-
 def write_join(reports_dir: Path, data_dir: Path, out_dir: Path) -> pd.DataFrame:
     """Run :func:`join_pretraining` on the stage outputs and write :data:`JOIN_FILES`.
 
-    The report stage is read with :func:`load_report_labels`; zero joined images is an error
-    naming the label and image files.
+    The report stage is read with :func:`~medslip.reports.outputs.load_report_labels`; zero
+    joined images is an error naming the label and image files.
     """
     ids_file = reports_dir / "report_ids.txt"
     manifest_file = data_dir / "manifest.parquet"
@@ -236,7 +133,8 @@ class PretrainTables:
 
 
 def load_tables(join_dir: Path, reports_dir: Path, policy: str) -> PretrainTables:
-    """The joined image table and the policy-applied matrices (:func:`load_report_labels`);
+    """The joined image table and the policy-applied matrices
+    (:func:`~medslip.reports.outputs.load_report_labels`);
     a join whose rows or studies do not fit the report stage is an error naming both."""
     labels = load_report_labels(reports_dir)
     path = join_dir / JOIN_FILES["images"]
@@ -291,7 +189,7 @@ def report_embeddings_by_row(path: Path, report_ids: Path) -> torch.Tensor:
 
     ids, embeddings, _ = load_report_embeddings(path)
     index = {study: i for i, study in enumerate(ids)}
-    wanted = _read_ids(report_ids)
+    wanted = read_ids(report_ids)
     missing = [s for s in wanted if s not in index]
     if missing:
         raise MedslipError(
