@@ -286,3 +286,11 @@ def test_nonsense_split_flags_are_refused(tmp_path, caplog, flags, names):
     write_manifest(make_manifest(frame, "d"), manifest)
     argv = ["splits", "--manifest", manifest, "--out", tmp_path / "s.csv", "--seed", 0, *flags]
     _fails(argv, caplog, *names)
+
+
+def test_shards_without_a_usable_image_are_an_error(tmp_path, caplog):
+    root = _tree(tmp_path / "img", {"dot": (1, 1)})
+    argv, shard = _shard(tmp_path, root, {"dot": []})
+    assert main([str(a) for a in argv]) == 0  # one shard may be empty
+    gather = ["preprocess", "--gather", shard, "--out", shard.parent, "--max-bad-fraction", 1]
+    _fails(gather, caplog, shard.parent, "no usable image in the 1 shards")

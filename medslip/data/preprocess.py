@@ -199,7 +199,8 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
     """Write ``summary.json``, ``index.parquet`` and ``quarantine.csv`` into ``out_dir``.
 
     Raises MedslipError when the shards were made with different settings, and (after writing
-    ``quarantine.csv``) when more than ``max_bad_fraction`` of the images were quarantined.
+    ``quarantine.csv``) when more than ``max_bad_fraction`` of the images were quarantined or
+    no image is usable at all.
     """
     out_dir = Path(out_dir)
     entries, indexes, quarantines = [], [], []
@@ -227,9 +228,11 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
         len(quarantine),
         100 * fraction,
     )
-    if fraction > max_bad_fraction:
+    if fraction > max_bad_fraction or not good:
         for row in quarantine.itertuples(index=False):  # the table goes with the failed job
             log.error("quarantined %s (%s): %s", row.image_id, row.path, row.reason)
+        if not good:
+            raise MedslipError(f"{out_dir}: no usable image in the {len(entries)} shards")
         raise MedslipError(
             f"{out_dir}: {len(quarantine)} of {total} images ({100 * fraction:.1f}%) could not be "
             f"used, more than the allowed {100 * max_bad_fraction:.1f}% "
