@@ -219,3 +219,25 @@ def test_headline_metrics_of_a_broken_ablation_table_name_it(tmp_path, caplog):
     _fails(argv, caplog, table, "row 1", column, "'high' is not a number")
     pd.DataFrame({"a": [1]}).to_csv(table, index=False)
     _fails(argv, caplog, table, "key columns")
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "missing"),
+    [
+        ("zero_shot_classification", "zeroshot", "no 'images'"),
+        ("finetune_segmentation", "finetune_seg", "no 'pct'"),
+    ],
+)
+def test_table_of_an_incomplete_metrics_file_names_it(tmp_path, caplog, name, task, missing):
+    import json
+
+    good = tmp_path / "ok.json"
+    good.write_text(json.dumps({"task": "zeroshot", "dataset": "nih_cxr14", "variant": "medslip",
+                                "seed": 0, "status": "n/a", "reason": "no stream"}))  # fmt: skip
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"task": task, "dataset": "nih_cxr14", "variant": "medslip",
+                               "seed": 1, "status": "ok"}))  # fmt: skip
+    argv = ["table", name, "--sources", '{"nih_cxr14": "SynthCXR"}', "--csv", tmp_path / "t.csv",
+            "--md", tmp_path / "t.md", "--metrics", good, bad]  # fmt: skip
+    _fails(argv, caplog, bad, f"not a complete {task} metrics file ({missing})")
+    assert not (tmp_path / "t.csv").exists()
