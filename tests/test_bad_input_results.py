@@ -4,6 +4,7 @@ flags, the offline environment and the log of a figure."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -229,8 +230,6 @@ def test_headline_metrics_of_a_broken_ablation_table_name_it(tmp_path, caplog):
     ],
 )
 def test_table_of_an_incomplete_metrics_file_names_it(tmp_path, caplog, name, task, missing):
-    import json
-
     good = tmp_path / "ok.json"
     good.write_text(json.dumps({"task": "zeroshot", "dataset": "nih_cxr14", "variant": "medslip",
                                 "seed": 0, "status": "n/a", "reason": "no stream"}))  # fmt: skip
@@ -241,3 +240,18 @@ def test_table_of_an_incomplete_metrics_file_names_it(tmp_path, caplog, name, ta
             "--md", tmp_path / "t.md", "--metrics", good, bad]  # fmt: skip
     _fails(argv, caplog, bad, f"not a complete {task} metrics file ({missing})")
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_data_summary_of_a_broken_count_file_names_it(tmp_path, caplog):
+    data = tmp_path / "nih_cxr14"
+    (data / "shards").mkdir(parents=True)
+    (data / "shards/summary.json").write_text('{"images": 3, "quarantined": 0}')
+    counts = data / "split_counts.json"
+    counts.write_text('{"train": {}, "val": 3, "seed": 0}')
+    argv = ["metrics", "data", "--data-dirs", data, "--out", tmp_path / "d.json"]
+    _fails(argv, caplog, counts, "no 'train' entry")
+    split = {"images": 1, "patients": 1}
+    counts.write_text(json.dumps({"train": split, "val": split, "test": split, "seed": 0}))
+    assert main([str(a) for a in argv]) == 0
+    (data / "shards/summary.json").write_text("[1, 2]")
+    _fails(argv, caplog, data / "shards/summary.json", "not a JSON object")
