@@ -294,3 +294,13 @@ def test_shards_without_a_usable_image_are_an_error(tmp_path, caplog):
     assert main([str(a) for a in argv]) == 0  # one shard may be empty
     gather = ["preprocess", "--gather", shard, "--out", shard.parent, "--max-bad-fraction", 1]
     _fails(gather, caplog, shard.parent, "no usable image in the 1 shards")
+
+
+def test_a_split_without_test_images_is_written_with_a_warning(tmp_path, caplog):
+    manifest = tmp_path / "manifest.parquet"
+    frame = pd.DataFrame({"image_id": ["a", "b", "c"], "path": "x.png", "split": "train"})
+    write_manifest(make_manifest(frame, "d"), manifest)
+    out = tmp_path / "splits.csv"
+    argv = ["splits", "--manifest", manifest, "--out", out, "--seed", 0, "--val-fraction", 0]
+    assert main([str(a) for a in argv]) == 0
+    assert f"{out}: no val images" in caplog.text and pd.read_csv(out)["split"].eq("train").all()

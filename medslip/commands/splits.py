@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import logging
 
     from medslip.atomic import atomic_path, write_bytes_atomic
     from medslip.config import defaults
@@ -58,6 +59,16 @@ def run(args: argparse.Namespace) -> int:
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
     counts = split_counts(table) | {"seed": args.seed, "val_fraction": val, "test_fraction": test}
+    for split in ("train", "val", "test"):
+        if not counts[split]["images"]:
+            logging.getLogger("medslip").warning(
+                "%s: no %s images (%d images, %d patients); stages that need them will refuse "
+                "this split",
+                args.out,
+                split,
+                len(table),
+                table["patient_id"].nunique(),
+            )
     print(json.dumps(counts))
     if args.counts:
         write_bytes_atomic(args.counts, json.dumps(counts, indent=1).encode())
