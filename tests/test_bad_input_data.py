@@ -304,3 +304,14 @@ def test_a_split_without_test_images_is_written_with_a_warning(tmp_path, caplog)
     argv = ["splits", "--manifest", manifest, "--out", out, "--seed", 0, "--val-fraction", 0]
     assert main([str(a) for a in argv]) == 0
     assert f"{out}: no val images" in caplog.text and pd.read_csv(out)["split"].eq("train").all()
+
+
+def test_gathering_shards_that_hold_the_same_image_is_refused(tmp_path, caplog):
+    root = _tree(tmp_path / "img", {"a": (32, 32), "b": (32, 32)})
+    argv, shard = _shard(tmp_path, root, {"a": [], "b": []})
+    assert main([str(a) for a in argv]) == 0
+    other = shard.with_name("shard-00001.lmdb")
+    argv[argv.index(shard)] = other
+    assert main([str(a) for a in argv]) == 0  # the same images again, as if of another run
+    gather = ["preprocess", "--gather", shard, other, "--out", tmp_path / "g"]
+    _fails(gather, caplog, "image a", shard, other)

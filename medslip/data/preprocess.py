@@ -209,7 +209,7 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
             if not path.is_file():
                 raise MedslipError(f"{path}: missing; was shard {shard.name} written?")
         entries.append(json.loads(sidecar(shard, "counts").read_text()))
-        indexes.append(pd.read_parquet(sidecar(shard, "index")))
+        indexes.append(pd.read_parquet(sidecar(shard, "index")).assign(_shard=str(shard)))
         quarantines.append(pd.read_csv(sidecar(shard, "quarantine"), dtype=str))
     made_with = {(e["size"], e["aspect"]) for e in entries}
     if len(made_with) != 1:
@@ -239,7 +239,15 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
             f"(data.max_bad_fraction); each with its reason above and in "
             f"{out_dir / GATHERED['quarantine']}"
         )
-    index = pd.concat(indexes, ignore_index=True).sort_values("image_id")
+    index = pd.concat(indexes, ignore_index=True).sort_values("image_id", kind="stable")
+    twice = index[index["image_id"].duplicated(keep=False)]
+    if len(twice):
+        first = twice[twice["image_id"] == twice["image_id"].iloc[0]]
+        raise MedslipError(
+            f"image {first['image_id'].iloc[0]} is in {' and '.join(first['_shard'])} "
+            f"({twice['image_id'].nunique()} such images): shards of different --n-shards runs?"
+        )
+    index = index.drop(columns="_shard")
     with atomic_path(out_dir / GATHERED["index"]) as tmp:
         index.to_parquet(tmp, index=False)
     summary = {
