@@ -315,3 +315,11 @@ def test_gathering_shards_that_hold_the_same_image_is_refused(tmp_path, caplog):
     assert main([str(a) for a in argv]) == 0  # the same images again, as if of another run
     gather = ["preprocess", "--gather", shard, other, "--out", tmp_path / "g"]
     _fails(gather, caplog, "image a", shard, other)
+
+
+def test_rsna_unknown_detailed_class_is_refused(tmp_path, caplog):
+    root = _rsna(tmp_path / "rsna", "a,1,2,3,4,1\n")
+    detail = root / "stage_2_detailed_class_info.csv"
+    detail.write_text("patientId,class\na,Lung opacity\n")
+    _fails(_manifest("rsna_pneumonia", root, tmp_path / "m.parquet"), caplog, detail, "row 1",
+           "'Lung opacity'")  # fmt: skip

@@ -53,6 +53,13 @@ def read(root: Path) -> pd.DataFrame:
             f"({int(wrong.sum())} such rows)"
         )
     detail = read_table(root, "stage_2_detailed_class_info.csv", ["patientId", "class"])
+    unknown = ~detail["class"].isin(DETAILED)
+    if unknown.any():
+        row = int(unknown.to_numpy().nonzero()[0][0])
+        raise MedslipError(
+            f"{official_file(root, 'stage_2_detailed_class_info.csv')}: row {row + 1}: class "
+            f"{detail['class'].iloc[row]!r} is not one of {list(DETAILED)}"
+        )
     detail = detail.drop_duplicates("patientId")
     detailed = dict(zip(detail["patientId"], detail["class"], strict=True))
     rows = []
