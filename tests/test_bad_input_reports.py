@@ -148,3 +148,12 @@ def test_gather_checks_each_chunk_like_the_training_loader(tmp_path, caplog):
     argv = ["parse-reports", "--gather", *chunks, "--out-dir", tmp_path / "all"]
     _fails(argv, caplog, matrix, "(1, 51, 70)")
     assert not (tmp_path / "all").exists()
+
+
+def test_report_id_with_a_line_break_is_skipped(tmp_path):
+    path = _csv(tmp_path, [("a1", GOOD), ("b\n2", GOOD)])
+    out = tmp_path / "out"
+    assert main([str(a) for a in _parse(path, out)]) == 0
+    assert (out / "report_ids.txt").read_text() == "a1\n"
+    skipped = pd.read_csv(out / "skipped.csv", dtype=str)
+    assert skipped.values.tolist() == [["b\\n2", f"{path}: row 2", "report id with a line break"]]

@@ -153,7 +153,7 @@ def _read_array(path: Path) -> np.ndarray:
 
 
 def read_ids(path: Path) -> list[str]:
-    """The ids of ``report_ids.txt``, one a line; a blank line, a space inside a line or an id
+    """The ids of ``report_ids.txt``, one a line; a blank line, spaces around an id or an id
     given twice is an error naming the line (each would shift rows against the matrices)."""
     try:
         lines = path.read_text().split("\n")
@@ -165,7 +165,7 @@ def read_ids(path: Path) -> list[str]:
         lines.pop()
     first: dict[str, int] = {}
     for number, line in enumerate(lines, 1):
-        if not line.strip() or line != line.strip() or len(line.split()) != 1:
+        if not line.strip() or line != line.strip():
             raise MedslipError(f"{path}: line {number}: {line!r} is not one report id")
         if line in first:
             raise MedslipError(
@@ -199,8 +199,8 @@ def load_report_labels(reports_dir: Path) -> ReportLabels:
         row, landmark, entity = (int(i[0]) for i in np.nonzero(bad))
         raise MedslipError(
             f"{matrix_path}: {int(bad.sum())} values not in {{-1, 0, 1}}, e.g. "
-            f"{int(matrix[row, landmark, entity])} at row {row} "
-            f"({LANDMARKS[landmark]}, {ENTITIES[entity]})"
+            f"{int(matrix[row, landmark, entity])} at row {row} (0-based; report "
+            f"{ids[row] if row < len(ids) else '?'}: {LANDMARKS[landmark]}, {ENTITIES[entity]})"
         )
     if len(ids) != len(matrix):
         raise MedslipError(

@@ -228,6 +228,10 @@ def read_text_csv(
         if not rid:
             yield Skipped("", f"{path}: row {number}", f"no report id (column {id_column})")
             continue
+        if "\n" in rid or "\r" in rid:  # report_ids.txt holds one id a line
+            shown = rid.replace("\n", "\\n").replace("\r", "\\r")
+            yield Skipped(shown, f"{path}: row {number}", "report id with a line break")
+            continue
         yield check_text(rid, row[text_column] or "", str(path))
 
 
