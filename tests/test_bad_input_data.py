@@ -323,3 +323,11 @@ def test_rsna_unknown_detailed_class_is_refused(tmp_path, caplog):
     detail.write_text("patientId,class\na,Lung opacity\n")
     _fails(_manifest("rsna_pneumonia", root, tmp_path / "m.parquet"), caplog, detail, "row 1",
            "'Lung opacity'")  # fmt: skip
+
+
+def test_a_box_the_crop_policy_cuts_away_is_counted(tmp_path, caplog):
+    root = _tree(tmp_path / "img", {"wide": (64, 32)})
+    argv, shard = _shard(tmp_path, root, {"wide": [["Lung Opacity", 0.0, 0.0, 8.0, 8.0]]})
+    assert main([str(a) for a in [*argv, "--aspect", "crop"]]) == 0
+    counts = json.loads(shard.with_name("shard-00000.json").read_text())
+    assert counts["boxes_clipped"] == 1 and "a box cropped away (aspect crop)" in caplog.text

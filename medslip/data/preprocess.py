@@ -102,8 +102,7 @@ def process_row(root: Path, row: dict, settings: Settings) -> dict:
     except BadImage as exc:
         return {"image_id": row["image_id"], "path": row["path"], "reason": str(exc)}
     kept = transform_boxes(boxes, geometry, settings.size)
-    if len(kept) < len(boxes):
-        clipped.append(f"{len(boxes) - len(kept)} box(es) cropped away (aspect {settings.aspect})")
+    clipped += [f"a box cropped away (aspect {settings.aspect})"] * (len(boxes) - len(kept))
     return {
         "image_id": row["image_id"],
         "image": image,
