@@ -73,6 +73,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def follow_umask(path: str | Path) -> None:
+    """Give a file the mode the umask asks for, like ``open`` does (safetensors' writer makes
+    its files 0600 whatever the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(name)
         cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run)
+        outputs = (getattr(module, "OUTPUT_DIRS", ()), getattr(module, "OUTPUT_EITHER", ()))
+        cmd.set_defaults(_run=module.run, _outputs=outputs)
     return parser
 
 
@@ -72,21 +74,32 @@ def _os_error(exc: OSError) -> str:
     return f"{exc.filename}{also}: {exc.strerror or exc}"
 
 
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+"""Environment every command runs in (unless already set): the Hugging Face libraries read
+local files only and never reach for the network (a job has none, or should not use it)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``medslip`` console script: logs the version, git revision and every
-    option (defaults filled in) first; an input or output error is one line, exit code 2."""
+    option (defaults filled in) first; output paths are checked before the command runs; an
+    input or output error is one line, exit code 2."""
+    for key, value in OFFLINE.items():
+        os.environ.setdefault(key, value)
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("fontTools").setLevel(logging.WARNING)  # ~100 lines per PDF otherwise
     from medslip.errors import MedslipError
+    from medslip.flags import check_outputs
 
     log = logging.getLogger("medslip")
     options = {k: v for k, v in sorted(vars(args).items()) if not k.startswith("_")}
     log.info("medslip %s (git %s): %s", __version__, revision(), json.dumps(options, default=str))
     try:
+        check_outputs(args, *args._outputs)
         return int(args._run(args) or 0)
     except MedslipError as exc:
         log.error("%s", exc)

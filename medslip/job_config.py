@@ -38,6 +38,11 @@ JOB_READERS: dict[str, Callable[..., Any]] = {
     "evaluate_grounding": lambda config, dataset: EvalSettings.from_config(
         config, (dataset,), grounding=True
     ),
+    "evaluate_grounding_controls": lambda config, dataset: (
+        EvalSettings.from_config(config, (dataset,), grounding=True),
+        ModelSettings.from_config(config, "medslip").image_size,
+        TrainSettings.from_config(config),  # a preset is handed whole (the schema needs both)
+    ),
     "evaluate_probe": lambda config: (
         EvalSettings.from_config(config),
         ProbeSettings.from_config(config),

@@ -90,6 +90,16 @@ def eval_dir(task: str, dataset: str, variant: str, seed: int | str) -> str:
     return f"{EVAL_ROOT}/{task}/{dataset}/{variant}/seed{seed}"
 
 
+GROUNDING_CONTROLS = ("brightness", "mean_map", "oracle")
+"""Model-free grounding maps scored beside the models (:mod:`medslip.evaluate.controls`)."""
+
+
+def control_dir(dataset: str, control: str, root: str = EVAL_ROOT) -> str:
+    """``{root}/grounding/{dataset}/control_{control}/seed0``: a grounding control's outputs,
+    laid out as a model run's (variant ``control_{control}``, seed 0)."""
+    return f"{root}/grounding/{dataset}/control_{control}/seed0"
+
+
 FINETUNE_TASKS = {"cls": "finetune_cls", "seg": "finetune_seg"}
 """Fine-tuning tasks: ``medslip finetune`` subcommand -> the ``{task}`` level."""
 

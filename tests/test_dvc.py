@@ -215,7 +215,7 @@ def test_after_pull_and_touch_snakemake_has_nothing_to_do(clone):
 
 @pytest.mark.e2e
 def test_status_names_the_stage_of_a_changed_code_file(clone):
-    tables = clone / "medslip" / "results" / "tables.py"
+    tables = clone / "medslip" / "tables" / "paper.py"
     text = tables.read_text()
     tables.write_text(text + "# changed\n")
     try:

@@ -236,7 +236,7 @@ def test_unmapped_labels_and_missing_checkpoint_are_clear_errors(work, tmp_path,
     (broken / "model.json").write_text((work / "models/medslip/seed0/model.json").read_text())
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
     assert _evaluate(work, "zeroshot", "broken", tmp_path) == 2
-    assert "cannot load the model" in caplog.text
+    assert f"{broken / 'model.safetensors'}: not a readable safetensors file" in caplog.text
 
 
 @pytest.mark.parametrize(

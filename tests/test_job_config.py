@@ -21,6 +21,7 @@ WILDCARDS = {
     "pretrain": [{"variant": "medslip"}, {"variant": "global_clip"}],
     "evaluate_zeroshot": [{"dataset": "nih_cxr14"}, {"dataset": "siim_acr"}],
     "evaluate_grounding": [{"dataset": "rsna_pneumonia"}],
+    "evaluate_grounding_controls": [{"dataset": "rsna_pneumonia"}],
     "evaluate_probe": [{}],
     "finetune": [{"dataset": "rsna_pneumonia"}, {"dataset": "siim_acr"}],
     "figure_grounding_overlays": [{"dataset": "rsna_pneumonia"}],

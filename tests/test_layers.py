@@ -19,6 +19,7 @@ BASE = {
     "job_config",
     "rle",
     "layout",
+    "flags",
     "progress",
 }
 ORDER: list[set[str]] = [

@@ -22,11 +22,13 @@ def run(args: argparse.Namespace) -> int:
 
     from medslip.config import defaults
     from medslip.errors import MedslipError
+    from medslip.flags import at_least
     from medslip.synth.contact_sheet import contact_sheet
 
     for flag, folder in (("--tree", args.tree), ("--truth", args.truth)):
         if not Path(folder).is_dir():
             raise MedslipError(f"{flag} {folder}: not a directory")
+    at_least("n", args.n, 1)
     n = defaults()["synthcxr"]["contact_sheet_images"] if args.n is None else args.n
     contact_sheet(args.tree, args.truth, args.out, n=n)
     return 0

@@ -63,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
             table = pd.read_csv(args.ablation)
         except (OSError, ValueError) as exc:
             raise MedslipError(f"{args.ablation}: not a readable CSV table ({exc})") from None
-        value = metrics.headline(table)
+        try:
+            value = metrics.headline(table)
+        except MedslipError as exc:
+            raise MedslipError(f"{args.ablation}: {exc}") from None
     elif args.kind == "data":
         value = metrics.data_counts(args.data_dirs)
     else:

@@ -1,6 +1,8 @@
-"""``medslip evaluate zeroshot|grounding|probe``: evaluate one pretrained model on one dataset
-into ``results/eval/{task}/{dataset}/{variant}/seed{seed}/`` (predictions Parquet + metrics
-JSON); ``probe`` is the disentanglement probe against the SynthCXR ground truth (``--truth``)."""
+"""``medslip evaluate zeroshot|grounding|probe|controls``: evaluate one pretrained model on one
+dataset into ``results/eval/{task}/{dataset}/{variant}/seed{seed}/`` (predictions Parquet +
+metrics JSON); ``probe`` is the disentanglement probe against the SynthCXR ground truth
+(``--truth``); ``controls`` scores the model-free grounding controls of one dataset
+(:mod:`medslip.evaluate.controls`, no model) under ``--out`` (the evaluation root)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,19 @@ HELP = (
     "zero-shot classification, grounding or the disentanglement probe of one pretrained model "
     "on one dataset"
 )
+OUTPUT_DIRS = ("out",)
+"""Output options that name a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from medslip.layout import EVAL_TASKS
 
-    parser.add_argument("task", choices=EVAL_TASKS)
+    parser.add_argument("task", choices=(*EVAL_TASKS, "controls"))
     parser.add_argument("--config", required=True, help="config YAML file or inline JSON object")
-    parser.add_argument("--run-dir", required=True, help="results/models/{variant}/seed{seed}")
-    parser.add_argument("--books", required=True, help="text books (.safetensors)")
+    parser.add_argument(
+        "--run-dir", help="results/models/{variant}/seed{seed} (every task but controls)"
+    )
+    parser.add_argument("--books", help="text books (.safetensors; every task but controls)")
     parser.add_argument("--data", required=True, help="data stage dir results/data/{dataset}")
     parser.add_argument("--dataset", required=True, help="dataset name (entity map key)")
     parser.add_argument(
@@ -29,24 +35,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--truth", help="probe (required): SynthCXR ground truth dir (finding kinds, landmarks)"
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
-    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--out", required=True, help="output directory (controls: the evaluation root)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    import torch
-
     from medslip.config import config_from_arg
     from medslip.errors import MedslipError
     from medslip.evaluate.grounding import run_grounding
     from medslip.evaluate.probe import run_probe
     from medslip.evaluate.zeroshot import run_zeroshot
+    from medslip.flags import torch_device
 
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
+    if args.task == "controls":
+        from medslip.evaluate.controls import run_grounding_controls
+
+        exact = Path(args.exact_truth) if args.exact_truth else None
+        config = config_from_arg(args.config)
+        results = run_grounding_controls(
+            config, Path(args.data), args.dataset, Path(args.out), exact
+        )
+        for control, metrics in results.items():
+            macro = metrics["truths"].get("official", {}).get("macro", {})
+            logging.getLogger("medslip").info(
+                "control %s on %s: pixel AUROC %.3f",
+                control,
+                args.dataset,
+                macro.get("pixel_auroc", float("nan")),
+            )
+        return 0
+    for flag in ("run_dir", "books"):
+        if getattr(args, flag) is None:
+            raise MedslipError(f"evaluate {args.task}: --{flag.replace('_', '-')} is required")
+    device = torch_device(args.device)
     common = {
         "config": config_from_arg(args.config),
         "run_dir": Path(args.run_dir),

@@ -85,12 +85,11 @@ def run(args: argparse.Namespace) -> int:
 
         written = draw_roc(args.runs, args.out)
     elif args.figure == "grounding_overlays":
-        import torch
-
         from medslip.config import config_from_arg
         from medslip.figures.overlays import draw_grounding_overlays
+        from medslip.flags import torch_device
 
-        auto = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch_device(args.device)
         written = draw_grounding_overlays(
             config_from_arg(args.config),
             args.run_dir,
@@ -99,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             args.dataset,
             args.metrics,
             args.out,
-            torch.device(auto if args.device == "auto" else args.device),
+            device,
         )
     elif args.figure == "label_efficiency":
         from medslip.figures.label_efficiency import draw_label_efficiency

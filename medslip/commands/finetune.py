@@ -9,6 +9,8 @@ import argparse
 
 NAME = "finetune"
 HELP = "fine-tuning classification or segmentation from one pretrained model on one dataset"
+OUTPUT_DIRS = ("out",)
+"""Output options that name a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,15 +33,12 @@ def run(args: argparse.Namespace) -> int:
     import logging
     from pathlib import Path
 
-    import torch
-
     from medslip.config import config_from_arg
     from medslip.finetune.cls import run_finetune_cls
     from medslip.finetune.seg import run_finetune_seg
+    from medslip.flags import torch_device
 
-    device = torch.device(
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
+    device = torch_device(args.device)
     runner = run_finetune_cls if args.task == "cls" else run_finetune_seg
     metrics = runner(
         config=config_from_arg(args.config),

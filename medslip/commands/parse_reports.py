@@ -14,6 +14,8 @@ from pathlib import Path
 
 NAME = "parse-reports"
 HELP = "parse radiology reports into triplets, label matrices and class labels"
+OUTPUT_DIRS = ("out_dir",)
+"""Output options that name a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,9 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from medslip.errors import MedslipError
+    from medslip.flags import at_least
     from medslip.reports.outputs import gather_outputs
     from medslip.reports.pipeline import parse_reports
 
+    at_least("n_chunks", args.n_chunks, 1)
+    if not 0 <= args.chunk < args.n_chunks:
+        raise MedslipError(f"--chunk {args.chunk}: not in 0..{args.n_chunks - 1} (--n-chunks)")
     if args.gather:
         counts = gather_outputs(args.gather, args.out_dir)
     elif args.format is None or args.input is None:

@@ -8,6 +8,8 @@ import os
 
 NAME = "preprocess"
 HELP = "decode + resize images into LMDB/Parquet shards (manifest shard, --gather, or --images DIR)"
+OUTPUT_EITHER = ("out",)
+"""--out is a shard file (--manifest) or a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,17 +53,22 @@ def run(args: argparse.Namespace) -> int:
     from medslip.config import defaults
     from medslip.data import preprocess as pre
     from medslip.errors import MedslipError
+    from medslip.flags import at_least
 
     data = defaults()["data"]
     size = data["image_size"] if args.size is None else args.size
     aspect = args.aspect or data["aspect"]
     max_bad = data["max_bad_fraction"] if args.max_bad_fraction is None else args.max_bad_fraction
-    workers = args.workers or _cores()
+    workers = _cores() if args.workers is None else args.workers
     settings = pre.Settings(size, aspect)
     if size < 8:
         raise MedslipError(f"--size {size}: too small")
+    at_least("n_shards", args.n_shards, 1)
+    at_least("workers", args.workers, 1)
     if not 0 <= args.shard < args.n_shards:
-        raise MedslipError(f"--shard {args.shard} is not in 0..{args.n_shards - 1}")
+        raise MedslipError(f"--shard {args.shard}: not in 0..{args.n_shards - 1} (--n-shards)")
+    if not 0 <= max_bad <= 1:
+        raise MedslipError(f"--max-bad-fraction {max_bad}: not in [0, 1]")
     if args.backend is not None and not args.images:
         raise MedslipError("--backend is for --images; a shard's format is its file suffix")
     if args.gather:

@@ -7,6 +7,8 @@ import argparse
 
 NAME = "pretrain"
 HELP = "pretrain a MeDSLIP variant or baseline into results/models/{variant}/seed{seed}/"
+OUTPUT_DIRS = ("out",)
+"""Output options that name a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     from medslip.config import config_from_arg
     from medslip.errors import MedslipError
+    from medslip.flags import at_least
     from medslip.pretrain.loop import RunInputs, pretrain
 
+    at_least("threads", args.threads, 1)
     if args.threads:
         import torch
 

@@ -6,6 +6,8 @@ import argparse
 
 NAME = "pretrain-data"
 HELP = "join report label matrices with MIMIC images by study_id (+ a count table)"
+OUTPUT_DIRS = ("out",)
+"""Output options that name a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

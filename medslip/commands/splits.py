@@ -34,21 +34,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import logging
 
     from medslip.atomic import atomic_path, write_bytes_atomic
     from medslip.config import defaults
     from medslip.data.manifest import read_manifest
     from medslip.data.splits import split_counts, split_table
+    from medslip.errors import MedslipError
 
     splits = defaults()["data"]["splits"]
     val = splits["val_fraction"] if args.val_fraction is None else args.val_fraction
     test = splits["test_fraction"] if args.test_fraction is None else args.test_fraction
     subsets = splits["subset_fractions"] if args.subsets is None else args.subsets
+    for flag, value in (("--val-fraction", val), ("--test-fraction", test)):
+        if not 0 <= value < 1:
+            raise MedslipError(f"{flag} {value}: not in [0, 1)")
+    if val + test >= 1:
+        raise MedslipError(f"--val-fraction {val} + --test-fraction {test}: leave no training")
+    bad = [f for f in subsets if not 0 < f <= 1]
+    if bad:
+        raise MedslipError(f"--subsets {' '.join(map(str, subsets))}: {bad[0]} is not in (0, 1]")
     manifest = read_manifest(args.manifest)
     table = split_table(manifest, args.seed, val, test, subsets)
     with atomic_path(args.out) as tmp:
         table.to_csv(tmp, index=False)
     counts = split_counts(table) | {"seed": args.seed, "val_fraction": val, "test_fraction": test}
+    for split in ("train", "val", "test"):
+        if not counts[split]["images"]:
+            logging.getLogger("medslip").warning(
+                "%s: no %s images (%d images, %d patients); stages that need them will refuse "
+                "this split",
+                args.out,
+                split,
+                len(table),
+                table["patient_id"].nunique(),
+            )
     print(json.dumps(counts))
     if args.counts:
         write_bytes_atomic(args.counts, json.dumps(counts, indent=1).encode())

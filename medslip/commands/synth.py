@@ -6,6 +6,8 @@ import argparse
 
 NAME = "synth"
 HELP = "generate SynthCXR (MIMIC-CXR-JPG, NIH ChestX-ray14, RSNA, SIIM-ACR formats + ground truth)"
+OUTPUT_DIRS = ("out",)
+"""Output options that name a directory (checked before the command runs)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

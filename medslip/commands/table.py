@@ -83,7 +83,11 @@ def run(args: argparse.Namespace) -> int:
             [Path(d) for d in args.truth_dirs],
         )
     else:
-        table = BUILDERS[args.name](read_metrics(args.metrics), sources)
+        runs = read_metrics(args.metrics)
+        try:
+            table = BUILDERS[args.name](runs, sources)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise MedslipError(_incomplete(args.name, runs, sources, exc)) from None
     write_table(table, Path(args.csv), Path(args.md))
     logging.getLogger("medslip").info(
         "%s: %d rows from %d metrics files -> %s",
@@ -93,3 +97,17 @@ def run(args: argparse.Namespace) -> int:
         args.csv,
     )
     return 0
+
+
+def _incomplete(name: str, runs: list[dict], sources: dict, error: Exception) -> str:
+    """One line naming the metrics file table ``name`` cannot be built from (each is tried
+    alone), and what is wrong with it."""
+    from medslip.tables.paper import BUILDERS
+
+    for run in runs:
+        try:
+            BUILDERS[name]([run], sources)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            what = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else repr(exc)
+            return f"{run['_path']}: not a complete {run['task']} metrics file ({what})"
+    return f"table {name}: the metrics files do not fit together ({error!r})"

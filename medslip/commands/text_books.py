@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 NAME = "text-books"
 HELP = "encode the 75 pathology and 51 anatomy prompts with the frozen text encoder"
@@ -21,17 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _reports(args: argparse.Namespace, settings) -> None:
+def _reports(args: argparse.Namespace, settings, device: torch.device) -> None:
     import logging
     from pathlib import Path
-
-    import torch
 
     from medslip.data.manifest import read_manifest
     from medslip.model.text_books import embed_reports, load_encoder, save_report_embeddings
 
     tokenizer, model, name, weights = load_encoder(settings)
-    model.to(torch.device(args.device))
+    model.to(device)
     manifest = read_manifest(args.reports_manifest)
     study_ids, embeddings = embed_reports(manifest, Path(args.root), settings, tokenizer, model)
     meta = {
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     from medslip.config import config_from_arg
     from medslip.errors import MedslipError
+    from medslip.flags import torch_device
     from medslip.model.text_books import build_books, save_books
     from medslip.settings import TextSettings
 
@@ -60,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise MedslipError("--reports-manifest, --root and --reports-out go together")
     if not args.out and not all(reports):
         raise MedslipError("nothing to do: give --out, or --reports-manifest/--root/--reports-out")
+    device = torch_device(args.device)
     settings = TextSettings.from_config(config_from_arg(args.config))
     if args.out:
         books = build_books(settings)
@@ -73,5 +77,5 @@ def run(args: argparse.Namespace) -> int:
             args.out,
         )
     if all(reports):
-        _reports(args, settings)
+        _reports(args, settings, device)
     return 0

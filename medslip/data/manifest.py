@@ -102,12 +102,17 @@ def write_manifest(frame: pd.DataFrame, path: str | Path) -> None:
         pq.write_table(table, tmp)
 
 
-def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Read a manifest Parquet file, checking that it has the manifest schema."""
+def read_manifest(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a manifest Parquet file, checking that it has the manifest schema (with
+    ``columns``: only those columns, checking that it has them)."""
     try:
-        table = pq.read_table(path)
+        names = pq.read_schema(path).names
+        if columns is not None and not set(columns) <= set(names):
+            missing = sorted(set(columns) - set(names))
+            raise MedslipError(f"{path}: not a manifest: columns {missing} are missing")
+        table = pq.read_table(path, columns=columns)
     except (OSError, pa.ArrowInvalid) as exc:
         raise MedslipError(f"{path}: not a readable manifest ({exc})") from None
-    if table.schema.names != COLUMNS:
+    if columns is None and table.schema.names != COLUMNS:
         raise MedslipError(f"{path}: columns {table.schema.names} are not the manifest schema")
     return table.to_pandas()

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".bmp", ".tif", ".tiff")
 QUARANTINE_COLUMNS = ["image_id", "path", "reason"]
 _GEOMETRY = ["src_width", "src_height", "sx", "sy", "ox", "oy"]
+MIN_SIDE = 16
+"""Images with a side under this many pixels are quarantined (a 1x1 "image" is no X-ray)."""
 
 
 @dataclass(frozen=True)
@@ -67,22 +69,47 @@ def _mask(root: Path, row: dict, width: int, height: int) -> np.ndarray | None:
     return None
 
 
+def source_boxes(boxes: list, width: int, height: int, what: str) -> tuple[list, list[str]]:
+    """``[label, x, y, w, h]`` boxes clipped to the ``width`` x ``height`` source image, and a
+    line for each clipped one; a box wholly outside the image is a :class:`BadImage` (its
+    image's truth would be wrong: a positive without its box)."""
+    out, clipped = [], []
+    for label, x, y, w, h in boxes:
+        x0, y0 = max(x, 0.0), max(y, 0.0)
+        x1, y1 = min(x + w, float(width)), min(y + h, float(height))
+        if x1 <= x0 or y1 <= y0:
+            raise BadImage(f"{what}: box {[x, y, w, h]} lies outside the {width}x{height} image")
+        box = [label, x0, y0, x1 - x0, y1 - y0]
+        if box[1:] != [x, y, w, h]:
+            clipped.append(f"box {[x, y, w, h]} clipped to the {width}x{height} image: {box[1:]}")
+        out.append(box)
+    return out, clipped
+
+
 def process_row(root: Path, row: dict, settings: Settings) -> dict:
-    """Decode, resize and transform one manifest row; ``{"reason": ...}`` if it is bad."""
+    """Decode, resize and transform one manifest row; ``{"reason": ...}`` if it is bad (also an
+    image under :data:`MIN_SIDE` pixels a side, or a box outside the image)."""
     try:
         data = read_source(root, row["path"])
         pixels, width, height = decode(data, row["path"], settings.size)
+        if min(width, height) < MIN_SIDE:
+            raise BadImage(
+                f"{row['path']}: a {width}x{height} image, under {MIN_SIDE} pixels a side"
+            )
+        boxes, clipped = source_boxes(json.loads(row["boxes"]), width, height, row["path"])
         image, geometry = resize(pixels, settings.size, settings.aspect, width, height)
         mask = _mask(root, row, width, height)
     except BadImage as exc:
         return {"image_id": row["image_id"], "path": row["path"], "reason": str(exc)}
-    boxes = transform_boxes(json.loads(row["boxes"]), geometry, settings.size)
+    kept = transform_boxes(boxes, geometry, settings.size)
+    clipped += [f"a box cropped away (aspect {settings.aspect})"] * (len(boxes) - len(kept))
     return {
         "image_id": row["image_id"],
         "image": image,
         "mask": None if mask is None else resize_mask(mask, settings.size, settings.aspect),
         "geometry": asdict(geometry),
-        "boxes": json.dumps(boxes),
+        "boxes": json.dumps(kept),
+        "clipped": clipped,
     }
 
 
@@ -121,7 +148,7 @@ def preprocess_shard(
         rows = progress(
             process_rows(jobs, workers), out.name, total=len(jobs), unit="image", logger=log
         )
-        _collect(rows, writer, bad, index)
+        clipped = _collect(rows, writer, bad, index)
     frame = pd.DataFrame(index, columns=["image_id", "boxes", "has_mask", *_GEOMETRY])
     with atomic_path(sidecar(out, "index")) as tmp:
         frame.to_parquet(tmp, index=False)
@@ -133,6 +160,7 @@ def preprocess_shard(
         "count": len(writer.keys),
         "masks": writer.masks,
         "quarantined": len(bad),
+        "boxes_clipped": clipped,
         "bytes": out.stat().st_size,
         "sha256": sha256_file(out),
     }
@@ -143,12 +171,17 @@ def preprocess_shard(
     return counts
 
 
-def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -> None:
+def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -> int:
+    """Store the good results, list the bad ones; returns the number of boxes clipped."""
+    clipped = 0
     for result in results:
         if "reason" in result:
             log.warning("quarantined %s: %s", result["image_id"], result["reason"])
             bad.append(result)
             continue
+        for line in result["clipped"]:
+            log.warning("%s: %s", result["image_id"], line)
+        clipped += len(result["clipped"])
         writer.add(result["image_id"], result["image"], result["mask"])
         index.append(
             {
@@ -158,13 +191,15 @@ def _collect(results, writer: ShardWriter, bad: list[dict], index: list[dict]) -
                 **result["geometry"],
             }
         )
+    return clipped
 
 
 def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) -> dict:
     """Write ``summary.json``, ``index.parquet`` and ``quarantine.csv`` into ``out_dir``.
 
     Raises MedslipError when the shards were made with different settings, and (after writing
-    ``quarantine.csv``) when more than ``max_bad_fraction`` of the images were quarantined.
+    ``quarantine.csv``) when more than ``max_bad_fraction`` of the images were quarantined or
+    no image is usable at all.
     """
     out_dir = Path(out_dir)
     entries, indexes, quarantines = [], [], []
@@ -173,7 +208,7 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
             if not path.is_file():
                 raise MedslipError(f"{path}: missing; was shard {shard.name} written?")
         entries.append(json.loads(sidecar(shard, "counts").read_text()))
-        indexes.append(pd.read_parquet(sidecar(shard, "index")))
+        indexes.append(pd.read_parquet(sidecar(shard, "index")).assign(_shard=str(shard)))
         quarantines.append(pd.read_csv(sidecar(shard, "quarantine"), dtype=str))
     made_with = {(e["size"], e["aspect"]) for e in entries}
     if len(made_with) != 1:
@@ -192,16 +227,26 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
         len(quarantine),
         100 * fraction,
     )
-    if fraction > max_bad_fraction:
+    if fraction > max_bad_fraction or not good:
         for row in quarantine.itertuples(index=False):  # the table goes with the failed job
             log.error("quarantined %s (%s): %s", row.image_id, row.path, row.reason)
+        if not good:
+            raise MedslipError(f"{out_dir}: no usable image in the {len(entries)} shards")
         raise MedslipError(
             f"{out_dir}: {len(quarantine)} of {total} images ({100 * fraction:.1f}%) could not be "
             f"used, more than the allowed {100 * max_bad_fraction:.1f}% "
             f"(data.max_bad_fraction); each with its reason above and in "
             f"{out_dir / GATHERED['quarantine']}"
         )
-    index = pd.concat(indexes, ignore_index=True).sort_values("image_id")
+    index = pd.concat(indexes, ignore_index=True).sort_values("image_id", kind="stable")
+    twice = index[index["image_id"].duplicated(keep=False)]
+    if len(twice):
+        first = twice[twice["image_id"] == twice["image_id"].iloc[0]]
+        raise MedslipError(
+            f"image {first['image_id'].iloc[0]} is in {' and '.join(first['_shard'])} "
+            f"({twice['image_id'].nunique()} such images): shards of different --n-shards runs?"
+        )
+    index = index.drop(columns="_shard")
     with atomic_path(out_dir / GATHERED["index"]) as tmp:
         index.to_parquet(tmp, index=False)
     summary = {
@@ -210,6 +255,7 @@ def gather_shards(shards: list[Path], out_dir: Path, max_bad_fraction: float) ->
         "images": good,
         "quarantined": len(quarantine),
         "bad_fraction": fraction,
+        "boxes_clipped": sum(e.get("boxes_clipped", 0) for e in entries),
         "shards": entries,
     }
     write_bytes_atomic(out_dir / GATHERED["summary"], json.dumps(summary, indent=1).encode())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,3 +102,35 @@ def split_counts(table: pd.DataFrame) -> dict:
     for column in (c for c in table.columns if c.startswith("subset_")):
         counts[column] = int(table[column].sum())
     return counts
+
+
+def read_split_table(path: Path, needed: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A published split file (all columns as text, blanks ""), checked: the columns image_id,
+    patient_id and split, unique non-empty image ids, split names train/val/test, and at least
+    one image in each split of ``needed``. Anything else is an error naming the file."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise MedslipError(f"{path}: missing; was medslip splits run?") from None
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise MedslipError(f"{path}: not a readable split table ({exc})") from None
+    missing = [c for c in ("image_id", "patient_id", "split") if c not in table.columns]
+    if missing:
+        raise MedslipError(f"{path}: columns {missing} are missing (it has {list(table.columns)})")
+    if (table["image_id"].str.strip() == "").any():
+        row = int((table["image_id"].str.strip() == "").to_numpy().nonzero()[0][0])
+        raise MedslipError(f"{path}: row {row + 1}: no image_id")
+    twice = table["image_id"][table["image_id"].duplicated()]
+    if len(twice):
+        raise MedslipError(f"{path}: image {twice.iloc[0]} is listed more than once")
+    unknown = sorted(set(table["split"]) - {"train", "val", "test"})
+    if unknown:
+        raise MedslipError(f"{path}: unknown split names {unknown} (known: train, val, test)")
+    counts = table["split"].value_counts()
+    empty = [s for s in needed if not counts.get(s, 0)]
+    if empty:
+        raise MedslipError(
+            f"{path}: no {'/'.join(empty)} images (it has {dict(counts)}); "
+            "rerun medslip splits (data.splits) or check the official split"
+        )
+    return table

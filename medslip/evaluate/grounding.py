@@ -35,7 +35,6 @@ from medslip.evaluate.inputs import (
     image_batches,
     load_eval_set,
     load_model,
-    read_run_meta,
 )
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.scores import (
@@ -51,6 +50,7 @@ from medslip.evaluate.scores import (
 )
 from medslip.evaluate.truth import Masks, exact_truth, official_truth, shard_geometry
 from medslip.model.streams import ModelOutput
+from medslip.pretrain.checkpoint import read_run_meta
 from medslip.progress import progress
 from medslip.settings import STRIDE, EvalSettings
 from medslip.variants import variant

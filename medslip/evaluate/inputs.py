@@ -13,16 +13,16 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from medslip.data.dataset import ShardDataset, eval_transform
+from medslip.data.manifest import read_manifest
 from medslip.data.shards import GATHERED
+from medslip.data.splits import read_split_table
 from medslip.errors import MedslipError
-from medslip.layout import RUN_FILES
 from medslip.pretrain.checkpoint import load_pretrained
 from medslip.progress import progress
 from medslip.settings import EvalSettings
@@ -68,13 +68,14 @@ def entity_map(settings: EvalSettings, dataset: str, label_names: set[str]) -> d
     return dict(mapping)
 
 
-def load_eval_set(data_dir: Path, dataset: str, settings: EvalSettings) -> EvalSet:
-    """The :class:`EvalSet` of the data-stage directory ``results/data/{dataset}``."""
-    manifest = pd.read_parquet(data_dir / "manifest.parquet", columns=["image_id", "labels"])
-    splits = pd.read_csv(
-        data_dir / "splits.csv", usecols=["image_id", "patient_id", "split"], dtype=str
-    ).fillna("")
-    frame = splits[splits["split"].isin(EVAL_SPLITS)].merge(manifest, on="image_id", how="left")
+def load_eval_set(
+    data_dir: Path, dataset: str, settings: EvalSettings, parts: tuple[str, ...] = EVAL_SPLITS
+) -> EvalSet:
+    """The :class:`EvalSet` of the data-stage directory ``results/data/{dataset}``: its
+    split ``parts`` (val and test; the grounding controls also read train)."""
+    manifest = read_manifest(data_dir / "manifest.parquet", ["image_id", "labels"])
+    splits = read_split_table(data_dir / "splits.csv", ("test",))
+    frame = splits[splits["split"].isin(parts)].merge(manifest, on="image_id", how="left")
     if frame["labels"].isna().any():
         raise MedslipError(f"{data_dir}: splits.csv lists images the manifest does not have")
     frame["decoded"] = [json.loads(text) for text in frame["labels"]]
@@ -102,15 +103,6 @@ def load_eval_set(data_dir: Path, dataset: str, settings: EvalSettings) -> EvalS
 
 def _label(value: float | None) -> float:
     return value if value in (0.0, 1.0) else float("nan")
-
-
-def read_run_meta(run_dir: Path) -> dict[str, Any]:
-    """``model.json`` of a run directory; a missing or unreadable one is an error naming it."""
-    path = run_dir / RUN_FILES["meta"]
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise MedslipError(f"{path}: cannot read the model description ({exc})") from None
 
 
 def load_model(run_dir: Path, books: Path, device: torch.device) -> torch.nn.Module:

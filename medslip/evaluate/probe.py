@@ -35,16 +35,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from medslip.data.shards import GATHERED
+from medslip.data.splits import read_split_table
 from medslip.errors import MedslipError
 from medslip.evaluate.inputs import (
     EvalSet,
     image_batches,
     load_model,
-    read_run_meta,
 )
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.scores import auc, bootstrap_counts, classification_draws, interval
 from medslip.evaluate.truth import eval_image_id
+from medslip.pretrain.checkpoint import read_run_meta
 from medslip.progress import Progress
 from medslip.settings import PROBE_PARTS as PARTS
 from medslip.settings import EvalSettings, ProbeSettings
@@ -104,7 +105,7 @@ def load_probe_set(data_dir: Path, truth_dir: Path) -> tuple[EvalSet, dict[str, 
     """The test-split images of ``data_dir`` in the shards and in the ground truth (image-id
     order; an :class:`EvalSet` without classes, for :func:`image_batches`), both targets over
     every candidate column, and notes on the images left out."""
-    splits = _read(data_dir / "splits.csv", ["image_id", "patient_id", "split"])
+    splits = read_split_table(data_dir / "splits.csv")
     test = splits[splits["split"] == "test"]
     shards = data_dir / "shards"
     stored = set(_read(shards / GATHERED["index"], ["image_id"])["image_id"])

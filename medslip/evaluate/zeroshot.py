@@ -25,7 +25,6 @@ from medslip.evaluate.inputs import (
     image_batches,
     load_eval_set,
     load_model,
-    read_run_meta,
 )
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.scores import (
@@ -36,6 +35,7 @@ from medslip.evaluate.scores import (
     max_f1_threshold,
     patient_codes,
 )
+from medslip.pretrain.checkpoint import read_run_meta
 from medslip.progress import progress
 from medslip.settings import EvalSettings
 from medslip.variants import variant

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from medslip.datasets import DATASETS
+from medslip.errors import MedslipError
 from medslip.figures.inputs import numeric, read_table
 from medslip.figures.style import (
     count_range,
@@ -77,9 +78,14 @@ def draw_ablation(table: str | Path, out: str | Path):
     frame = read_table(table, ["variant"], ["source", "split"])
     columns = headline_columns(list(frame.columns))
     heading = "Ablation: headline metrics per variant"
-    if frame.empty or not columns:
+    if frame.empty:
         return message_figure(heading, "no ablation results in the table", out, [str(table)])
-    frame = numeric(frame, [f"{c}{s}" for c in columns for s in ("", "_lo", "_hi")])
+    if not columns:
+        raise MedslipError(
+            f"{table}: no metric column (one with _lo and _hi siblings) among "
+            f"{list(frame.columns)[:6]}"
+        )
+    frame = numeric(frame, [f"{c}{s}" for c in columns for s in ("", "_lo", "_hi")], table)
     for column in ("variant", "source", "split"):
         frame[column] = frame[column].fillna("").astype(str)
     order = {v: i for i, v in enumerate(variant_order(frame["variant"]))}

@@ -60,7 +60,7 @@ def draw_disentanglement(table: str | Path, out: str | Path):
     )
     if frame.empty:
         return message_figure(HEADING, EMPTY, out, [f"{table} has no rows."])
-    frame = numeric(frame, ["auc", "auc_lo", "auc_hi", "n_seeds", *DIFFERENCE_COLUMNS])
+    frame = numeric(frame, ["auc", "auc_lo", "auc_hi", "n_seeds", *DIFFERENCE_COLUMNS], table)
     for column in ("source", "split"):
         frame[column] = frame[column].fillna("").astype(str) if column in frame else ""
     groups = sorted(

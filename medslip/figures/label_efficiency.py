@@ -40,7 +40,7 @@ def read_finetune_tables(cls_csv: str | Path, seg_csv: str | Path) -> pd.DataFra
         frame = read_table(path, required, [f"{metric}_lo", f"{metric}_hi", "n_seeds"])
         if task == "classification":
             frame = frame[frame["class"].astype(str) == "macro"]
-        frame = numeric(frame, ["pct", metric, f"{metric}_lo", f"{metric}_hi", "n_seeds"])
+        frame = numeric(frame, ["pct", metric, f"{metric}_lo", f"{metric}_hi", "n_seeds"], path)
         part = frame[KEYS + ["n_seeds"]].copy()
         part["task"] = task
         part["value"] = frame[metric]

@@ -25,7 +25,6 @@ from medslip.evaluate.inputs import (
     image_batches,
     load_eval_set,
     load_model,
-    read_run_meta,
 )
 from medslip.evaluate.truth import Masks, official_truth, shard_geometry
 from medslip.figures.inputs import read_json, require
@@ -39,6 +38,7 @@ from medslip.figures.style import (
     title,
 )
 from medslip.layout import RUN_FILES
+from medslip.pretrain.checkpoint import read_run_meta
 from medslip.settings import EvalSettings, OverlaySettings
 from medslip.variants import variant as get_variant
 from medslip.vocab import ENTITY_INDEX

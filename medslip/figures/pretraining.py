@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from medslip.errors import MedslipError
-from medslip.figures.inputs import read_json, read_table, require
+from medslip.figures.inputs import numeric, read_json, read_table, require
 from medslip.figures.style import (
     footnote,
     message_figure,
@@ -51,7 +51,8 @@ def _smooth(values: np.ndarray) -> np.ndarray:
 
 def read_run_logs(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """(model.json, steps, epochs) of a run directory; an untrained run (``epochs_trained``
-    0) gives empty frames, a trained one without its logs is an error naming the file."""
+    0) gives empty frames; a trained one without its logs, or with logs without rows or
+    shorter than its ``epochs_trained``, is an error naming the file."""
     run_dir = Path(run_dir)
     meta = read_json(run_dir / RUN_FILES["meta"])
     paths = [run_dir / RUN_FILES[k] for k in ("steps", "epochs")]
@@ -59,8 +60,20 @@ def read_run_logs(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame, pd
     if untrained and not all(p.is_file() for p in paths):
         return meta, pd.DataFrame(), pd.DataFrame()
     require(paths)
-    steps = read_table(paths[0], ["epoch", "step", "lr"])
-    epochs = read_table(paths[1], ["epoch"])
+    steps = numeric(read_table(paths[0], ["epoch", "step", "lr"]), ["epoch", "step"], paths[0])
+    epochs = numeric(read_table(paths[1], ["epoch"]), ["epoch"], paths[1])
+    trained = meta.get("epochs_trained")
+    for path, frame in zip(paths, (steps, epochs), strict=True):
+        if frame.empty or frame[["epoch"]].isna().to_numpy().any():
+            raise MedslipError(
+                f"{path}: no rows (or rows without an epoch), but {run_dir} is a "
+                f"trained run ({trained} epochs in its {RUN_FILES['meta']})"
+            )
+    if isinstance(trained, int) and epochs["epoch"].max() < trained:
+        raise MedslipError(
+            f"{paths[1]}: epochs up to {int(epochs['epoch'].max())}, but {trained} were trained "
+            f"({run_dir / RUN_FILES['meta']})"
+        )
     return meta, steps, epochs
 
 

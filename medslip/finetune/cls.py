@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from medslip.data.dataset import PretrainAugment, eval_transform
+from medslip.data.manifest import read_manifest
 from medslip.data.shards import ShardReader
 from medslip.errors import MedslipError
 from medslip.evaluate.report import write_outputs
@@ -160,7 +161,7 @@ def class_labels(data_dir: Path, dataset: str, split: SplitFrame, classes: list[
         reader = ShardReader(split.shards)
         masks = (reader.mask(k) for k in keys)
         return np.array([[float(m is not None and bool(m.any()))] for m in masks]).reshape(-1, 1)
-    manifest = pd.read_parquet(data_dir / "manifest.parquet", columns=["image_id", "labels"])
+    manifest = read_manifest(data_dir / "manifest.parquet", ["image_id", "labels"])
     decoded = manifest.set_index("image_id").loc[keys, "labels"].map(json.loads)
     names = set().union(*(d.keys() for d in decoded)) if len(decoded) else set()
     absent = sorted(set(classes) - names)

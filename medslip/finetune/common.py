@@ -37,10 +37,10 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from medslip.data.shards import GATHERED, ShardReader
-from medslip.data.splits import subset_column
+from medslip.data.splits import read_split_table, subset_column
 from medslip.errors import MedslipError
-from medslip.evaluate.inputs import read_run_meta
 from medslip.layout import RUN_FILES
+from medslip.pretrain.checkpoint import read_run_meta
 from medslip.pretrain.loop import derive_seed
 from medslip.progress import Progress, progress
 from medslip.settings import FinetuneSettings
@@ -89,7 +89,7 @@ class SplitFrame:
 def load_split_frame(data_dir: Path, fraction: float) -> SplitFrame:
     """The :class:`SplitFrame` of ``results/data/{dataset}`` for training ``fraction``."""
     column = subset_column(fraction)
-    splits = pd.read_csv(data_dir / "splits.csv", dtype=str).fillna("")
+    splits = read_split_table(data_dir / "splits.csv", FT_SPLITS)
     if column not in splits.columns:
         have = [c for c in splits.columns if c.startswith("subset_")]
         raise MedslipError(

@@ -159,11 +159,16 @@ def predict_overlap(
     return {k: torch.cat(v).numpy() for k, v in out.items()}
 
 
+UNDEFINED = "Dice and IoU undefined (n/a): no image has a non-empty truth"
+
+
 def overlap_summary(
     frame: pd.DataFrame, values: dict[str, np.ndarray], settings: FinetuneSettings
 ) -> dict[str, Any]:
     """Means of Dice and IoU over all images and over those with a non-empty truth, with
-    patient-bootstrap intervals (``frame``: the test rows, patient_id)."""
+    patient-bootstrap intervals (``frame``: the test rows, patient_id). Without an image whose
+    truth is not empty every mean is undefined (NaN, and ``undefined`` says why): the empty
+    convention alone would score a model that never predicts anything 1.000."""
     patients = frame["patient_id"].to_numpy()
     counts = bootstrap_counts(patients, settings.bootstrap, settings.bootstrap_seed)
     weights = counts[:, patient_codes(patients)].astype(float) if len(patients) else counts
@@ -173,8 +178,10 @@ def overlap_summary(
         "n_nonempty_truth": int(positive.sum()),
         "n_empty_truth": int((~positive).sum()),
     }
+    if not positive.any():
+        out["undefined"] = UNDEFINED
     for metric in ("dice", "iou"):
-        for suffix, keep in (("", np.ones_like(positive)), ("_nonempty", positive)):
+        for suffix, keep in (("", np.full_like(positive, positive.any())), ("_nonempty", positive)):
             v = np.where(keep, values[metric], np.nan)
             finite = v[np.isfinite(v)]
             out[f"{metric}{suffix}"] = float(finite.mean()) if len(finite) else float("nan")
@@ -253,7 +260,7 @@ def run_finetune_seg(
         )
     predictions = pd.concat(frames, ignore_index=True)[PREDICTION_COLUMNS]
     test_rows = predictions[predictions["split"] == "test"]
-    notes = []
+    notes = [f"{s}: {UNDEFINED}" for s in ("val", "test") if not (tables[s]["truth"] > 0).any()]
     if no_mask:
         notes.append(f"{no_mask} images without a mask left out (no truth)")
     if any(split.missing.values()):

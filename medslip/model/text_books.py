@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from medslip.atomic import atomic_path, write_bytes_atomic
+from medslip.atomic import atomic_path, follow_umask, write_bytes_atomic
 from medslip.errors import MedslipError
 from medslip.progress import progress
 from medslip.reports.readers import decode_report
@@ -237,6 +237,7 @@ def _save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) ->
     """``path`` (safetensors, each tensor its own copy) and its ``.json`` sidecar, atomically."""
     with atomic_path(path) as tmp:
         save_file({key: value.detach().clone().contiguous() for key, value in tensors.items()}, tmp)
+        follow_umask(tmp)
     sidecar = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
     write_bytes_atomic(path.with_suffix(".json"), sidecar.encode("utf-8"))
 
@@ -277,6 +278,8 @@ def load_books(path: str | Path) -> TextBooks:
             raise MedslipError(
                 f"{path}: {key} is {value.dtype} {tuple(value.shape)}, expected float32 {expected}"
             )
+        if not torch.isfinite(value).all():
+            raise MedslipError(f"{path}: {key} holds NaN or infinite values")
     if meta.get("books_sha256") != books_sha256(tensors) or meta.get("dim") != dim:
         raise MedslipError(
             f"{path}: does not match its sidecar {path.with_suffix('.json')} (hash or dim "
@@ -349,4 +352,12 @@ def load_report_embeddings(path: str | Path) -> tuple[list[str], torch.Tensor, d
         raise MedslipError(
             f"{path}: does not match its sidecar {path.with_suffix('.json')}; rebuild both"
         )
-    return list(meta["study_ids"]), embeddings, meta
+    ids = meta.get("study_ids")
+    if not isinstance(ids, list) or embeddings.ndim != 2 or len(ids) != len(embeddings):
+        raise MedslipError(
+            f"{path.with_suffix('.json')}: study_ids do not match the {tuple(embeddings.shape)} "
+            f"embeddings of {path}"
+        )
+    if not torch.isfinite(embeddings).all():
+        raise MedslipError(f"{path}: embeddings hold NaN or infinite values")
+    return [str(i) for i in ids], embeddings, meta

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_model, save_model
 
-from medslip.atomic import atomic_path, write_bytes_atomic
+from medslip.atomic import atomic_path, follow_umask, write_bytes_atomic
 from medslip.errors import MedslipError
 from medslip.layout import RUN_FILES
 
@@ -87,6 +88,7 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_model(model, str(tmp / "weights.safetensors"))
+    follow_umask(tmp / "weights.safetensors")
     torch.save({"optimizer": optimizer.state_dict(), "epoch": epoch}, tmp / "state.pt")
     meta = {"epoch": epoch, "fingerprint": fingerprint}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -150,21 +152,68 @@ def resume(
     return 0
 
 
+META_HASH_KEY = "model_json_sha256"
+"""Key of the ``model.safetensors`` metadata holding :func:`meta_sha256` of its ``model.json``."""
+
+
+def meta_sha256(meta: dict[str, Any]) -> str:
+    """Hex sha256 of a ``model.json`` dict in canonical form (sorted keys, no spaces)."""
+    text = json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def save_final(run_dir: Path, model: torch.nn.Module, meta: dict[str, Any]) -> None:
-    """Write ``model.safetensors`` and ``model.json`` atomically (weights first)."""
+    """Write ``model.safetensors`` (its metadata holds :func:`meta_sha256` of ``meta``, which
+    binds the two files) and ``model.json`` atomically (weights first); both follow the umask."""
     with atomic_path(run_dir / RUN_FILES["weights"]) as tmp:
-        save_model(model, str(tmp))
+        save_model(model, str(tmp), metadata={META_HASH_KEY: meta_sha256(meta)})
+        follow_umask(tmp)
     write_bytes_atomic(run_dir / RUN_FILES["meta"], json.dumps(meta, indent=1).encode())
 
 
+def read_run_meta(run_dir: Path) -> dict[str, Any]:
+    """``model.json`` of a finished run, checked against the hash its ``model.safetensors``
+    was saved with: an edited or swapped file of the pair, or a run saved before the two were
+    bound, is an error naming both files."""
+    meta_path, weights = run_dir / RUN_FILES["meta"], run_dir / RUN_FILES["weights"]
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise MedslipError(f"{meta_path}: cannot read the model description ({exc})") from None
+    if not isinstance(meta, dict):
+        raise MedslipError(f"{meta_path}: not a JSON object")
+    try:
+        with safe_open(str(weights), "pt") as handle:
+            saved = (handle.metadata() or {}).get(META_HASH_KEY)
+    except Exception as exc:
+        reason = "missing" if not weights.is_file() else f"not a readable safetensors file ({exc})"
+        raise MedslipError(f"{weights}: {reason}") from None
+    redo = (
+        f"remove {weights.name} and rerun the run's pretraining (it resumes from its last "
+        "checkpoint and writes both files again)"
+    )
+    if saved is None:
+        raise MedslipError(
+            f"{weights}: saved without the hash of {meta_path} (a run older than this check), "
+            f"so the settings cannot be checked against the weights; {redo}"
+        )
+    if saved != meta_sha256(meta):
+        raise MedslipError(
+            f"{meta_path} is not the description {weights} was saved with (edited, or the "
+            f"files of two runs mixed); restore it, or {redo}"
+        )
+    return meta
+
+
 def load_pretrained(run_dir: Path, books_path: Path) -> torch.nn.Module:
-    """The model of a finished run (``model.json`` + ``model.safetensors``) with its text books,
-    in eval mode; books other than the ones it was trained with are refused."""
+    """The model of a finished run (``model.json`` + ``model.safetensors``, checked by
+    :func:`read_run_meta`) with its text books, in eval mode; books other than the ones it
+    was trained with are refused."""
     from medslip.model import create_model
     from medslip.model.text_books import load_books
     from medslip.settings import ModelSettings
 
-    meta = json.loads((run_dir / RUN_FILES["meta"]).read_text())
+    meta = read_run_meta(run_dir)
     books = load_books(books_path)
     if books.meta.get("books_sha256") != meta["text_books"].get("books_sha256"):
         raise MedslipError(f"{run_dir}: trained with other text books than {books_path}")

@@ -19,9 +19,12 @@ import pandas as pd
 import torch
 
 from medslip.atomic import atomic_path
+from medslip.data.manifest import read_manifest
 from medslip.data.shards import ShardReader
+from medslip.data.splits import read_split_table
 from medslip.errors import MedslipError
 from medslip.layout import JOIN_FILES
+from medslip.reports.outputs import load_report_labels, read_ids
 
 POLICIES = ("unmentioned", "positive", "absent")
 
@@ -80,13 +83,14 @@ def _counts(images: pd.DataFrame, orphans: pd.DataFrame) -> pd.DataFrame:
 def write_join(reports_dir: Path, data_dir: Path, out_dir: Path) -> pd.DataFrame:
     """Run :func:`join_pretraining` on the stage outputs and write :data:`JOIN_FILES`.
 
-    Zero joined images is an error naming the label and image files.
+    The report stage is read with :func:`~medslip.reports.outputs.load_report_labels`; zero
+    joined images is an error naming the label and image files.
     """
     ids_file = reports_dir / "report_ids.txt"
     manifest_file = data_dir / "manifest.parquet"
-    study_ids = ids_file.read_text().split()
-    manifest = pd.read_parquet(manifest_file, columns=["image_id", "study_id"])
-    splits = pd.read_csv(data_dir / "splits.csv", dtype={"image_id": str})
+    study_ids = load_report_labels(reports_dir).ids
+    manifest = read_manifest(manifest_file, ["image_id", "study_id"])
+    splits = read_split_table(data_dir / "splits.csv", ("train",))
     stored = set(ShardReader(data_dir / "shards").keys())
     images, counts = join_pretraining(study_ids, manifest, splits, stored)
     if images.empty:
@@ -129,16 +133,28 @@ class PretrainTables:
 
 
 def load_tables(join_dir: Path, reports_dir: Path, policy: str) -> PretrainTables:
-    """The joined image table and the policy-applied matrices."""
-    matrix = np.load(reports_dir / "label_matrix.npy")
-    uncertain = np.load(reports_dir / "uncertain_mask.npy")
-    if uncertain.shape != matrix.shape:
+    """The joined image table and the policy-applied matrices
+    (:func:`~medslip.reports.outputs.load_report_labels`);
+    a join whose rows or studies do not fit the report stage is an error naming both."""
+    labels = load_report_labels(reports_dir)
+    path = join_dir / JOIN_FILES["images"]
+    try:
+        images = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise MedslipError(f"{path}: not a readable join table ({exc})") from None
+    rows = images["row"].to_numpy()
+    ids = np.asarray(labels.ids, dtype=object)
+    outside = (rows < 0) | (rows >= len(ids))
+    wrong = outside.copy()
+    wrong[~outside] = ids[rows[~outside]] != images["study_id"].astype(str).to_numpy()[~outside]
+    if wrong.any():
+        first = images.iloc[int(np.argmax(wrong))]
         raise MedslipError(
-            f"{reports_dir}: uncertain_mask.npy {uncertain.shape} does not match "
-            f"label_matrix.npy {matrix.shape}"
+            f"{path}: {int(wrong.sum())} images point at another study's row of "
+            f"{reports_dir / 'report_ids.txt'} (e.g. image {first['image_id']}, study "
+            f"{first['study_id']}, row {first['row']}); rerun medslip pretrain-data"
         )
-    images = pd.read_parquet(join_dir / JOIN_FILES["images"])
-    return PretrainTables(images, apply_policy(matrix, uncertain, policy))
+    return PretrainTables(images, apply_policy(labels.matrix, labels.uncertain, policy))
 
 
 class PretrainDataset(torch.utils.data.Dataset):
@@ -173,7 +189,7 @@ def report_embeddings_by_row(path: Path, report_ids: Path) -> torch.Tensor:
 
     ids, embeddings, _ = load_report_embeddings(path)
     index = {study: i for i, study in enumerate(ids)}
-    wanted = report_ids.read_text().split()
+    wanted = read_ids(report_ids)
     missing = [s for s in wanted if s not in index]
     if missing:
         raise MedslipError(

@@ -25,6 +25,7 @@ from medslip.reports.readers import (
     read_mimic_reports,
     read_text_csv,
     require_reports,
+    require_unique_ids,
 )
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,16 @@ are relative to), IU X-ray ``indiana_reports.csv``, Open-i XML, a CSV of free te
 JSON (already annotated: read, not parsed)."""
 
 
+NOTHING_EXTRACTED = "nothing extracted: no statement the parser knows"
+"""Skip reason of a report read without error from which the parser extracts no triplet."""
+
+
 def chunk_slice(items: Sequence, chunk: int, n_chunks: int) -> list:
     """The ``chunk``-th of ``n_chunks`` contiguous, near-equal slices of ``items``."""
+    if n_chunks < 1:
+        raise MedslipError(f"--n-chunks {n_chunks}: must be 1 or more")
     if not 0 <= chunk < n_chunks:
-        raise MedslipError(f"chunk {chunk} not in [0, {n_chunks})")
+        raise MedslipError(f"--chunk {chunk}: not in 0..{n_chunks - 1} (--n-chunks {n_chunks})")
     lo = len(items) * chunk // n_chunks
     hi = len(items) * (chunk + 1) // n_chunks
     return list(items[lo:hi])
@@ -76,24 +83,34 @@ def read_source(
         records = read_iu_xml(path)
     else:
         records = read_text_csv(path, id_column, text_column)
-    return chunk_slice(list(records), chunk, n_chunks)
+    records = list(records)
+    require_unique_ids((r[0] if isinstance(r, tuple) else r.report_id for r in records), str(path))
+    return chunk_slice(records, chunk, n_chunks)
 
 
 def parse_records(
     records: Iterable[Report | Skipped | tuple[str, list[Triplet]]],
 ) -> tuple[list[tuple[str, list[Triplet]]], list[Skipped]]:
-    """Parse every ``Report`` (RadGraph's (id, triplets) pass through); ``Skipped`` kept apart."""
+    """Parse every ``Report`` (RadGraph's (id, triplets) pass through); ``Skipped`` kept apart,
+    and so is a report from which nothing is extracted (no triplet: never labelled)."""
     from medslip.reports.parse import default_parser
 
     parser = None
     parsed, skipped = [], []
     for rec in progress(records, "parse-reports", unit="report", logger=log):
+        if isinstance(rec, Report):
+            parser = parser or default_parser()
+            triplets = parser.parse(rec.text)
+            rec = (
+                (rec.report_id, triplets)
+                if triplets
+                else Skipped(rec.report_id, rec.source, NOTHING_EXTRACTED)
+            )
+        elif not isinstance(rec, Skipped) and not rec[1]:
+            rec = Skipped(rec[0], "", NOTHING_EXTRACTED)
         if isinstance(rec, Skipped):
             log.warning("skipped %s (%s): %s", rec.report_id, rec.source, rec.reason)
             skipped.append(rec)
-        elif isinstance(rec, Report):
-            parser = parser or default_parser()
-            parsed.append((rec.report_id, parser.parse(rec.text)))
         else:
             parsed.append(rec)
     return parsed, skipped

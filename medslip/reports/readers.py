@@ -14,13 +14,15 @@ import csv
 import re
 import tarfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from medslip.errors import MedslipError
+from medslip.reports.language import not_english
 from medslip.reports.parse import MAX_REPORT_CHARS, clean_text
 from medslip.reports.sections import report_sections
 
@@ -73,8 +75,10 @@ def decode_report(data: bytes) -> str:
 def check_text(report_id: str, text: str, source: str) -> Report | Skipped:
     """A ``Report``, or ``Skipped`` for one longer than ``MAX_REPORT_CHARS``, an empty one, one
     that is not text (over 1 % control characters or undecodable bytes: binary data, or UTF-16
-    without a byte-order mark) and one without clinical text (no word in the sections the
-    parser reads, e.g. only ``FINDINGS:``), so that no report is labelled from nothing."""
+    without a byte-order mark), one without clinical text (no word in the sections the
+    parser reads, e.g. only ``FINDINGS:``) and one not in English
+    (:func:`~medslip.reports.language.not_english`), so that no report is labelled from
+    nothing."""
     if len(text) > MAX_REPORT_CHARS:
         return Skipped(report_id, source, f"report longer than {MAX_REPORT_CHARS} characters")
     if not text.strip():
@@ -84,7 +88,11 @@ def check_text(report_id: str, text: str, source: str) -> Report | Skipped:
         reason = f"not text: {bad} of {len(text)} characters are control or undecodable bytes"
         return Skipped(report_id, source, f"{reason} (binary, or UTF-16/32 without a BOM)")
     cleaned = clean_text(text)
-    if not any(_WORD.search(cleaned[s.start : s.end]) for s in report_sections(cleaned)):
+    body = " ".join(cleaned[s.start : s.end] for s in report_sections(cleaned))
+    foreign = not_english(body) if any(c.isalpha() for c in body) else None
+    if foreign:
+        return Skipped(report_id, source, f"{foreign}; the parser reads English only")
+    if not _WORD.search(body):
         return Skipped(
             report_id, source, "no clinical text (only headers or non-clinical sections)"
         )
@@ -213,6 +221,26 @@ def read_iu_xml(path: str | Path) -> Iterator[Report | Skipped]:
 def read_text_csv(
     path: str | Path, id_column: str = "report_id", text_column: str = "text"
 ) -> Iterator[Report | Skipped]:
-    """A CSV of free-text reports with an id column and a text column."""
-    for row in _csv_rows(Path(path), (id_column, text_column)):
-        yield check_text(row[id_column], row[text_column] or "", str(path))
+    """A CSV of free-text reports with an id column and a text column; a row without an id is
+    skipped (its source names the row: 1-based, header not counted)."""
+    for number, row in enumerate(_csv_rows(Path(path), (id_column, text_column)), 1):
+        rid = (row[id_column] or "").strip()
+        if not rid:
+            yield Skipped("", f"{path}: row {number}", f"no report id (column {id_column})")
+            continue
+        if "\n" in rid or "\r" in rid:  # report_ids.txt holds one id a line
+            shown = rid.replace("\n", "\\n").replace("\r", "\\r")
+            yield Skipped(shown, f"{path}: row {number}", "report id with a line break")
+            continue
+        yield check_text(rid, row[text_column] or "", str(path))
+
+
+def require_unique_ids(ids: Iterable[str], where: str) -> None:
+    """MedslipError naming ``where`` and the ids when a report id is given twice (an empty id
+    is a skipped record of its own, not a duplicate)."""
+    counts = Counter(i for i in ids if i)
+    twice = sorted(i for i, n in counts.items() if n > 1)
+    if twice:
+        shown = ", ".join(f"{i} ({counts[i]}x)" for i in twice[:5])
+        more = f" and {len(twice) - 5} more" if len(twice) > 5 else ""
+        raise MedslipError(f"{where}: report ids given more than once: {shown}{more}")

@@ -42,8 +42,8 @@ def _number(value: Any) -> float | int | None:
 def headline(ablation: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
     """``{variant: {source: {column: value}}}`` from the ablation table: the headline value of
     every task with its interval (``_lo``, ``_hi``) and seed count (``_n_seeds``);
-    not-applicable cells left out.
-    A variant with two splits of one source is an error (the key would hide one)."""
+    not-applicable (empty or ``n/a``) cells left out.
+    A variant with two splits of one source, or a cell with other text, is an error."""
     missing = [k for k in KEYS if k not in ablation.columns]
     if missing:
         raise MedslipError(f"ablation table: key columns {missing} are missing")
@@ -53,7 +53,11 @@ def headline(ablation: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
         raise MedslipError(f"ablation table: several splits of one variant and source: {rows}")
     columns = [c for c in ablation.columns if c not in KEYS]
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for _, row in ablation.iterrows():
+    for i, row in ablation.iterrows():
+        for c in columns:
+            text = row[c].strip() if isinstance(row[c], str) else ""
+            if text not in ("", "n/a") and _number(text) is None:
+                raise MedslipError(f"ablation table: row {i + 1}: {c} {row[c]!r} is not a number")
         values = {c: v for c in columns if (v := _number(row[c])) is not None}
         out.setdefault(str(row["variant"]), {})[str(row["source"])] = values
     return out

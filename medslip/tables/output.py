@@ -27,7 +27,8 @@ ID_COLUMNS = (
 
 
 def cell(value: float, lo: float, hi: float) -> str:
-    """``0.646 [0.606, 0.688]``; no interval → the value alone; no value → empty."""
+    """``0.646 [0.606, 0.688]``; no interval → the value alone; no value → empty (the
+    Markdown twin writes ``n/a`` for a run that has no value: undefined or not applicable)."""
     if not isinstance(value, int | float) or not math.isfinite(value):
         return ""
     if isinstance(lo, int | float) and isinstance(hi, int | float) and math.isfinite(lo + hi):
@@ -54,6 +55,7 @@ def markdown(table: Table) -> str:
         for m in table.metrics:
             n = row.get(f"{m}_n_seeds")
             shown = cell(row[m], row[f"{m}_lo"], row[f"{m}_hi"])
+            shown = shown or ("n/a" if row.get("status") == "ok" else "")
             values.append(f"{shown} (n={int(n)})" if shown and pd.notna(n) else shown)
         values += [_plain(row[c]) for c in note]
         lines.append("| " + " | ".join(values) + " |")

@@ -229,6 +229,7 @@ def _segmentation(
             "chosen_epoch": m["chosen_epoch"],
         }
         | with_ci(m["test"], FT_SEG_METRICS)
+        | ({"note": m["test"]["undefined"]} if m["test"].get("undefined") else {})
         for m in metrics
         if m["task"] == "finetune_seg" and keep(m)
     ]

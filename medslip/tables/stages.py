@@ -25,11 +25,21 @@ _CLASS_LABEL = {1.0: 0, 0.0: 1, -1.0: 2}
 _DRAWN = ("drawn", "drawn_below_token")
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(path: Path, keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A JSON object with ``keys`` (for ``train``/``val``/``test``: objects with ``images`` and
+    ``patients``); anything else is an error naming the file."""
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise MedslipError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(value, dict):
+        raise MedslipError(f"{path}: not a JSON object")
+    for key in keys:
+        entry = value.get(key)
+        split_ok = isinstance(entry, dict) and {"images", "patients"} <= set(entry)
+        if entry is None or (key in SPLITS and not split_ok):
+            raise MedslipError(f"{path}: no {key!r} entry (or it lacks images/patients)")
+    return value
 
 
 def data_summary(data_dirs: list[Path], sources: dict[str, str]) -> Table:
@@ -37,8 +47,8 @@ def data_summary(data_dirs: list[Path], sources: dict[str, str]) -> Table:
     patients per published split, and the nested training subsets."""
     rows = []
     for path in data_dirs:
-        counts = _json(path / "split_counts.json")
-        shards = _json(path / "shards" / "summary.json")
+        counts = _json(path / "split_counts.json", (*SPLITS, "seed"))
+        shards = _json(path / "shards" / "summary.json", ("images", "quarantined"))
         row = {"source": sources.get(path.name, "?"), "dataset": path.name}
         row |= {"images": shards["images"], "quarantined": shards["quarantined"]}
         for split in SPLITS:
@@ -57,7 +67,10 @@ def data_summary(data_dirs: list[Path], sources: dict[str, str]) -> Table:
 
 def report_labels(reports_dir: Path) -> Table:
     """One row per pathology entity: reports in which it is present, uncertain, absent."""
-    counts = _json(reports_dir / "counts.json")
+    counts = _json(
+        reports_dir / "counts.json",
+        ("reports_read", "reports_parsed", "reports_skipped", "triplets"),
+    )
     try:
         triplets = pd.read_parquet(reports_dir / "triplets.parquet")
     except (OSError, ValueError) as exc:

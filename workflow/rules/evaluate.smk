@@ -7,7 +7,14 @@
 
 import os
 
-from medslip.layout import EVAL_FILES, EVAL_TASKS, eval_dir
+from medslip.layout import (
+    EVAL_FILES,
+    EVAL_ROOT,
+    EVAL_TASKS,
+    GROUNDING_CONTROLS,
+    control_dir,
+    eval_dir,
+)
 from medslip.layout import RUN_FILES
 
 EVAL = config["evaluate"]
@@ -30,6 +37,15 @@ EVAL_FINAL_OUTPUTS = [
     for seed in PRETRAIN_SEEDS
     for name in EVAL_FILES.values()
 ]
+
+# Model-free grounding controls of every grounding dataset (medslip.evaluate.controls), laid
+# out as model runs, so the tables list them beside the models.
+CONTROL_FILES = [
+    f"{control_dir('{dataset}', control)}/{name}"
+    for control in GROUNDING_CONTROLS
+    for name in EVAL_FILES.values()
+]
+EVAL_FINAL_OUTPUTS += expand(CONTROL_FILES, dataset=GROUNDING_DATASETS)
 
 
 # The probe runs where SynthCXR serves its dataset (the ground truth exists); else nothing.
@@ -128,6 +144,45 @@ rule evaluate_grounding:
         "medslip evaluate grounding --config {params.config} --run-dir {params.run_dir}"
         " --books {input.books} --data {params.data} --dataset {wildcards.dataset}"
         " {params.exact} --out {params.out} > {log} 2>&1"
+
+
+rule evaluate_grounding_controls:
+    input:
+        manifest=f"{EVAL_DATA}/manifest.parquet",
+        splits=f"{EVAL_DATA}/splits.csv",
+        summary=f"{EVAL_DATA}/shards/summary.json",
+        index=f"{EVAL_DATA}/shards/index.parquet",
+        exact=lambda wildcards: (
+            f"results/synthcxr/ground_truth/{wildcards.dataset}"
+            if wildcards.dataset in synthcxr_datasets()
+            else []
+        ),
+    output:
+        CONTROL_FILES,
+    log:
+        "results/logs/eval/grounding_controls_{dataset}.log",
+    benchmark:
+        "results/benchmarks/eval/grounding_controls_{dataset}.tsv"
+    wildcard_constraints:
+        dataset="|".join(GROUNDING_DATASETS) or "no-dataset",
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=EVAL["mem_mb"],
+        runtime=EVAL["runtime_min"],
+    params:
+        config=lambda wildcards: config_for(
+            "evaluate_grounding_controls", dataset=wildcards.dataset
+        ),
+        data=lambda wildcards, input: os.path.dirname(input.manifest),
+        exact=lambda wildcards, input: (
+            f"--exact-truth {input.exact}" if input.exact else ""
+        ),
+        root=EVAL_ROOT,
+    shell:
+        "medslip evaluate controls --config {params.config} --data {params.data}"
+        " --dataset {wildcards.dataset} {params.exact} --out {params.root} > {log} 2>&1"
 
 
 rule evaluate_probe:

@@ -36,7 +36,9 @@ localrules:
 rule pretrain_data:
     input:
         matrix="results/reports/mimic_cxr/label_matrix.npy",
+        uncertain="results/reports/mimic_cxr/uncertain_mask.npy",
         report_ids="results/reports/mimic_cxr/report_ids.txt",
+        chexpert="results/reports/mimic_cxr/labels_chexpert.parquet",
         manifest=f"{MIMIC_DATA}/manifest.parquet",
         splits=f"{MIMIC_DATA}/splits.csv",
         index=f"{MIMIC_DATA}/shards/index.parquet",

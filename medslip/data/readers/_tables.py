@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from medslip.errors import MedslipError
-
-log = logging.getLogger(__name__)
-
-OFFICIAL_FRAME = 1024
-"""Side in pixels of the RSNA Pneumonia and NIH ChestX-ray14 images their boxes refer to."""
 
 
 def official_file(root: Path, name: str) -> Path:
@@ -43,49 +38,38 @@ def read_table(
     return frame
 
 
-def read_boxes(
-    path: Path, table: pd.DataFrame, columns: list[str], frame: int = OFFICIAL_FRAME
-) -> list[list[float] | None]:
+def require_values(path: Path, table: pd.DataFrame, column: str) -> None:
+    """MedslipError naming ``path``, ``column`` and the rows (1-based, header not counted)
+    where ``column`` is blank: an id that is not there would merge or drop rows silently."""
+    blank = table[column].isna() | (table[column].astype(str).str.strip() == "")
+    if blank.any():
+        rows = [int(i) + 1 for i in blank.to_numpy().nonzero()[0]]
+        shown = ", ".join(map(str, rows[:5])) + (
+            f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        )
+        raise MedslipError(f"{path}: {column} is blank in row(s) {shown}")
+
+
+def read_boxes(path: Path, table: pd.DataFrame, columns: list[str]) -> list[list[float] | None]:
     """The ``[x, y, w, h]`` box of each row of ``table`` (read from ``path``; ``columns`` name
-    x, y, w, h), clipped to the ``frame`` x ``frame`` image; None where a row has no box or its
-    box is dropped (size not positive, or wholly outside the image). Every clipped or dropped
-    box is logged with file and row (1-based, header not counted) and the totals in one line;
-    a non-numeric or partly missing coordinate is a MedslipError naming file and row."""
+    x, y, w, h), None where a row has no box. A non-numeric or partly missing coordinate, or a
+    width or height that is not positive, is a MedslipError naming file and row (1-based,
+    header not counted). Whether a box lies inside its image is checked where the image is
+    decoded (:func:`medslip.data.preprocess.process_row`), against the image's own size."""
     raw = table[columns]
     values = raw.apply(pd.to_numeric, errors="coerce")
     out: list[list[float] | None] = []
-    clipped = dropped = 0
     for i, (given, numbers) in enumerate(
         zip(raw.notna().to_numpy(), values.to_numpy(), strict=True)
     ):
-        where = f"{path}: row {i + 1}"
         if not given.any():
             out.append(None)
             continue
-        if not (given.all() and pd.notna(numbers).all()):
-            shown = ", ".join(f"{c}={v!r}" for c, v in zip(columns, raw.iloc[i], strict=True))
-            raise MedslipError(f"{where}: box coordinates must be numbers ({shown})")
+        shown = ", ".join(f"{c}={v!r}" for c, v in zip(columns, raw.iloc[i], strict=True))
+        if not (given.all() and np.isfinite(numbers.astype(float)).all()):
+            raise MedslipError(f"{path}: row {i + 1}: box coordinates must be numbers ({shown})")
         x, y, w, h = (float(v) for v in numbers)
-        x0, y0 = max(x, 0.0), max(y, 0.0)
-        x1, y1 = min(x + w, frame), min(y + h, frame)
-        if w <= 0 or h <= 0 or x1 <= x0 or y1 <= y0:
-            log.warning(
-                "%s: box %s dropped (empty or outside the %dx%d image)",
-                where,
-                [x, y, w, h],
-                frame,
-                frame,
-            )
-            dropped += 1
-            out.append(None)
-            continue
-        box = [x0, y0, x1 - x0, y1 - y0]
-        if box != [x, y, w, h]:
-            log.warning(
-                "%s: box %s clipped to the %dx%d image: %s", where, [x, y, w, h], frame, frame, box
-            )
-            clipped += 1
-        out.append(box)
-    if clipped or dropped:
-        log.warning("%s: %d boxes clipped, %d dropped (rows above)", path, clipped, dropped)
+        if w <= 0 or h <= 0:
+            raise MedslipError(f"{path}: row {i + 1}: box width and height must be > 0 ({shown})")
+        out.append([x, y, w, h])
     return out

@@ -10,6 +10,7 @@ and the finding string itself. Masks are linked as ``<zip>!<member>``; the clini
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 from medslip.data.manifest import labels_json, make_manifest
 from medslip.data.readers._tables import read_table
 
+log = logging.getLogger(__name__)
 NAME = "covid_chestxray"
 FRONTAL = ("PA", "AP", "AP Supine")
 V7_ZIP = "annotations/semantic_masks_v7labs_lungs.zip"
@@ -29,9 +31,17 @@ def read(root: Path) -> pd.DataFrame:
     columns = ["patientid", "finding", "view", "modality", "folder", "filename"]
     meta = read_table(root, "metadata.csv", columns, dtype=str)
     meta = meta[(meta["modality"] == "X-ray") & meta["view"].isin(FRONTAL)]
-    meta = meta[
-        [(root / f / n).is_file() for f, n in zip(meta["folder"], meta["filename"], strict=True)]
+    on_disk = [
+        (root / f / n).is_file()
+        for f, n in zip(meta["folder"].fillna(""), meta["filename"].fillna(""), strict=True)
     ]
+    if not all(on_disk):
+        log.warning(
+            "%s: %d frontal X-ray images listed in metadata.csv are not on disk; left out",
+            root,
+            len(on_disk) - sum(on_disk),
+        )
+    meta = meta[on_disk]
     members: set[str] = set()
     if (root / V7_ZIP).is_file():
         with zipfile.ZipFile(root / V7_ZIP) as archive:

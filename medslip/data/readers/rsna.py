@@ -14,10 +14,24 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._tables import official_file, read_boxes, read_table
+from medslip.data.readers._tables import official_file, read_boxes, read_table, require_values
+from medslip.errors import MedslipError
 
 NAME = "rsna_pneumonia"
 DETAILED = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
+
+
+def _targets(path: Path, table: pd.DataFrame) -> pd.Series:
+    """``Target`` as 0/1; anything else is an error naming the file and row."""
+    values = pd.to_numeric(table["Target"], errors="coerce")
+    bad = ~values.isin([0, 1])
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise MedslipError(
+            f"{path}: row {row + 1}: Target {table['Target'].iloc[row]!r} is not 0 or 1 "
+            f"({int(bad.sum())} such rows)"
+        )
+    return values.astype(int)
 
 
 def read(root: Path) -> pd.DataFrame:
@@ -25,8 +39,27 @@ def read(root: Path) -> pd.DataFrame:
     coordinates = ["x", "y", "width", "height"]
     table = read_table(root, "stage_2_train_labels.csv", ["patientId", *coordinates, "Target"])
     path = official_file(root, "stage_2_train_labels.csv")
+    require_values(path, table, "patientId")
+    table["patientId"] = table["patientId"].astype(str).str.strip()
+    table["Target"] = _targets(path, table)
     table["box"] = read_boxes(path, table, coordinates)
+    given = table["box"].notna()
+    wrong = given != (table["Target"] == 1)
+    if wrong.any():
+        row = int(wrong.to_numpy().nonzero()[0][0])
+        what = "a box but Target 0" if given.iloc[row] else "Target 1 but no box"
+        raise MedslipError(
+            f"{path}: row {row + 1} ({table['patientId'].iloc[row]}): {what} "
+            f"({int(wrong.sum())} such rows)"
+        )
     detail = read_table(root, "stage_2_detailed_class_info.csv", ["patientId", "class"])
+    unknown = ~detail["class"].isin(DETAILED)
+    if unknown.any():
+        row = int(unknown.to_numpy().nonzero()[0][0])
+        raise MedslipError(
+            f"{official_file(root, 'stage_2_detailed_class_info.csv')}: row {row + 1}: class "
+            f"{detail['class'].iloc[row]!r} is not one of {list(DETAILED)}"
+        )
     detail = detail.drop_duplicates("patientId")
     detailed = dict(zip(detail["patientId"], detail["class"], strict=True))
     rows = []

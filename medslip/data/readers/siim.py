@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from medslip.data.manifest import labels_json, make_manifest
-from medslip.data.readers._tables import read_table
+from medslip.data.readers._tables import official_file, read_table, require_values
+from medslip.errors import MedslipError
 from medslip.rle import EMPTY
 
 NAME = "siim_acr"
@@ -32,10 +33,25 @@ def _header(path: Path) -> dict:
     return {tag: ds.get(tag, "") for tag in _HEADER_TAGS}
 
 
+def _dicoms(root: Path) -> dict[str, Path]:
+    """ImageId (file stem) -> DICOM path below ``root``; an ImageId found in two places is an
+    error naming both (which one is the image of the labels cannot be told)."""
+    dicoms: dict[str, Path] = {}
+    for path in sorted(root.rglob("*.dcm")):
+        if path.stem in dicoms:
+            raise MedslipError(
+                f"{root}: ImageId {path.stem} is in two DICOM files, {dicoms[path.stem]} and "
+                f"{path}; remove the wrong one"
+            )
+        dicoms[path.stem] = path
+    return dicoms
+
+
 def read(root: Path) -> pd.DataFrame:
     """Manifest of the SIIM-ACR tree at ``root``."""
     table = read_table(root, "train-rle.csv", ["ImageId", "EncodedPixels"], dtype=str)
-    dicoms = {p.stem: p for p in sorted(root.rglob("*.dcm"))}
+    require_values(official_file(root, "train-rle.csv"), table, "ImageId")
+    dicoms = _dicoms(root)
     rows = []
     for image_id, group in table.groupby("ImageId", sort=True):
         image_id = image_id.strip()
