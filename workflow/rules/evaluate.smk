@@ -9,7 +9,6 @@ import os
 
 from medslip.layout import (
     EVAL_FILES,
-    EVAL_ROOT,
     EVAL_TASKS,
     GROUNDING_CONTROLS,
     control_dir,
@@ -179,7 +178,12 @@ rule evaluate_grounding_controls:
         exact=lambda wildcards, input: (
             f"--exact-truth {input.exact}" if input.exact else ""
         ),
-        root=EVAL_ROOT,
+        # the evaluation root: control_dir's {root}/grounding/{dataset}/control_*/seed0/file
+        root=lambda wildcards, output: os.path.dirname(
+            os.path.dirname(
+                os.path.dirname(os.path.dirname(os.path.dirname(output[0])))
+            )
+        ),
     shell:
         "medslip evaluate controls --config {params.config} --data {params.data}"
         " --dataset {wildcards.dataset} {params.exact} --out {params.root} > {log} 2>&1"
