@@ -93,3 +93,17 @@ def test_augment_reports_which_images_it_flipped():
     left_brighter = out[..., :16].mean(dim=(1, 2, 3)) > out[..., 16:].mean(dim=(1, 2, 3))
     assert 0 < int(flipped.sum()) < 64
     assert torch.equal(left_brighter, ~flipped)
+
+
+def test_step_flops_counts_forward_and_backward_per_image():
+    """A linear layer: 2·in·out FLOPs per image forward, twice that backward (input and weight
+    gradients)."""
+    from medslip.benchmarks.train import step_flops
+
+    layer = torch.nn.Linear(100, 50, bias=False)
+    x = torch.randn(8, 100, requires_grad=True)
+
+    def step() -> None:
+        layer(x).sum().backward()
+
+    assert step_flops(step, batch=8) == pytest.approx(6 * 100 * 50 / 1e9)

@@ -11,7 +11,10 @@ Side by side in one run, on one preset (default ``paper``: 224 px, ResNet-50 to 
 
 Writes ``results/benchmarks/train_speed.csv`` (device, batch, dtype, case, steps, median_s,
 images_per_s, ratio = images/s over the backbone's at the same batch and dtype; for the loader,
-over MeDSLIP's step rate) plus ``peak_mem_mb`` on CUDA, and prints it.
+over MeDSLIP's step rate; gflop_per_image of the step, forward + backward, from torch's FLOP
+counter; flop_bound_ratio = the backbone's FLOPs over the case's, the ratio a step running at the
+backbone's FLOP rate would reach, so ``ratio / flop_bound_ratio`` says how close to its FLOP bound
+a case runs) plus ``peak_mem_mb`` on CUDA, and prints it.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from medslip.atomic import atomic_path
 from medslip.config import load_config
@@ -115,6 +120,14 @@ def _full_step(
     return step
 
 
+def step_flops(step: Callable[[], None], batch: int) -> float:
+    """GFLOP per image of one optimizer ``step`` (forward + backward; the optimizer's element-wise
+    update is not counted), from :class:`torch.utils.flop_counter.FlopCounterMode`."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops() / batch / 1e9
+
+
 def _loader_rate(augment: PretrainAugment, batch: int, workers: int, n: int, repeats: int) -> float:
     """Images/s of the augmented pretraining loader over a temporary LMDB shard."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -168,7 +181,8 @@ def main(argv: list[str]) -> int:
     rows = []
     for batch in args.batches:
         cases = {"backbone": None, **{v: v for v in args.variants}}
-        rates = {}
+        rates: dict[str, float] = {}
+        flops: dict[str, float] = {}
         for case, variant in cases.items():
             settings = ModelSettings.from_config(config, variant or "medslip")
             torch.manual_seed(0)
@@ -179,6 +193,7 @@ def main(argv: list[str]) -> int:
                 if variant is None
                 else _full_step(settings, train, batch, device, autocast, args.text_dim)
             )
+            flops[case] = step_flops(step, batch)
             seconds = _time_steps(step, args.steps, device)
             rates[case] = batch / seconds
             rows.append(
@@ -191,6 +206,8 @@ def main(argv: list[str]) -> int:
                     "median_s": seconds,
                     "images_per_s": rates[case],
                     "ratio": rates[case] / rates["backbone"],
+                    "gflop_per_image": flops[case],
+                    "flop_bound_ratio": flops["backbone"] / flops[case],
                     "peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20
                     if device.type == "cuda"
                     else float("nan"),
@@ -209,6 +226,8 @@ def main(argv: list[str]) -> int:
                 "median_s": batch / loader,
                 "images_per_s": loader,
                 "ratio": loader / rates.get("medslip", rates["backbone"]),
+                "gflop_per_image": float("nan"),
+                "flop_bound_ratio": float("nan"),
                 "peak_mem_mb": float("nan"),
             }
         )
