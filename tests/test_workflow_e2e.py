@@ -15,7 +15,7 @@ from PIL import Image
 
 from medslip.data import ShardReader
 from medslip.labels import PRESENCE_RANK
-from medslip.layout import RUN_FILES, TABLES
+from medslip.layout import GROUNDING_CONTROLS, RUN_FILES, TABLES
 from medslip.pretrain.checkpoint import load_pretrained
 from medslip.variants import VARIANT_NAMES as VARIANTS
 from tests._workflow import snakemake
@@ -62,7 +62,9 @@ def test_snakemake_report_has_every_table_and_figure(run):
 def test_ablation_table_has_one_row_per_variant_and_source(run):
     table = pd.read_csv(run / "results" / "tables" / "ablation.csv")
     synthetic = table[table["source"] == "SynthCXR"]
-    assert synthetic["variant"].tolist() == list(VARIANTS)
+    controls = [f"control_{c}" for c in GROUNDING_CONTROLS]  # grounding columns only
+    assert synthetic["variant"].tolist() == [*VARIANTS, *controls]
+    assert synthetic.set_index("variant").loc[controls].filter(like="zeroshot").isna().all().all()
     assert (synthetic["split"] == "test").all()
     na = synthetic.set_index("variant").loc["random_init"]
     assert pd.isna(na.filter(like="zeroshot_auc_").iloc[0])  # no zero-shot head: empty, not 0
