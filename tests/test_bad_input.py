@@ -26,20 +26,9 @@ from PIL import Image
 from medslip import __version__
 from medslip.cli import main
 from medslip.labels import chexpert_from_triplets
+from tests._cli import fails as _fails
 
 GOOD_REPORT = b"FINDINGS: Heart size is normal. Lungs are clear. No pleural effusion."
-
-
-def _fails(argv: list, caplog, *names: str) -> str:
-    """Run ``medslip argv``; assert exit code 2 and a one-line error naming every ``names``."""
-    caplog.clear()
-    assert main([str(a) for a in argv]) == 2
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors, caplog.text
-    assert "\n" not in errors[-1] and "Traceback" not in caplog.text, errors[-1]
-    for name in names:
-        assert str(name) in errors[-1], (name, errors[-1])
-    return errors[-1]
 
 
 def _mimic_reports(root: Path, reports: dict[str, bytes]) -> Path:

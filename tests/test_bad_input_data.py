@@ -5,7 +5,6 @@ images, split files without the splits a stage needs, and nonsense shard flags."
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,7 @@ from PIL import Image
 
 from medslip.cli import main
 from medslip.data.manifest import make_manifest, write_manifest
-
-
-def _fails(argv: list, caplog, *names: object) -> str:
-    caplog.clear()
-    assert main([str(a) for a in argv]) == 2
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors and "\n" not in errors[-1] and "Traceback" not in caplog.text, caplog.text
-    for name in names:
-        assert str(name) in errors[-1], (name, errors[-1])
-    return errors[-1]
+from tests._cli import fails as _fails
 
 
 def _manifest(dataset: str, root: Path, out: Path) -> list:

@@ -5,7 +5,6 @@ list as ``medslip pretrain-data`` and the training loader read them, and a run's
 from __future__ import annotations
 
 import json
-import logging
 import os
 import stat
 
@@ -21,6 +20,7 @@ from medslip.errors import MedslipError
 from medslip.layout import RUN_FILES
 from medslip.pretrain.checkpoint import load_pretrained, read_run_meta, save_final
 from medslip.pretrain.join import load_report_labels, load_tables
+from tests._cli import fails as _fails
 
 REPORTS = {
     "50000001": "FINDINGS: Small left pleural effusion.",
@@ -28,17 +28,6 @@ REPORTS = {
     "50000003": "IMPRESSION: Right lower lobe pneumonia.",
     "50000004": "IMPRESSION: Mild cardiomegaly. No pneumothorax.",
 }
-
-
-def _fails(argv: list, caplog, *names: object) -> str:
-    """Run ``medslip argv``; exit code 2 and a one-line error naming every ``names``."""
-    caplog.clear()
-    assert main([str(a) for a in argv]) == 2
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors and "\n" not in errors[-1] and "Traceback" not in caplog.text, caplog.text
-    for name in names:
-        assert str(name) in errors[-1], (name, errors[-1])
-    return errors[-1]
 
 
 @pytest.fixture

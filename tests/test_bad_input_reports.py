@@ -5,13 +5,13 @@ flags."""
 from __future__ import annotations
 
 import json
-import logging
 
 import pandas as pd
 import pytest
 
 from medslip.cli import main
 from medslip.reports.language import not_english
+from tests._cli import fails as _fails
 
 GOOD = "FINDINGS: Small left pleural effusion. Heart size is normal."
 GERMAN = (
@@ -22,16 +22,6 @@ FRENCH = (
     "d'épanchement pleural."
 )
 JAPANESE = "所見: 右下葉に浸潤影を認め、肺炎を疑う。胸水なし。"
-
-
-def _fails(argv: list, caplog, *names: object) -> str:
-    caplog.clear()
-    assert main([str(a) for a in argv]) == 2
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors and "\n" not in errors[-1] and "Traceback" not in caplog.text, caplog.text
-    for name in names:
-        assert str(name) in errors[-1], (name, errors[-1])
-    return errors[-1]
 
 
 def _csv(tmp_path, rows: list[tuple[str, str]]):

@@ -5,7 +5,6 @@ flags, the offline environment and the log of a figure."""
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import subprocess
@@ -20,18 +19,9 @@ from medslip.finetune.seg import UNDEFINED, overlap_summary
 from medslip.layout import RUN_FILES
 from medslip.tables.output import markdown
 from medslip.tables.paper import finetune_segmentation
+from tests._cli import fails as _fails
 from tests.test_figures import _ablation_table, _pretrain_run
 from tests.test_finetune_units import tiny_settings
-
-
-def _fails(argv: list, caplog, *names: object) -> str:
-    caplog.clear()
-    assert main([str(a) for a in argv]) == 2
-    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors and "\n" not in errors[-1] and "Traceback" not in caplog.text, caplog.text
-    for name in names:
-        assert str(name) in errors[-1], (name, errors[-1])
-    return errors[-1]
 
 
 def test_segmentation_without_a_positive_mask_is_undefined_not_perfect():

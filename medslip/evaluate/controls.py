@@ -11,7 +11,6 @@ model.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,9 @@ import torch.nn.functional as F
 from medslip.data.shards import ShardReader
 from medslip.evaluate.grounding import (
     attention_entropy,
-    choose_tau,
-    pair_frame,
+    grounding_protocol,
     pair_metrics,
-    summarise,
+    score_truth,
     upsample,
 )
 from medslip.evaluate.inputs import EvalSet, load_eval_set
@@ -144,7 +142,6 @@ def run_grounding_controls(
     if exact_dir is not None:
         truths["exact"] = exact_truth(data, exact_dir)
         train_truths["exact"] = exact_truth(train, exact_dir)
-    steps = np.arange(settings.grounding["tau_steps"] + 1) / settings.grounding["tau_steps"]
     out = {}
     for control in GROUNDING_CONTROLS:
         results, frames, notes = {}, [], []
@@ -154,45 +151,20 @@ def run_grounding_controls(
             if not values:
                 notes.append(f"{kind}: no positive val/test pair with a map")
                 continue
-            val = data.frame["split"].to_numpy()[values["row"]] == "val"
-            tau = choose_tau(values, val, steps)
-            frame = pair_frame(data, kind, values, tau, steps)
-            per_class, macro = summarise(frame, data.classes, settings)
+            results[kind], frame, kind_notes = score_truth(data, kind, values, settings)
+            frames.append(frame)
+            notes += kind_notes
             missing = sorted(set(data.classes) - {data.classes[k] for k in prior})
             if control == "mean_map" and missing:
                 notes.append(f"{kind}: no training positive (no mean map) for {missing}")
-            results[kind] = {
-                "tau_val": tau,
-                "n_val": int(val.sum()),
-                "n_test": int((frame["split"] == "test").sum()),
-                "classes": per_class,
-                "macro": macro,
-            }
-            frames.append(frame)
+        what = CONTROL_MAPS[control] + f" ({grid}×{grid} token grid)"
         metrics = {
             "task": "grounding",
             "dataset": dataset,
             "variant": f"control_{control}",
             "seed": 0,
             "status": "ok",
-            "protocol": {
-                "map": CONTROL_MAPS[control] + f" ({grid}×{grid} token grid)",
-                "control": control,
-                "use_ws_p": False,
-                "normalisation": "per image and class",
-                "upsample": settings.grounding["upsample"],
-                "tau_val": "max mean Dice over validation positives, "
-                f"grid k/{settings.grounding['tau_steps']}",
-                "fixed_taus": settings.grounding["fixed_taus"],
-                "prediction": "P = map > τ",
-                "attention_entropy": "entropy (nats) of the map on the token grid",
-                "uniform_entropy": math.log(grid * grid),
-                "bootstrap": {
-                    "unit": "patient",
-                    "resamples": settings.bootstrap,
-                    "seed": settings.seed,
-                },
-            },
+            "protocol": grounding_protocol(settings, what, grid * grid) | {"control": control},
             "truths": results,
             "notes": notes,
         }

@@ -244,6 +244,54 @@ def summarise(
     return per_class, macro
 
 
+def score_truth(
+    data: EvalSet, kind: str, values: dict[str, np.ndarray], settings: EvalSettings
+) -> tuple[dict[str, Any], pd.DataFrame, list[str]]:
+    """One truth kind's result (τ chosen on the validation pairs, counts, per-class and macro
+    summaries), its per-pair frame and its notes, from :func:`grounding_values`-like values."""
+    steps = settings.grounding["tau_steps"]
+    grid = np.arange(steps + 1) / steps
+    val = data.frame["split"].to_numpy()[values["row"]] == "val"
+    tau = choose_tau(values, val, grid)
+    notes = []
+    if not np.isfinite(tau):
+        notes.append(
+            f"{kind}: no validation positive with ground truth, so no τ is chosen "
+            "(the *_tau_val metrics are NaN; see the fixed-τ columns and pixel AUROC)"
+        )
+    frame = pair_frame(data, kind, values, tau, grid)
+    per_class, macro = summarise(frame, data.classes, settings)
+    result = {
+        "tau_val": tau,
+        "n_val": int(val.sum()),
+        "n_test": int((frame["split"] == "test").sum()),
+        "classes": per_class,
+        "macro": macro,
+    }
+    return result, frame, notes
+
+
+def grounding_protocol(
+    settings: EvalSettings, what: str, tokens: int, normalisation: str | None = None
+) -> dict[str, Any]:
+    """The ``protocol`` block of a grounding metrics file whose maps are ``what``, on a grid
+    of ``tokens`` tokens (``normalisation`` None: per image and class)."""
+    flags = settings.grounding
+    return {
+        "map": what,
+        "use_ws_p": flags["use_ws_p"],
+        "normalisation": normalisation or "per image and class",
+        "upsample": flags["upsample"],
+        "tau_val": f"max mean Dice over validation positives, grid k/{flags['tau_steps']}",
+        "fixed_taus": flags["fixed_taus"],
+        "prediction": "P = map > τ",
+        "attention_entropy": "entropy (nats) of the map over its tokens before "
+        "normalisation; a uniform map has uniform_entropy = log(tokens)",
+        "uniform_entropy": math.log(tokens),
+        "bootstrap": {"unit": "patient", "resamples": settings.bootstrap, "seed": settings.seed},
+    }
+
+
 def run_grounding(
     config: dict[str, Any],
     run_dir: Path,
@@ -276,29 +324,14 @@ def run_grounding(
         notes.append(f"use_ws_p ignored: {entry.name} has no anatomy stream")
     settings = replace(settings, grounding=flags | {"use_ws_p": use_ws_p})
     values = grounding_values(model, data, truths, meta["model"]["image_size"], settings, device)
-    grid = np.arange(flags["tau_steps"] + 1) / flags["tau_steps"]
     frames, results = [], {}
     for kind in truths:
         if kind not in values:
             notes.append(f"{kind}: no positive val/test image with ground truth")
             continue
-        val = data.frame["split"].to_numpy()[values[kind]["row"]] == "val"
-        tau = choose_tau(values[kind], val, grid)
-        if not np.isfinite(tau):
-            notes.append(
-                f"{kind}: no validation positive with ground truth, so no τ is chosen "
-                "(the *_tau_val metrics are NaN; see the fixed-τ columns and pixel AUROC)"
-            )
-        frame = pair_frame(data, kind, values[kind], tau, grid)
-        per_class, macro = summarise(frame, data.classes, settings)
-        results[kind] = {
-            "tau_val": tau,
-            "n_val": int(val.sum()),
-            "n_test": int((frame["split"] == "test").sum()),
-            "classes": per_class,
-            "macro": macro,
-        }
+        results[kind], frame, kind_notes = score_truth(data, kind, values[kind], settings)
         frames.append(frame)
+        notes += kind_notes
     for tau in flags["fixed_taus"]:
         column = f"pred_fraction_tau_{tau:g}"
         share = float(np.mean([f[column].mean() for f in frames])) if frames else float("nan")
@@ -307,27 +340,15 @@ def run_grounding(
                 f"τ = {tau:g} is degenerate: P covers {share:.1%} of the image on average, so "
                 "IoU ≈ the truth's area fraction and Dice ≈ 2a/(1 + a)"
             )
+    normalisation = "batch max (official)" if flags["batch_max_normalisation"] else None
     metrics = head | {
         "status": "ok",
-        "protocol": {
-            "map": "pathology-decoder cross-attention of the class entity, mean over layers",
-            "use_ws_p": use_ws_p,
-            "normalisation": "batch max (official)"
-            if flags["batch_max_normalisation"]
-            else "per image and class",
-            "upsample": flags["upsample"],
-            "tau_val": f"max mean Dice over validation positives, grid k/{flags['tau_steps']}",
-            "fixed_taus": flags["fixed_taus"],
-            "prediction": "P = map > τ",
-            "attention_entropy": "entropy (nats) of the map over its tokens before "
-            "normalisation; a uniform map has uniform_entropy = log(tokens)",
-            "uniform_entropy": math.log(grid_tokens(meta["model"]["image_size"])),
-            "bootstrap": {
-                "unit": "patient",
-                "resamples": settings.bootstrap,
-                "seed": settings.seed,
-            },
-        },
+        "protocol": grounding_protocol(
+            settings,
+            "pathology-decoder cross-attention of the class entity, mean over layers",
+            grid_tokens(meta["model"]["image_size"]),
+            normalisation,
+        ),
         "truths": results,
         "notes": notes,
     }
