@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.text_books",
     "medslip.commands.pretrain_data",
     "medslip.commands.pretrain",
+    "medslip.commands.import_checkpoint",
     "medslip.commands.evaluate",
     "medslip.commands.finetune",
     "medslip.commands.figure",

@@ -29,7 +29,7 @@ from safetensors.torch import load_model, save_model
 
 from medslip.atomic import atomic_path, write_bytes_atomic
 from medslip.errors import MedslipError
-from medslip.layout import RUN_FILES
+from medslip.layout import RUN_FILES, text_books_path
 
 log = logging.getLogger(__name__)
 
@@ -157,14 +157,21 @@ def save_final(run_dir: Path, model: torch.nn.Module, meta: dict[str, Any]) -> N
     write_bytes_atomic(run_dir / RUN_FILES["meta"], json.dumps(meta, indent=1).encode())
 
 
-def load_pretrained(run_dir: Path, books_path: Path) -> torch.nn.Module:
+def load_pretrained(run_dir: Path, books_path: Path | None = None) -> torch.nn.Module:
     """The model of a finished run (``model.json`` + ``model.safetensors``) with its text books,
-    in eval mode; books other than the ones it was trained with are refused."""
+    in eval mode; books other than the ones it was trained with are refused. ``books_path``
+    None: the run's books beside its variant folder (``results/models/``; the official books
+    for an imported checkpoint)."""
     from medslip.model import create_model
     from medslip.model.text_books import load_books
     from medslip.settings import ModelSettings
+    from medslip.variants import variant
 
+    run_dir = Path(run_dir)
     meta = json.loads((run_dir / RUN_FILES["meta"]).read_text())
+    entry = variant(meta["variant"])
+    if books_path is None:
+        books_path = Path(text_books_path(entry.imported, str(run_dir.parent.parent)))
     books = load_books(books_path)
     if books.meta.get("books_sha256") != meta["text_books"].get("books_sha256"):
         raise MedslipError(f"{run_dir}: trained with other text books than {books_path}")
@@ -173,7 +180,9 @@ def load_pretrained(run_dir: Path, books_path: Path) -> torch.nn.Module:
         books.dim,
         books.pathology_eval,
         books.anatomy_eval,
-        clip_temperature=meta["train"]["clip_temperature"],
+        clip_temperature=meta["train"]["clip_temperature"]
+        if entry.needs_report_embeddings
+        else None,
     )
     missing, unexpected = load_model(model, str(run_dir / RUN_FILES["weights"]))
     if missing or unexpected:

@@ -138,6 +138,11 @@ def pretrain(
     config: dict[str, Any], variant: str, seed: int, inputs: RunInputs, run_dir: Path
 ) -> dict[str, Any]:
     """Train ``variant`` with run seed ``seed`` into ``run_dir``; returns the model.json dict."""
+    if get_variant(variant).imported:
+        raise MedslipError(
+            f"{variant}: imported from a published checkpoint (medslip import-checkpoint), "
+            "not trained"
+        )
     model_settings = ModelSettings.from_config(config, variant)
     train = TrainSettings.from_config(config)
     use_cuda = train.gpus > 0 and torch.cuda.is_available()
@@ -184,6 +189,7 @@ def pretrain(
         "master_seed": master,
         "seed_streams": "sha256(f'{master_seed}:{seed}:{stream}')[:16], streams init, "
         "sampler, epoch{e}:torch, epoch{e}:augment, epoch{e}:negatives, val",
+        "preset": config["preset"],
         "model": model_settings.to_dict(),
         "train": train.to_dict(),
         "text": TextSettings.from_config(config).to_dict(),
