@@ -12,10 +12,11 @@ import torch
 
 from medslip.cli import main
 from medslip.config import defaults
+from medslip.data.shards import sha256_file
 from medslip.model import create_model
 from medslip.model.official import official_checkpoint, to_official
 from medslip.model.text_books import TextBooks, books_sha256, save_books
-from medslip.pretrain.checkpoint import load_pretrained, sha256_of
+from medslip.pretrain.checkpoint import load_pretrained
 from medslip.settings import ModelSettings
 from tests.conftest import REPO
 
@@ -100,7 +101,7 @@ def test_an_official_checkpoint_imports_to_identical_outputs(books, family, tmp_
     assert main([*code, "--out", str(run)]) == 0
     meta = json.loads((run / "model.json").read_text())
     assert meta["variant"] == variant and meta["seed"] == 0
-    assert meta["imported"]["sha256"] == sha256_of(path) and meta["imported"]["epoch"] == 99
+    assert meta["imported"]["sha256"] == sha256_file(path) and meta["imported"]["epoch"] == 99
     assert meta["architecture"]["preset"] == "paper" and meta["architecture"]["matches"]
     assert meta["architecture"]["from_config"] == {"n_heads": 4, "dropout": 0.1, "image_size": 224}
     report = meta["load_report"]

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from medslip.config import defaults
+from medslip.data.shards import sha256_file
 from medslip.errors import MedslipError
 from medslip.layout import IMPORTED_SEED
 from medslip.model import create_model
@@ -38,7 +39,7 @@ from medslip.model.official import (
     to_ours,
 )
 from medslip.model.text_books import load_books
-from medslip.pretrain.checkpoint import git_commit, save_final, sha256_of
+from medslip.pretrain.checkpoint import git_commit, save_final
 from medslip.settings import ModelSettings
 from medslip.variants import variant as get_variant
 
@@ -210,7 +211,7 @@ def import_checkpoint(
         "imported": {
             "source": entry.source,
             "file": str(path),
-            "sha256": sha256_of(path),
+            "sha256": sha256_file(path),
             "bytes": path.stat().st_size,
             "epoch": rest.get("epoch"),
             "entries": sorted(str(k) for k in rest) + ["model"],
