@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.figure",
     "medslip.commands.table",
     "medslip.commands.dvc_metrics",
+    "medslip.commands.model_card",
     "medslip.commands.predict",
 )
 

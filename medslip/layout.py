@@ -123,6 +123,18 @@ def finetune_dir(
     return f"{eval_dir(task, dataset, variant, seed)}/frac{pct}/ft{ft_seed}"
 
 
+# ---- model cards (medslip model-card) ---------------------------------------------------------
+CARDS_DIR = "results/model_cards"
+"""Folder of the model cards: written after a run's evaluations, so outside the run directory
+(``results/models`` is complete before any evaluation starts)."""
+
+
+def model_card_path(variant: str, seed: int | str) -> str:
+    """``results/model_cards/{variant}/seed{seed}/MODEL_CARD.md`` (Hugging Face's model-card
+    layout: YAML front matter + sections; publish it as the README.md beside the weights)."""
+    return f"{CARDS_DIR}/{variant}/seed{seed}/MODEL_CARD.md"
+
+
 # ---- tables (medslip table) ---------------------------------------------------------------------
 TABLES_DIR = "results/tables"
 """Folder of every table."""

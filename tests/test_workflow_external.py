@@ -51,6 +51,7 @@ def test_imported_variants_are_imported_once_and_evaluated(tmp_path):
     jobs = _jobs(res.stdout)
     assert jobs["import_checkpoint"] == 2 and jobs["text_books_official"] == 1
     assert jobs["pretrain"] == 4  # medslip and random_init x seeds 1, 2; none imported
+    assert jobs["model_card"] == 6  # four trained runs and two imports (seed0)
     runs = 6  # evaluated: every pretrained run
     assert jobs["evaluate_zeroshot"] == runs * 3 and jobs["evaluate_grounding"] == runs * 3
     assert "results/models/medslip_official/seed0/model.json" in res.stdout

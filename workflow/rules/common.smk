@@ -115,6 +115,17 @@ def eval_metrics(*tasks):
     ]
 
 
+def run_metrics(wildcards):
+    """metrics.json of every evaluation and fine-tuning of one run (variant x seed; call it
+    after evaluate.smk and finetune.smk are included)."""
+    run = f"/{wildcards.variant}/seed{wildcards.seed}/"
+    return [
+        f
+        for f in EVAL_FINAL_OUTPUTS + PROBE_FINAL_OUTPUTS + FINETUNE_FINAL_OUTPUTS
+        if os.path.basename(f) == EVAL_FILES["metrics"] and run in f
+    ]
+
+
 def zeroshot_runs(dataset):
     """Evaluation dirs of every evaluated variant x pretraining seed on ``dataset`` (call it
     after evaluate.smk is included)."""
