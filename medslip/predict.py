@@ -44,6 +44,7 @@ from medslip.evaluate.grounding import attention_maps, normalise, upsample
 from medslip.evaluate.inputs import read_run_meta
 from medslip.labels import CHEXPERT_RULES, class_entities
 from medslip.layout import EVAL_FILES, eval_dir
+from medslip.model.streams import ModelOutput
 from medslip.pretrain.checkpoint import load_pretrained as load_model
 from medslip.progress import progress
 from medslip.variants import variant as get_variant
@@ -140,23 +141,32 @@ def read_thresholds(path: Path) -> tuple[dict[str, Threshold], dict[str, str]]:
     return thresholds, {name: c["entity"] for name, c in classes.items() if c.get("entity")}
 
 
-def heat(maps: np.ndarray) -> np.ndarray:
-    """Maps in [0, 1] (..., H, W) -> uint8 RGB (..., H, W, 3) of the "hot" colour map
-    (black, red, yellow, white)."""
-    x = np.clip(maps, 0.0, 1.0)[..., None] * 3.0
-    return (np.clip(x - np.array([0.0, 1.0, 2.0]), 0.0, 1.0) * 255).astype(np.uint8)
+_LEVELS = np.arange(256) / 255.0
+_HOT = np.clip(_LEVELS[:, None] * 3.0 - np.array([0.0, 1.0, 2.0]), 0.0, 1.0) * 255.0
+OVERLAY_WEIGHT = np.rint(0.6 * _LEVELS * 256).astype(np.uint32)
+"""Weight (of 256) of the map's colour at each of 256 map levels: 0.6 x the map."""
+OVERLAY_COLOUR = np.rint(OVERLAY_WEIGHT[:, None] * _HOT).astype(np.uint32)
+"""Weighted "hot" colour (black, red, yellow, white) at each map level, (256, 3)."""
 
 
-def overlay_png(image: np.ndarray, maps: np.ndarray, titles: list[str]) -> bytes:
-    """A PNG of the grey image (S, S) uint8 and one panel per map (K, S, S) in [0, 1]: the
-    image blended with the map's colours where the map is high, its title on top."""
-    grey = np.repeat(image[..., None].astype(np.float32), 3, axis=-1)
-    alpha = 0.6 * np.clip(maps, 0.0, 1.0)[..., None]
-    panels = [grey.astype(np.uint8)]
-    panels += list(((1 - alpha) * grey + alpha * heat(maps)).astype(np.uint8))
-    canvas = Image.fromarray(np.concatenate(panels, axis=1))
+def overlay_panels(image: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """uint8 grey image (S, S) and maps (K, S, S) in [0, 1] -> uint8 RGB panels
+    (S, (K + 1) S, 3): the image, then the image blended with each map's colours
+    (:data:`OVERLAY_WEIGHT`, :data:`OVERLAY_COLOUR`; integer arithmetic over 256 map levels)."""
+    level = np.clip(np.rint(maps * 255.0), 0, 255).astype(np.uint8)
+    grey = image.astype(np.uint32)[None, :, :, None]
+    blended = (grey * (256 - OVERLAY_WEIGHT[level])[..., None] + OVERLAY_COLOUR[level]) >> 8
+    plain = np.repeat(image[None, :, :, None], 3, axis=-1)
+    panels = np.concatenate([plain, blended.astype(np.uint8)])  # (K + 1, S, S, 3)
+    return panels.transpose(1, 0, 2, 3).reshape(image.shape[0], -1, 3)
+
+
+def overlay_png(panels: np.ndarray, titles: list[str]) -> bytes:
+    """PNG bytes of one image's panels (S, (K + 1) S, 3) uint8, each titled at its top left
+    (``image``, then ``titles``)."""
+    canvas = Image.fromarray(panels)
     draw = ImageDraw.Draw(canvas)
-    size = image.shape[0]
+    size = panels.shape[0]
     for k, title in enumerate(["image", *titles]):
         draw.text((k * size + 4, 4), title, fill=(0, 255, 255))
     buffer = io.BytesIO()
@@ -228,12 +238,11 @@ class Predictor:
         x = eval_transform(images.to(self.device), self.image_size)
         if top == 0 or not get_variant(self.meta["variant"]).does("grounding"):
             return self.model.existence_probability(x).float().cpu(), None, None
-        out = self.model(x, return_attention=True)
-        probs = out.logits_p.softmax(dim=-1)[..., 1]
+        probs, attention = self.model.existence(x, return_attention=True)
         classes = self.views["chestxray14"]
         entities = torch.tensor([ENTITY_INDEX[e[0]] for e in classes.values()], device=x.device)
         chosen = probs[:, entities].topk(min(top, len(entities)), dim=1).indices  # (B, top)
-        maps = attention_maps(out, entities, use_ws_p=False)  # (B, classes, T)
+        maps = attention_maps(ModelOutput(attn_p=attention), entities, use_ws_p=False)
         maps = maps.gather(1, chosen.unsqueeze(-1).expand(-1, -1, maps.shape[-1]))
         return probs.float().cpu(), normalise(maps, batch_max=False), chosen.cpu()
 
@@ -277,14 +286,15 @@ class Predictor:
         files[0].parent.mkdir(parents=True, exist_ok=True)
         size = self.image_size
         up = upsample(maps.flatten(0, 1), size, "bilinear").unflatten(0, maps.shape[:2])
+        up = up.float().cpu().numpy()
         classes = list(self.views["chestxray14"])
         for b, file in enumerate(files):
             titles = []
             for k in chosen[b].tolist():
                 entity = self.views["chestxray14"][classes[k]][0]
                 titles.append(f"{classes[k]} {probs[b, ENTITY_INDEX[entity]]:.2f}")
-            png = overlay_png(batch[b, 0].numpy(), up[b].float().cpu().numpy(), titles)
-            write_bytes_atomic(file, png)
+            panels = overlay_panels(batch[b, 0].numpy(), up[b])
+            write_bytes_atomic(file, overlay_png(panels, titles))
 
     def table(self, paths: list[Path], probs: np.ndarray, overlays: list[str]) -> pd.DataFrame:
         """The long table (:data:`COLUMNS`) of per-image entity probabilities (N, 75)."""

@@ -176,3 +176,27 @@ def test_the_readme_example_runs_as_written(tmp_path, monkeypatch):
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
     assert "Pneumonia" in printed.getvalue() and "chest.png" in printed.getvalue()
+
+
+@pytest.mark.parametrize("variant", ["medslip", "medklip"])
+def test_the_pathology_stream_alone_gives_forward_s_probabilities_and_maps(variant):
+    model = _model(variant)
+    images = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        probs, maps = model.existence(images, return_attention=True)
+        out = model(images, return_attention=True)
+    torch.testing.assert_close(probs, out.logits_p.softmax(-1)[..., 1])
+    torch.testing.assert_close(probs, model.existence_probability(images))
+    for mine, full in zip(maps, out.attn_p, strict=True):
+        torch.testing.assert_close(mine, full)
+
+
+def test_overlay_panels_blend_the_hot_colours_in_proportion_to_the_map():
+    from medslip.predict import overlay_panels
+
+    image = np.full((4, 4), 100, np.uint8)
+    maps = np.stack([np.zeros((4, 4)), np.ones((4, 4))])
+    panels = overlay_panels(image, maps)
+    assert panels.shape == (4, 12, 3) and panels.dtype == np.uint8
+    assert (panels[:, :8] == 100).all()  # the image, and the image where the map is 0
+    np.testing.assert_allclose(panels[:, 8:], 0.4 * 100 + 0.6 * 255, atol=1)  # white at 1
