@@ -206,3 +206,11 @@ def test_a_variant_trained_here_is_not_imported(tmp_path):
 
     with pytest.raises(MedslipError, match="medslip: trained by this workflow"):
         import_checkpoint(tmp_path / "x.pth", "medslip", tmp_path / "b", tmp_path / "run")
+
+
+def test_the_official_books_need_a_local_encoder_and_say_how_to_get_it(tmp_path, caplog):
+    out = tmp_path / "text_books_official.safetensors"
+    assert main(["text-books", "--official", "--config", "{}", "--out", str(out)]) == 2
+    assert "hf download emilyalsentzer/Bio_ClinicalBERT --local-dir DIR" in caplog.text
+    assert "text.descriptions: imported checkpoints need the official" in caplog.text
+    assert not out.exists()
