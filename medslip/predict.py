@@ -63,8 +63,11 @@ COLUMNS = [
     "threshold_source",
     "overlay",
 ]
-VIEW_DATASETS = {"chestxray14": "nih_cxr14"}
-"""Class view -> the dataset whose zero-shot evaluation holds its validation thresholds."""
+OVERLAY_VIEW = "chestxray14"
+"""The class view whose top findings the overlays show."""
+THRESHOLDS = ("chestxray14", "nih_cxr14")
+"""The class view whose findings carry validation thresholds, and the dataset whose zero-shot
+evaluation chose them."""
 ASPECT = "stretch"
 """Source image -> model input: each axis to the side (the official test transform)."""
 
@@ -119,7 +122,7 @@ class Threshold:
 def class_views(entity_maps: dict[str, str]) -> dict[str, dict[str, tuple[str, ...]]]:
     """view -> class -> the entities that score it (ChestX-ray14: one; CheXpert: several)."""
     return {
-        "chestxray14": {cls: (entity,) for cls, entity in entity_maps.items()},
+        THRESHOLDS[0]: {cls: (entity,) for cls, entity in entity_maps.items()},
         "chexpert": class_entities(CHEXPERT_RULES),
     }
 
@@ -206,15 +209,14 @@ class Predictor:
         if not entry.does("zeroshot"):
             raise MedslipError(f"{run_dir}: {entry.name}: {entry.not_applicable['zeroshot']}")
         model = load_model(run_dir, None if books is None else Path(books)).to(device)
-        maps = dict(defaults()["evaluate"]["entity_maps"][VIEW_DATASETS["chestxray14"]])
+        view, dataset = THRESHOLDS
+        maps = dict(defaults()["evaluate"]["entity_maps"][dataset])
+        path = Path(thresholds) if thresholds is not None else _run_metrics(run_dir, meta)
         found: dict[tuple[str, str], Threshold] = {}
-        for view, dataset in VIEW_DATASETS.items():
-            path = Path(thresholds) if thresholds is not None else _run_metrics(run_dir, dataset)
-            if path is None:
-                continue
+        if path is not None:  # the map and thresholds the run's evaluation used
             values, entities = read_thresholds(path)
-            maps |= entities if view == "chestxray14" else {}
-            found |= {(view, name): t for name, t in values.items()}
+            maps |= {name: entity for name, entity in entities.items() if name in maps}
+            found = {(view, name): t for name, t in values.items() if name in maps}
         return cls(model.eval(), meta, torch.device(device), class_views(maps), found)
 
     def batches(
@@ -239,7 +241,7 @@ class Predictor:
         if top == 0 or not get_variant(self.meta["variant"]).does("grounding"):
             return self.model.existence_probability(x).float().cpu(), None, None
         probs, attention = self.model.existence(x, return_attention=True)
-        classes = self.views["chestxray14"]
+        classes = self.views[OVERLAY_VIEW]
         entities = torch.tensor([ENTITY_INDEX[e[0]] for e in classes.values()], device=x.device)
         chosen = probs[:, entities].topk(min(top, len(entities)), dim=1).indices  # (B, top)
         maps = attention_maps(ModelOutput(attn_p=attention), entities, use_ws_p=False)
@@ -287,11 +289,11 @@ class Predictor:
         size = self.image_size
         up = upsample(maps.flatten(0, 1), size, "bilinear").unflatten(0, maps.shape[:2])
         up = up.float().cpu().numpy()
-        classes = list(self.views["chestxray14"])
+        classes = list(self.views[OVERLAY_VIEW])
         for b, file in enumerate(files):
             titles = []
             for k in chosen[b].tolist():
-                entity = self.views["chestxray14"][classes[k]][0]
+                entity = self.views[OVERLAY_VIEW][classes[k]][0]
                 titles.append(f"{classes[k]} {probs[b, ENTITY_INDEX[entity]]:.2f}")
             panels = overlay_panels(batch[b, 0].numpy(), up[b])
             write_bytes_atomic(file, overlay_png(panels, titles))
@@ -346,13 +348,15 @@ def _overlay_names(paths: list[Path]) -> list[str]:
     return names
 
 
-def _run_metrics(run_dir: Path, dataset: str) -> Path | None:
-    """The run's zero-shot metrics file of ``dataset`` (``results/eval/...`` beside
-    ``results/models/...``), None when it is not there or not ``ok``."""
-    meta = read_run_meta(run_dir)
-    root = run_dir.resolve().parents[3] if len(run_dir.resolve().parents) > 3 else run_dir
-    path = root / eval_dir("zeroshot", dataset, meta["variant"], meta["seed"])
-    path = path / EVAL_FILES["metrics"]
+def _run_metrics(run_dir: Path, meta: dict[str, Any]) -> Path | None:
+    """The run's zero-shot metrics file of the :data:`THRESHOLDS` dataset, where the workflow
+    writes it (``results/eval/...`` beside ``results/models/{variant}/seed{seed}``); None when
+    it is not there or not ``ok``."""
+    parents = run_dir.resolve().parents
+    if len(parents) < 4:
+        return None
+    run = eval_dir("zeroshot", THRESHOLDS[1], meta["variant"], meta["seed"])
+    path = parents[3] / run / EVAL_FILES["metrics"]
     if not path.is_file() or json.loads(path.read_text()).get("status") != "ok":
         return None
     return path
