@@ -106,9 +106,14 @@ def test_a_synthcxr_run_card_takes_every_number_from_its_files(root):
     }
     run = _run(root, "medslip", meta)
     na = _metrics(root, "grounding", "medslip", {"status": "n/a", "reason": "no maps here"})
+    seg = {"status": "ok", "pct": "100", "ft_seed": 0, "images": {"train": 9, "val": 1, "test": 2}}
+    seg = _metrics(
+        root, "finetune_seg", "medslip", seg | {"test": {"dice": 0.1, "dice_ci": [0, 1]}}
+    )
     real = root / "results" / "tables" / "real_lung_segmentation.csv"
     pretrain = ["--pretrain-data", str(root / "results" / "data" / "mimic_cxr_jpg")]
-    text = _card(root, run, [_zeroshot(root, "medslip"), na], *pretrain, "--real-table", str(real))
+    runs = [_zeroshot(root, "medslip"), na, seg]
+    text = _card(root, run, runs, *pretrain, "--real-table", str(real))
     front = yaml.safe_load(text.split("---\n")[1])
     assert front["license"] == "mit" and "synthetic-data" in front["tags"]
     result = front["model-index"][0]["results"][0]
@@ -116,6 +121,7 @@ def test_a_synthcxr_run_card_takes_every_number_from_its_files(root):
     assert result["metrics"][0] == {"type": "auc", "value": 0.646, "name": "macro AUC"}
     assert "| Zero-shot classification | nih_cxr14 | macro AUC | 0.646 [0.606, 0.688] |" in text
     assert "| Zero-shot grounding | nih_cxr14 | n/a | no maps here |" in text
+    assert "| Dice, 100 % labels | 0.100 [0.000, 1.000] | 9 training images (100 %), ft" in text
     assert f"sha256 `{sha}`." in text and "2000 training images of 1000 patients" in text
     assert "| nih_cxr14 | SynthCXR | 11 / 23 |" in text
     assert "**Not a medical device.**" in text and "**Trained on SynthCXR**" in text

@@ -117,12 +117,13 @@ def _rows(m: dict[str, Any]) -> Iterator[Row]:
         for target, d in m["differences"].items():
             label = f"{target}: {d['own']} − {d['other']} stream AUC"
             yield from rows(d, {"auc_difference": label}, "probe-test images")
-    elif task == "finetune_cls":
-        n = f"{m['images']['train']} training images ({m['pct']:g} %), ft seed {m['ft_seed']}"
-        yield from rows(m["macro"], {"auc": f"macro AUC, {m['pct']:g} % labels"}, n)
-    elif task == "finetune_seg":
-        n = f"{m['images']['train']} training images ({m['pct']:g} %), ft seed {m['ft_seed']}"
-        yield from rows(m["test"], {"dice": f"Dice, {m['pct']:g} % labels"}, n)
+    elif task in ("finetune_cls", "finetune_seg"):
+        pct = float(m["pct"])  # the frac{pct} level: "1", "100"
+        n = f"{m['images']['train']} training images ({pct:g} %), ft seed {m['ft_seed']}"
+        if task == "finetune_cls":
+            yield from rows(m["macro"], {"auc": f"macro AUC, {pct:g} % labels"}, n)
+        else:
+            yield from rows(m["test"], {"dice": f"Dice, {pct:g} % labels"}, n)
 
 
 def _front_matter(
