@@ -12,7 +12,7 @@ import torch
 
 from medslip.cli import main
 from medslip.config import defaults
-from medslip.data.shards import sha256_file
+from medslip.hashing import sha256_file
 from medslip.model import create_model
 from medslip.model.official import official_checkpoint, to_official
 from medslip.model.text_books import TextBooks, books_sha256, save_books

@@ -22,6 +22,7 @@ BASE = {
     "rle",
     "layout",
     "progress",
+    "hashing",
 }
 ORDER: list[set[str]] = [
     {"base"},

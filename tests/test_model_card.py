@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from medslip.cli import main
+from medslip.hashing import sha256_of
 from medslip.layout import RUN_FILES
-from medslip.pretrain.checkpoint import sha256_of
 
 SOURCES = {"mimic_cxr_jpg": "SynthCXR", "nih_cxr14": "SynthCXR", "covid_chestxray": "real"}
 MODEL = {

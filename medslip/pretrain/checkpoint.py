@@ -15,7 +15,6 @@ of the previous one. Nothing is ever deleted that has not been superseded by a c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -34,18 +33,6 @@ from medslip.layout import RUN_FILES, text_books_path
 log = logging.getLogger(__name__)
 
 KEEP = 2
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, or of every file below a directory (sorted relative names)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def git_commit() -> str:

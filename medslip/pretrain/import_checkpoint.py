@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 
 from medslip.config import defaults
-from medslip.data.shards import sha256_file
 from medslip.errors import MedslipError
+from medslip.hashing import sha256_file
 from medslip.layout import IMPORTED_SEED
 from medslip.model import create_model
 from medslip.model.official import (

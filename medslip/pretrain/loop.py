@@ -26,6 +26,7 @@ import torch.distributed as dist
 from medslip.atomic import atomic_path
 from medslip.data.dataset import PretrainAugment, eval_transform
 from medslip.errors import MedslipError
+from medslip.hashing import sha256_of
 from medslip.layout import RUN_FILES
 from medslip.model import create_model
 from medslip.model.text_books import load_books
@@ -34,7 +35,6 @@ from medslip.pretrain.checkpoint import (
     resume,
     save_checkpoint,
     save_final,
-    sha256_of,
 )
 from medslip.pretrain.join import PretrainDataset, load_tables, report_embeddings_by_row
 from medslip.pretrain.schedule import adamw, learning_rate

@@ -20,10 +20,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from medslip.data.shards import sha256_file
 from medslip.errors import MedslipError
+from medslip.hashing import sha256_file, sha256_of
 from medslip.layout import RUN_FILES, table_files
-from medslip.pretrain.checkpoint import sha256_of
 from medslip.tables.collect import read_metrics, with_ci
 from medslip.tables.output import cell
 from medslip.variants import variant as get_variant
@@ -59,7 +58,7 @@ class Row:
 class Dataset:
     """A dataset of the run: its data source, split counts and the sha256 of ``splits.csv`` (of
     its bytes, as ``sha256sum``; ``recorded`` is the name-and-bytes hash that model.json keeps,
-    :func:`~medslip.pretrain.checkpoint.sha256_of`)."""
+    :func:`~medslip.hashing.sha256_of`)."""
 
     name: str
     source: str
