@@ -110,6 +110,16 @@ _REGISTRY = (
         not_applicable=MappingProxyType({"grounding": _NO_MAPS}),
     ),
     Variant(
+        "random_init",
+        "medslip",
+        "the MeDSLIP architecture at its random initialisation (never trained)",
+        trained=False,
+        switches=_switches(),
+        not_applicable=MappingProxyType(
+            {"zeroshot": "an untrained model has no zero-shot head (reported n/a, not faked)"}
+        ),
+    ),
+    Variant(
         "medslip_official",
         "medslip",
         "MeDSLIP, the authors' published checkpoint (imported)",
@@ -121,16 +131,6 @@ _REGISTRY = (
         "medklip",
         "MedKLIP, the authors' published checkpoint (imported)",
         source="MediaBrain-SJTU/MedKLIP checkpoint_final.pth (its checkpoints/README.md)",
-    ),
-    Variant(
-        "random_init",
-        "medslip",
-        "the MeDSLIP architecture at its random initialisation (never trained)",
-        trained=False,
-        switches=_switches(),
-        not_applicable=MappingProxyType(
-            {"zeroshot": "an untrained model has no zero-shot head (reported n/a, not faked)"}
-        ),
     ),
 )
 
