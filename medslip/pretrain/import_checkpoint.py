@@ -151,6 +151,29 @@ def check_paper_preset(settings: dict[str, Any], path: Path) -> dict[str, Any]:
     return {"preset": "paper", "matches": True, "settings": paper}
 
 
+def load_mapped(
+    model: torch.nn.Module, state: dict[str, Tensor], official: list[str], family: str, what: str
+) -> None:
+    """Load ``state`` (official tensors under our names) into ``model``; a missing or
+    unexpected key or a wrong shape is an error naming the official keys."""
+    own = model.state_dict()
+    missing = sorted(_official_name(k, family) for k in own if k not in state)
+    unexpected = sorted(k for k in official if to_ours(k, family) not in own)
+    if missing or unexpected:
+        raise MedslipError(
+            f"{what} do not fit: missing {len(missing)} {missing[:8]}; "
+            f"unexpected {len(unexpected)} {unexpected[:8]}"
+        )
+    wrong = [
+        f"{_official_name(k, family)} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in own.items()
+        if state[k].shape != v.shape
+    ]
+    if wrong:
+        raise MedslipError(f"{what}: shapes do not fit: {'; '.join(wrong[:8])}")
+    model.load_state_dict({k: state[k].to(v.dtype) for k, v in own.items()}, strict=True)
+
+
 def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -188,23 +211,8 @@ def import_checkpoint(
         variant=variant, **{**settings, "trunk_layers": tuple(settings["trunk_layers"])}
     )
     model = create_model(model_settings, text_dim, books.pathology_eval, books.anatomy_eval)
-    own = model.state_dict()
-    missing = sorted(_official_name(k, family) for k in own if k not in state)
-    unexpected = sorted(k for k in official if to_ours(k, family) not in own)
-    if missing or unexpected:
-        raise MedslipError(
-            f"{path}: keys do not fit {variant}: missing {len(missing)} {missing[:8]}; "
-            f"unexpected {len(unexpected)} {unexpected[:8]}"
-        )
-    wrong = [
-        f"{_official_name(k, family)} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
-        for k, v in own.items()
-        if state[k].shape != v.shape
-    ]
-    if wrong:
-        raise MedslipError(f"{path}: shapes do not fit {variant}: {'; '.join(wrong[:8])}")
+    load_mapped(model, state, list(official), family, f"{path}: keys of {variant}")
     preset = check_paper_preset(settings, path)
-    model.load_state_dict({k: state[k].to(v.dtype) for k, v in own.items()}, strict=True)
     meta = {
         "variant": variant,
         "seed": IMPORTED_SEED,
@@ -220,7 +228,7 @@ def import_checkpoint(
         "architecture": preset | provenance,
         "load_report": {
             "official_keys": len(official),
-            "loaded_tensors": len(own),
+            "loaded_tensors": len(state),
             "renamed_prefixes": RENAMES[family],
             "shared_module_aliases": list(SHARED[family]),
             "ddp_prefix_stripped": all(k.startswith(DDP_PREFIX) for k in official),
@@ -238,7 +246,7 @@ def import_checkpoint(
         path,
         family,
         rest.get("epoch"),
-        len(own),
+        len(state),
         out_dir,
     )
     return meta
