@@ -29,11 +29,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "medslip.commands.text_books",
     "medslip.commands.pretrain_data",
     "medslip.commands.pretrain",
+    "medslip.commands.import_checkpoint",
     "medslip.commands.evaluate",
     "medslip.commands.finetune",
     "medslip.commands.figure",
     "medslip.commands.table",
     "medslip.commands.dvc_metrics",
+    "medslip.commands.model_card",
+    "medslip.commands.predict",
 )
 
 

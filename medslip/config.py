@@ -18,6 +18,7 @@ import yaml
 
 from medslip.datasets import data_sources
 from medslip.errors import MedslipError
+from medslip.settings import official_text_problems
 from medslip.variants import VARIANTS
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
@@ -76,6 +77,7 @@ def cross_key_errors(config: dict[str, Any]) -> list[str]:
         known = ", ".join(sorted(config["presets"]))
         errors.append(f"preset: {config['preset']!r} is not defined under presets (known: {known})")
     trained = config["pretrain"]["variants"]
+    errors += _external_errors(config)
     evaluated = config["evaluate"]["variants"] or trained
     for key, chosen in (("evaluate", evaluated), ("finetune", config["finetune"]["variants"])):
         missing = [v for v in chosen or () if v not in trained]
@@ -114,6 +116,28 @@ def cross_key_errors(config: dict[str, Any]) -> list[str]:
             f"figures.overlay_dataset: {figures['overlay_dataset']!r} is not a grounding dataset "
             f"of this run {grounded}"
         )
+    return errors
+
+
+def _external_errors(config: dict[str, Any]) -> list[str]:
+    """Imported checkpoints: every imported variant of ``pretrain.variants`` has a path under
+    ``pretrain.external`` and every path a listed variant; their text side can be built."""
+    listed = config["pretrain"]["variants"]
+    paths = config["pretrain"]["external"]
+    errors = [
+        f"pretrain.external.{name}: no checkpoint path, but pretrain.variants lists {name} "
+        f"(imported from {VARIANTS[name].source}, never trained here)"
+        for name in listed
+        if VARIANTS[name].imported and paths.get(name) is None
+    ]
+    errors += [
+        f"pretrain.external.{name}: a checkpoint is given but pretrain.variants does not list "
+        f"{name}"
+        for name, path in paths.items()
+        if path is not None and name not in listed
+    ]
+    if any(VARIANTS[name].imported for name in listed):
+        errors += official_text_problems(config)
     return errors
 
 

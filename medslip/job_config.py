@@ -28,6 +28,7 @@ from medslip.settings import (
 JOB_READERS: dict[str, Callable[..., Any]] = {
     "synth": lambda config: dict(config["synthcxr"]),
     "text_books": TextSettings.from_config,
+    "text_books_official": TextSettings.official,
     "pretrain": lambda config, variant: (
         config["seed"],
         ModelSettings.from_config(config, variant),

@@ -199,3 +199,18 @@ def chestxray14_from_triplets(triplets: Iterable[Triplet]) -> dict[str, int]:
     """ChestX-ray14 labels of one report: class → 1 if some mention is present, else 0."""
     best = _best_ranks(triplets, CHESTXRAY14_RULES)
     return {cls: int(best[cls] == PRESENCE_RANK[PRESENT]) for cls in CHESTXRAY14_CLASSES}
+
+
+def class_entities(rules: dict[str, tuple[ClassRule, ...]]) -> dict[str, tuple[str, ...]]:
+    """Class -> the finding entities its positive rules name (rules that name a normal entity
+    are negative mentions and left out, as are lemmas that are not entities), for scoring a
+    class from image-level entity probabilities; classes with none (CheXpert's derived
+    ``No Finding``) are left out."""
+    out = {}
+    for cls, class_rules in rules.items():
+        positive = [rule for rule in class_rules if not rule.entities & _NORMAL_SET]
+        names = {e for rule in positive for e in rule.entities}
+        entities = tuple(sorted(e for e in names if e in ENTITY_INDEX))
+        if entities:
+            out[cls] = entities
+    return out

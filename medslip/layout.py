@@ -58,7 +58,24 @@ def subset_column(fraction: float) -> str:
     return f"subset_{pct:g}pct"
 
 
-# ---- pretraining (medslip pretrain-data, pretrain) ----------------------------------------------
+# ---- text books, pretraining (medslip text-books, pretrain-data, pretrain, import-checkpoint) ---
+MODELS_DIR = "results/models"
+"""Root of the text books and of every run directory."""
+
+TEXT_BOOKS = {
+    "config": "text_books.safetensors",
+    "official": "text_books_official.safetensors",
+}
+"""Text-books files in :data:`MODELS_DIR` (each with a ``.json`` sidecar), by text side: built
+from config ``text`` (the models this workflow trains) or with the official settings (imported
+checkpoints, ``medslip text-books --official``)."""
+
+
+def text_books_path(imported: bool, models_dir: str = MODELS_DIR) -> str:
+    """The books a model reads: the official ones for an imported checkpoint, else config's."""
+    return f"{models_dir}/{TEXT_BOOKS['official' if imported else 'config']}"
+
+
 JOIN_FILES = {"images": "images.parquet", "counts": "counts.csv"}
 """Files of ``medslip pretrain-data``, by role."""
 
@@ -70,6 +87,10 @@ RUN_FILES = {
     "checkpoints": "checkpoints",
 }
 """Files of a run directory ``results/models/{variant}/seed{seed}/``, by role."""
+
+IMPORTED_SEED = 0
+"""The seed level of an imported checkpoint's run directory (``results/models/{variant}/seed0/``):
+the authors trained it once; the workflow imports it, whatever ``pretrain.seeds`` says."""
 
 
 # ---- evaluation and fine-tuning (medslip evaluate, finetune) ------------------------------------
@@ -110,6 +131,18 @@ def finetune_dir(
     """``results/eval/{task}/{dataset}/{variant}/seed{seed}/frac{pct}/ft{ft_seed}`` (pretraining
     seed, training-subset percent, fine-tuning seed; wildcards may be passed as strings)."""
     return f"{eval_dir(task, dataset, variant, seed)}/frac{pct}/ft{ft_seed}"
+
+
+# ---- model cards (medslip model-card) ---------------------------------------------------------
+CARDS_DIR = "results/model_cards"
+"""Folder of the model cards: written after a run's evaluations, so outside the run directory
+(``results/models`` is complete before any evaluation starts)."""
+
+
+def model_card_path(variant: str, seed: int | str) -> str:
+    """``results/model_cards/{variant}/seed{seed}/MODEL_CARD.md`` (Hugging Face's model-card
+    layout: YAML front matter + sections; publish it as the README.md beside the weights)."""
+    return f"{CARDS_DIR}/{variant}/seed{seed}/MODEL_CARD.md"
 
 
 # ---- tables (medslip table) ---------------------------------------------------------------------

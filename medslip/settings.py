@@ -89,6 +89,44 @@ class TrainSettings:
         return asdict(self)
 
 
+OFFICIAL_TEXT: dict[str, Any] = {
+    "pooling": "cls",
+    "max_length": 128,
+    "eval_max_length": 64,
+    "anatomy_template": "It is located at {landmark}. ",
+}
+"""The text side the published checkpoints were trained and tested with (Shef-AIRE/MeDSLIP
+``PreTrain_MeDSLIP/train_MeDSLIP.py`` and ``models/model_MeDSLIP.py``: the [CLS] vector of
+Bio_ClinicalBERT, prompts tokenized to 128; the zero-shot test scripts: 64). MedKLIP's anatomy
+prompts lack the trailing ". ", but only its training loss reads them, so one set of books
+serves both imported families. Encoder and descriptions come from ``text.encoder`` and
+``text.descriptions``."""
+
+BIO_CLINICALBERT = "emilyalsentzer/Bio_ClinicalBERT"
+"""The text encoder of both papers (Hugging Face hub name)."""
+
+
+def official_text_problems(config: dict[str, Any]) -> list[str]:
+    """Why the official text books cannot be built from ``config`` (one line each; empty when
+    they can): the published weights need a local Bio_ClinicalBERT and the official entity
+    descriptions, and nothing is downloaded at run time."""
+    problems = []
+    if config["text"]["encoder"] is None:
+        problems.append(
+            f"text.encoder: imported checkpoints need the [CLS] embeddings of {BIO_CLINICALBERT}, "
+            "and text.encoder is null (the bundled all-MiniLM-L6-v2). On a machine with internet "
+            f"run `hf download {BIO_CLINICALBERT} --local-dir DIR`, copy DIR here and set "
+            "text.encoder: DIR"
+        )
+    if config["text"]["descriptions"] is None:
+        problems.append(
+            "text.descriptions: imported checkpoints need the official entity descriptions; set "
+            "it to `observation explanation.json` of Shef-AIRE/MeDSLIP "
+            "(PreTrain_MeDSLIP/data_file/) or MediaBrain-SJTU/MedKLIP (PreTrain_MedKLIP/data_file/)"
+        )
+    return problems
+
+
 @dataclass(frozen=True)
 class TextSettings:
     """The frozen text encoder and prompts (config ``text``)."""
@@ -103,6 +141,16 @@ class TextSettings:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TextSettings:
         return cls(**config["text"])
+
+    @classmethod
+    def official(cls, config: dict[str, Any]) -> TextSettings:
+        """The books imported checkpoints read: ``text.encoder`` and ``text.descriptions`` of
+        ``config`` with :data:`OFFICIAL_TEXT`; an error saying what to set when they are null."""
+        problems = official_text_problems(config)
+        if problems:
+            raise MedslipError("; ".join(problems))
+        text = config["text"]
+        return cls(encoder=text["encoder"], descriptions=text["descriptions"], **OFFICIAL_TEXT)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

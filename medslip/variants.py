@@ -3,7 +3,9 @@
 One entry per variant (the ``{variant}`` wildcard). Model, training, evaluation, figures and tables
 read the traits here; none of them compares variant names. The schema's variant enums are tied to
 this registry by ``tests/test_variants.py``. Adding a variant takes one entry (and, for a new
-architecture, its ``family`` in :func:`medslip.model.factory.create_model`).
+architecture, its ``family`` in :func:`medslip.model.factory.create_model`). A variant with a
+``source`` is a published checkpoint that the workflow imports (``medslip import-checkpoint``)
+instead of training.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ class Variant:
     pathology stream, or a global CLIP image embedding). ``switches``: MeDSLIP's loss and
     architecture switches (``disentangle``, ``protocl``, ``icl``; MeDSLIP family only).
     ``trained``: False for a model evaluated at its initialisation. ``not_applicable``: tasks the
-    variant cannot do, with the reason the tables print (reported n/a, never faked).
+    variant cannot do, with the reason the tables print (reported n/a, never faked). ``source``:
+    where the weights of an imported variant come from (shown in every table row and model card);
+    None for a model this workflow trains.
     """
 
     name: str
@@ -35,6 +39,18 @@ class Variant:
     trained: bool = True
     switches: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     not_applicable: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    source: str | None = None
+
+    @property
+    def imported(self) -> bool:
+        """Whether the weights are a published checkpoint (imported, never trained here); such a
+        model reads the official text books (:data:`medslip.settings.OFFICIAL_TEXT`)."""
+        return self.source is not None
+
+    @property
+    def weights(self) -> str:
+        """Where the weights come from, as the tables and model cards say it."""
+        return f"published: {self.source}" if self.imported else "trained by this workflow"
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -102,6 +118,19 @@ _REGISTRY = (
         not_applicable=MappingProxyType(
             {"zeroshot": "an untrained model has no zero-shot head (reported n/a, not faked)"}
         ),
+    ),
+    Variant(
+        "medslip_official",
+        "medslip",
+        "MeDSLIP, the authors' published checkpoint (imported)",
+        switches=_switches(),
+        source="Shef-AIRE/MeDSLIP release 7cfceb1 (weights: Hugging Face pykale/MeDSLIP)",
+    ),
+    Variant(
+        "medklip_official",
+        "medklip",
+        "MedKLIP, the authors' published checkpoint (imported)",
+        source="MediaBrain-SJTU/MedKLIP checkpoint_final.pth (its checkpoints/README.md)",
     ),
 )
 

@@ -14,10 +14,14 @@ import yaml
 from medslip.cli import main
 from medslip.config import ConfigError, config_from_arg, load_schema, validate_config
 from medslip.job_config import JOB_READERS, job_config, job_config_json
+from tests.conftest import REPO
+
+DESCRIPTIONS = REPO / "medslip" / "model" / "entity_descriptions.json"
 
 WILDCARDS = {
     "synth": [{}],
     "text_books": [{}],
+    "text_books_official": [{}],
     "pretrain": [{"variant": "medslip"}, {"variant": "global_clip"}],
     "evaluate_zeroshot": [{"dataset": "nih_cxr14"}, {"dataset": "siim_acr"}],
     "evaluate_grounding": [{"dataset": "rsna_pneumonia"}],
@@ -74,7 +78,11 @@ def perturbed() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def changed() -> dict[str, Any]:
-    return perturbed()
+    """:func:`perturbed`, with the text encoder and descriptions set (paths, which the
+    perturbation leaves null; the official text books need both)."""
+    config = perturbed()
+    config["text"] |= {"encoder": "/models/Bio_ClinicalBERT", "descriptions": str(DESCRIPTIONS)}
+    return validate_config(config)
 
 
 def test_perturbation_changes_most_settings(changed):

@@ -36,6 +36,8 @@ EXPECTED_TERMS = {
     "medslip_no_disentangle": {"exist_p", "exist_a", "protocl_p", "protocl_a", "icl"},
     "medklip": {"exist_p", "position"},
     "global_clip": {"clip"},
+    "medslip_official": {"exist_p", "exist_a", "protocl_p", "protocl_a", "icl"},
+    "medklip_official": {"exist_p", "position"},
 }
 
 

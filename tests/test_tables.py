@@ -119,14 +119,25 @@ def test_a_dataset_without_a_source_is_an_error_naming_the_file():
 def test_markdown_shows_value_interval_and_seeds():
     table = ablation([_zeroshot("medslip", 0, 0.7), _zeroshot("medklip", 0, 0.6), _na()], SOURCES)
     text = markdown(table)
-    assert "| medslip | SynthCXR | test | 0.700 [0.650, 0.750] (n=1) |" in text
-    assert "| random_init | SynthCXR | test |" in text
-    assert table.frame.columns[:4].tolist() == [
+    here = "trained by this workflow"
+    assert f"| medslip | {here} | SynthCXR | test | 0.700 [0.650, 0.750] (n=1) |" in text
+    assert f"| random_init | {here} | SynthCXR | test |" in text
+    assert table.frame.columns[:5].tolist() == [
         "variant",
+        "weights",
         "source",
         "split",
         "zeroshot_auc_nih_cxr14",
     ]
+
+
+def test_every_row_says_where_its_weights_come_from():
+    runs = [_zeroshot("medslip", 0, 0.7), _zeroshot("medslip_official", 0, 0.8)]
+    for table in (zero_shot_classification(runs, SOURCES), ablation(runs, SOURCES)):
+        weights = dict(zip(table.frame["variant"], table.frame["weights"], strict=False))
+        assert weights["medslip"] == "trained by this workflow"
+        assert weights["medslip_official"].startswith("published: Shef-AIRE/MeDSLIP release")
+        assert "published: Shef-AIRE/MeDSLIP" in markdown(table)
 
 
 def test_an_empty_table_still_has_its_columns_and_says_so():

@@ -235,3 +235,16 @@ def test_command_needs_complete_report_options(tmp_path):
     config = write_json(tmp_path / "config.yaml", {})
     assert main(["text-books", "--config", str(config), "--root", str(tmp_path)]) == 2
     assert main(["text-books", "--config", str(config)]) == 2
+
+
+def test_official_books_use_cls_and_the_official_lengths(cached_encoder, real_data):
+    """The books imported checkpoints read, with the bundled encoder standing in for
+    Bio_ClinicalBERT (only the width differs) and the official descriptions."""
+    official = real_data / "medklip" / OFFICIAL[0] / "observation explanation.json"
+    config = validate_config({"text": {"encoder": "/models/enc", "descriptions": str(official)}})
+    books = text.build_books(TextSettings.official(config))
+    meta = books.meta
+    assert (meta["pooling"], meta["max_length"], meta["eval_max_length"]) == ("cls", 128, 64)
+    assert meta["anatomy_template"] == "It is located at {landmark}. "
+    assert meta["descriptions"] == str(official) and books.dim == 384
+    assert not torch.equal(books.pathology, books.pathology_eval)  # 64 tokens cut long ones

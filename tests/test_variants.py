@@ -34,8 +34,38 @@ def test_overlay_variants_are_those_with_maps():
     assert _enum("figures", "overlay_variant") == with_maps
 
 
-def test_default_pretrains_every_variant():
-    assert validate_config({})["pretrain"]["variants"] == list(VARIANT_NAMES)
+def test_default_pretrains_every_variant_it_trains():
+    trained_here = [v.name for v in VARIANTS.values() if not v.imported]
+    assert validate_config({})["pretrain"]["variants"] == trained_here
+
+
+def test_external_checkpoint_keys_are_the_imported_variants():
+    external = load_schema()["properties"]["pretrain"]["properties"]["external"]["properties"]
+    assert list(external) == [v.name for v in VARIANTS.values() if v.imported]
+    assert all(entry["x-input-path"] for entry in external.values())
+
+
+def test_imported_variants_need_a_path_and_the_official_text_side(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        validate_config({"pretrain": {"variants": ["medslip", "medklip_official"]}})
+    message = str(info.value)
+    assert "pretrain.external.medklip_official: no checkpoint path" in message
+    assert "hf download emilyalsentzer/Bio_ClinicalBERT --local-dir" in message
+    assert "text.descriptions: imported checkpoints need the official entity" in message
+    checkpoint = tmp_path / "MedKLIP.pth"
+    checkpoint.touch()
+    config = {
+        "pretrain": {"variants": ["medslip"], "external": {"medklip_official": str(checkpoint)}},
+        "finetune": {"variants": ["medslip"]},
+    }
+    with pytest.raises(ConfigError, match="a checkpoint is given but pretrain.variants"):
+        validate_config(config)
+    config["pretrain"]["variants"].append("medklip_official")
+    config["text"] = {"encoder": str(tmp_path), "descriptions": str(checkpoint)}
+    assert validate_config(config)["pretrain"]["external"]["medklip_official"] == str(checkpoint)
+    config["pretrain"]["external"]["medklip_official"] = str(tmp_path / "absent.pth")
+    with pytest.raises(ConfigError, match="external.medklip_official: input path .* not exist"):
+        validate_config(config)
 
 
 def test_unknown_variant_is_refused_naming_the_known_ones():
@@ -52,6 +82,10 @@ def test_traits():
     assert variant("medklip").streams == ("pathology",)
     assert variant("medslip_no_icl").switches["icl"] is False
     assert all(v.not_applicable.keys() <= {"zeroshot", "grounding"} for v in VARIANTS.values())
+    official = variant("medslip_official")
+    assert official.imported and official.trained and official.family == "medslip"
+    assert official.weights.startswith("published: Shef-AIRE/MeDSLIP")
+    assert variant("medslip").weights == "trained by this workflow"
 
 
 _NAMES = "|".join(re.escape(n) for n in VARIANT_NAMES)

@@ -15,13 +15,15 @@ from PIL import Image
 
 from medslip.data import ShardReader
 from medslip.labels import PRESENCE_RANK
-from medslip.layout import GROUNDING_CONTROLS, RUN_FILES, TABLES
+from medslip.layout import GROUNDING_CONTROLS, RUN_FILES, TABLES, model_card_path
 from medslip.pretrain.checkpoint import load_pretrained
-from medslip.variants import VARIANT_NAMES as VARIANTS
+from medslip.variants import VARIANTS as REGISTRY
 from tests._workflow import snakemake
 from tests.conftest import REAL_DATA, REPO
 
 pytestmark = pytest.mark.e2e
+VARIANTS = [v.name for v in REGISTRY.values() if not v.imported]
+"""The variants .test/config.yaml pretrains (every one the workflow trains)."""
 SIZE = yaml.safe_load((REPO / ".test/config.yaml").read_text())["data"]["image_size"]
 
 
@@ -157,3 +159,16 @@ def test_every_variant_is_pretrained_with_its_provenance(run):
         assert probability.shape == (2, 75)
         trained = variant != "random_init"
         assert (run_dir / RUN_FILES["epochs"]).is_file() == trained
+
+
+def test_every_run_has_a_model_card_with_its_numbers(run):
+    for variant in VARIANTS:
+        card = (run / model_card_path(variant, 0)).read_text()
+        front = yaml.safe_load(card.split("---\n")[1])
+        assert front["model-index"][0]["name"] == f"{variant}-seed0"
+        assert "**Not a medical device.**" in card and "## Evaluation" in card
+    zeroshot = json.loads(
+        (run / "results/eval/zeroshot/nih_cxr14/medslip/seed0/metrics.json").read_text()
+    )
+    card = (run / model_card_path("medslip", 0)).read_text()
+    assert f"{zeroshot['macro']['auc']:.3f} [" in card and "**Trained on SynthCXR**" in card

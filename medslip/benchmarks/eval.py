@@ -59,7 +59,7 @@ def _cases(model: torch.nn.Module, images: torch.Tensor, size: int, variant: str
     return cases | ({"grounding": grounding} if entry.does("grounding") else {})
 
 
-def _interleaved(cases: dict[str, Callable[[], None]], steps: int, device) -> dict[str, float]:
+def interleaved(cases: dict[str, Callable[[], None]], steps: int, device) -> dict[str, float]:
     """Median seconds per case over ``steps`` rounds (after one warm-up round) that run every
     case once in turn, so that load changes on a shared machine hit all cases alike."""
     times: dict[str, list[float]] = {case: [] for case in cases}
@@ -114,7 +114,7 @@ def main(argv: list[str]) -> int:
             images = images.to(torch.uint8).to(device)
             with torch.no_grad():
                 cases = _cases(model, images, settings.image_size, variant)
-                seconds = _interleaved(cases, args.steps, device)
+                seconds = interleaved(cases, args.steps, device)
             for case, median in seconds.items():
                 rows.append(
                     {

@@ -42,7 +42,7 @@ from medslip.pretrain.schedule import adamw
 from medslip.settings import ModelSettings, TrainSettings
 from medslip.variants import VARIANTS
 
-TRAINED = tuple(v.name for v in VARIANTS.values() if v.trained)
+TRAINED = tuple(v.name for v in VARIANTS.values() if v.trained and not v.imported)
 POSITIVE_RATE, ABSENT_RATE = 0.01, 0.03  # label-matrix cell rates of SynthCXR reports
 
 

@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="cpu", help="torch device for the report embeddings (e.g. cuda)"
     )
+    parser.add_argument(
+        "--official",
+        action="store_true",
+        help="the books imported checkpoints read: text.encoder and text.descriptions with the "
+        "official pooling and prompt lengths ([CLS], 128, 64 at evaluation)",
+    )
 
 
 def _reports(args: argparse.Namespace, settings, device: torch.device) -> None:
@@ -64,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.out and not all(reports):
         raise MedslipError("nothing to do: give --out, or --reports-manifest/--root/--reports-out")
     device = torch_device(args.device)
-    settings = TextSettings.from_config(config_from_arg(args.config))
+    if args.official and any(reports):
+        raise MedslipError("--official builds prompt books only (no report embeddings)")
+    config = config_from_arg(args.config)
+    settings = (TextSettings.official if args.official else TextSettings.from_config)(config)
     if args.out:
         books = build_books(settings)
         save_books(books, args.out)

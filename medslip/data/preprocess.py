@@ -24,8 +24,9 @@ import pandas as pd
 
 from medslip.atomic import atomic_path, write_bytes_atomic
 from medslip.data.decode import BadImage, decode, read_source, resize, resize_mask, transform_boxes
-from medslip.data.shards import GATHERED, ShardWriter, sha256_file, shard_files, sidecar
+from medslip.data.shards import GATHERED, ShardWriter, shard_files, sidecar
 from medslip.errors import MedslipError
+from medslip.hashing import sha256_file
 from medslip.progress import progress
 from medslip.rle import decode_siim
 

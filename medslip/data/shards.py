@@ -18,7 +18,6 @@ a reader can be handed to DataLoader workers.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -60,15 +59,6 @@ def backend_of(path: Path) -> str:
         if path.name.endswith(suffix):
             return backend
     raise MedslipError(f"{path}: not a shard (expected a {' or '.join(SUFFIX.values())} file)")
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _pack(array: np.ndarray) -> bytes:

@@ -213,10 +213,18 @@ class MeDSLIP(BookModel):
             attn_a=attn_a,
         )
 
+    def existence(
+        self, images: Tensor, return_attention: bool = False
+    ) -> tuple[Tensor, list[Tensor] | None]:
+        """(B, 3, H, W) -> P(present) (B, 75) (softmax class 1) and, if asked, the pathology
+        decoder's maps, n_layers x (B, 75, T): the pathology stream alone, as forward gives
+        them."""
+        h_p, maps = self._pathology(self._streams(images)[0], return_attention)
+        return self.classifier_pathology(self.dropout(h_p)).softmax(dim=-1)[..., 1], maps
+
     def existence_probability(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) -> P(present) (B, 75): softmax class 1, pathology stream only."""
-        h_p, _ = self._pathology(self._streams(images)[0], False)
-        return self.classifier_pathology(self.dropout(h_p)).softmax(dim=-1)[..., 1]
+        return self.existence(images)[0]
 
     def loss(
         self,
@@ -303,9 +311,17 @@ class MedKLIP(BookModel):
             logits_p=self.classifier(drop), h_p=h, cl_p=self.cl_fc(drop), attn_p=attn
         )
 
+    def existence(
+        self, images: Tensor, return_attention: bool = False
+    ) -> tuple[Tensor, list[Tensor] | None]:
+        """(B, 3, H, W) -> P(present) (B, 75) (softmax class 1) and, if asked, the decoder's
+        maps, n_layers x (B, 75, T)."""
+        h, maps = self._pathology(images, return_attention)
+        return self.classifier(self.dropout(h)).softmax(dim=-1)[..., 1], maps
+
     def existence_probability(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) -> P(present) (B, 75): softmax class 1."""
-        return self.classifier(self.dropout(self._pathology(images, False)[0])).softmax(-1)[..., 1]
+        return self.existence(images)[0]
 
     def loss(
         self,

@@ -30,23 +30,11 @@ from safetensors.torch import load_model, save_model
 
 from medslip.atomic import atomic_path, follow_umask, write_bytes_atomic
 from medslip.errors import MedslipError
-from medslip.layout import RUN_FILES
+from medslip.layout import RUN_FILES, text_books_path
 
 log = logging.getLogger(__name__)
 
 KEEP = 2
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, or of every file below a directory (sorted relative names)."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def git_commit() -> str:
@@ -205,15 +193,21 @@ def read_run_meta(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def load_pretrained(run_dir: Path, books_path: Path) -> torch.nn.Module:
-    """The model of a finished run (``model.json`` + ``model.safetensors``, checked by
-    :func:`read_run_meta`) with its text books, in eval mode; books other than the ones it
-    was trained with are refused."""
+def load_pretrained(run_dir: Path, books_path: Path | None = None) -> torch.nn.Module:
+    """The model of a finished run (``model.json`` + ``model.safetensors``) with its text books,
+    in eval mode; books other than the ones it was trained with are refused. ``books_path``
+    None: the run's books beside its variant folder (``results/models/``; the official books
+    for an imported checkpoint)."""
     from medslip.model import create_model
     from medslip.model.text_books import load_books
     from medslip.settings import ModelSettings
+    from medslip.variants import variant
 
+    run_dir = Path(run_dir)
     meta = read_run_meta(run_dir)
+    entry = variant(meta["variant"])
+    if books_path is None:
+        books_path = Path(text_books_path(entry.imported, str(run_dir.parent.parent)))
     books = load_books(books_path)
     if books.meta.get("books_sha256") != meta["text_books"].get("books_sha256"):
         raise MedslipError(f"{run_dir}: trained with other text books than {books_path}")
@@ -222,7 +216,9 @@ def load_pretrained(run_dir: Path, books_path: Path) -> torch.nn.Module:
         books.dim,
         books.pathology_eval,
         books.anatomy_eval,
-        clip_temperature=meta["train"]["clip_temperature"],
+        clip_temperature=meta["train"]["clip_temperature"]
+        if entry.needs_report_embeddings
+        else None,
     )
     missing, unexpected = load_model(model, str(run_dir / RUN_FILES["weights"]))
     if missing or unexpected:

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from medslip.atomic import atomic_path
 from medslip.data.dataset import PretrainAugment, eval_transform
 from medslip.errors import MedslipError
+from medslip.hashing import sha256_of
 from medslip.layout import RUN_FILES
 from medslip.model import create_model
 from medslip.model.losses import existence_labels, prior_existence_loss
@@ -35,7 +36,6 @@ from medslip.pretrain.checkpoint import (
     resume,
     save_checkpoint,
     save_final,
-    sha256_of,
 )
 from medslip.pretrain.join import PretrainDataset, load_tables, report_embeddings_by_row
 from medslip.pretrain.schedule import adamw, learning_rate
@@ -139,6 +139,11 @@ def pretrain(
     config: dict[str, Any], variant: str, seed: int, inputs: RunInputs, run_dir: Path
 ) -> dict[str, Any]:
     """Train ``variant`` with run seed ``seed`` into ``run_dir``; returns the model.json dict."""
+    if get_variant(variant).imported:
+        raise MedslipError(
+            f"{variant}: imported from a published checkpoint (medslip import-checkpoint), "
+            "not trained"
+        )
     model_settings = ModelSettings.from_config(config, variant)
     train = TrainSettings.from_config(config)
     use_cuda = train.gpus > 0 and torch.cuda.is_available()
@@ -185,6 +190,7 @@ def pretrain(
         "master_seed": master,
         "seed_streams": "sha256(f'{master_seed}:{seed}:{stream}')[:16], streams init, "
         "sampler, epoch{e}:torch, epoch{e}:augment, epoch{e}:negatives, val",
+        "preset": config["preset"],
         "model": model_settings.to_dict(),
         "train": train.to_dict(),
         "text": TextSettings.from_config(config).to_dict(),

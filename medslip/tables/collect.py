@@ -4,7 +4,8 @@ A *run* is one metrics file (one pretraining seed, and for fine-tuning one fine-
 Runs of the same table row are summarised as: value = mean over runs of the point estimates;
 ``_lo``/``_hi`` = mean over runs of each run's 95 % patient-bootstrap bounds (the test-set
 uncertainty); ``_seed_sd`` = standard deviation of the point estimates between runs (NaN for one
-run); ``n_seeds`` = number of runs; ``seeds`` = which.
+run); ``n_seeds`` = number of runs; ``seeds`` = which. Every row of a variant says where its
+weights come from (``weights``: trained by this workflow, or the published checkpoint).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from medslip.errors import MedslipError
-from medslip.variants import variant_rank
+from medslip.variants import VARIANTS, variant_rank
 
 SOURCES = ("SynthCXR", "real")
 """Data sources a row can name (never averaged together)."""
@@ -70,18 +71,32 @@ def _num(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and value is not None else math.nan
 
 
+def weights_of(variant: str) -> str:
+    """Where a variant's weights come from (the registry's ``Variant.weights``; "" if unknown)."""
+    entry = VARIANTS.get(variant)
+    return entry.weights if entry is not None else ""
+
+
+def with_weights(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``weights`` column right after ``variant``."""
+    frame = frame.copy()
+    frame.insert(frame.columns.get_loc("variant") + 1, "weights", frame["variant"].map(weights_of))
+    return frame
+
+
 def summarise(
     runs: list[dict[str, Any]], keys: list[str], metrics: list[str], plain: Iterable[str] = ()
 ) -> pd.DataFrame:
     """One row per ``keys`` from one record per run (``keys``, ``run``, ``status``, ``note``,
     and ``m``, ``m_lo``, ``m_hi`` per metric): means over runs, ``m_seed_sd``, ``n_seeds``,
     ``seeds``; ``plain`` columns are averaged without interval. Rows are ordered by ``keys``,
-    each in first-seen order except variants (the variant registry's order)."""
+    each in first-seen order except variants (the variant registry's order); ``weights`` follows
+    ``variant`` (:func:`with_weights`)."""
     plain = list(plain)
     metric_columns = [f"{m}{s}" for m in metrics for s in ("", "_lo", "_hi", "_seed_sd")]
     columns = keys + ["status", "n_seeds", "seeds"] + metric_columns + plain + ["note"]
     if not runs:
-        return pd.DataFrame(columns=columns)
+        return with_weights(pd.DataFrame(columns=columns))
     frame = pd.DataFrame(runs)
     rows = []
     for key, group in frame.groupby(keys, sort=False, dropna=False):
@@ -110,4 +125,4 @@ def summarise(
         seen = {v: i for i, v in enumerate(dict.fromkeys(out[k]))}
         ranks.append(out[k].map(variant_rank if k == "variant" else seen).fillna(len(seen)))
     order = np.lexsort([r.to_numpy() for r in reversed(ranks)])
-    return out.iloc[order].reset_index(drop=True)
+    return with_weights(out.iloc[order].reset_index(drop=True))

@@ -16,6 +16,7 @@ ID_COLUMNS = (
     "split",
     "dataset",
     "variant",
+    "weights",
     "truth",
     "pct",
     "class",

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from medslip.tables.collect import run_label, source_of, summarise, with_ci
+from medslip.tables.collect import run_label, source_of, summarise, with_ci, with_weights
 from medslip.variants import variant_rank
 
 ZEROSHOT_METRICS = ["auc", "f1", "accuracy", "oracle_f1", "oracle_accuracy"]
@@ -26,7 +26,9 @@ REAL_SEG_DATASETS = ("covid_chestxray",)
 INTERVALS = (
     "Intervals: 95 % patient-bootstrap intervals on the test split; with several seeds, value = "
     "mean over seeds and interval = mean of the per-seed bounds (`n_seeds`, `seeds` beside it; "
-    "`*_seed_sd` in the CSV is the spread between seeds)."
+    "`*_seed_sd` in the CSV is the spread between seeds). `weights`: trained by this workflow, "
+    "or a published checkpoint imported as it is (one run, seed 0; trained by its authors on "
+    "real MIMIC-CXR, so its rows compare a model of another training set)."
 )
 
 
@@ -397,6 +399,7 @@ def ablation(metrics: list[dict[str, Any]], sources: dict[str, str]) -> Table:
     frame = frame.sort_values(
         ["source", "variant"], key=lambda s: s.map(variant_rank) if s.name == "variant" else s
     ).reset_index(drop=True)
+    frame = with_weights(frame)
     caption = (
         "Ablation: one row per pretrained variant and data source; columns are each task's "
         "headline metric (zero-shot macro AUC; grounding pointing game and Dice at the "

@@ -14,8 +14,9 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from medslip.config import validate_config
 from medslip.job_config import job_config_json
-from medslip.layout import EVAL_FILES, EVAL_ROOT, eval_dir
+from medslip.layout import EVAL_FILES, EVAL_ROOT, IMPORTED_SEED, eval_dir
 from medslip.datasets import SYNTHCXR_DATASETS, data_sources
+from medslip.variants import variant
 
 # One schema (workflow/schemas/config.schema.yaml), checked twice: by medslip first (one line per
 # problem naming the key, input paths that must exist; `medslip check-config` runs the same), then
@@ -90,6 +91,18 @@ def root_tables(wildcards):
     return sorted(str(p) for p in Path(root).iterdir() if p.is_file()) if root else []
 
 
+def run_seeds(name):
+    """The seed levels of a variant's runs: pretrain.seeds, or seed0 for an imported checkpoint
+    (call it after pretrain.smk is included)."""
+    return [IMPORTED_SEED] if variant(name).imported else PRETRAIN_SEEDS
+
+
+def books_for(name):
+    """The text books a variant's model reads: the official ones for an imported checkpoint
+    (call it after text_books.smk is included)."""
+    return TEXT_BOOKS_OFFICIAL if variant(name).imported else TEXT_BOOKS
+
+
 def eval_metrics(*tasks):
     """metrics.json files of the evaluation stage whose task level is one of ``tasks`` (call
     it after evaluate.smk and finetune.smk are included)."""
@@ -102,13 +115,24 @@ def eval_metrics(*tasks):
     ]
 
 
+def run_metrics(wildcards):
+    """metrics.json of every evaluation and fine-tuning of one run (variant x seed; call it
+    after evaluate.smk and finetune.smk are included)."""
+    run = f"/{wildcards.variant}/seed{wildcards.seed}/"
+    return [
+        f
+        for f in EVAL_FINAL_OUTPUTS + PROBE_FINAL_OUTPUTS + FINETUNE_FINAL_OUTPUTS
+        if os.path.basename(f) == EVAL_FILES["metrics"] and run in f
+    ]
+
+
 def zeroshot_runs(dataset):
     """Evaluation dirs of every evaluated variant x pretraining seed on ``dataset`` (call it
     after evaluate.smk is included)."""
     return [
         eval_dir("zeroshot", dataset, variant, seed)
         for variant in EVAL_VARIANTS
-        for seed in PRETRAIN_SEEDS
+        for seed in run_seeds(variant)
     ]
 
 

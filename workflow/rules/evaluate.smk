@@ -33,7 +33,7 @@ EVAL_FINAL_OUTPUTS = [
     for task, datasets in EVAL_DATASETS.items()
     for dataset in datasets
     for variant in EVAL_VARIANTS
-    for seed in PRETRAIN_SEEDS
+    for seed in run_seeds(variant)
     for name in EVAL_FILES.values()
 ]
 
@@ -56,16 +56,16 @@ PROBE_FINAL_OUTPUTS = [
     f"{eval_dir('probe', dataset, variant, seed)}/{name}"
     for dataset in PROBE_DATASETS
     for variant in EVAL_VARIANTS
-    for seed in PRETRAIN_SEEDS
+    for seed in run_seeds(variant)
     for name in EVAL_FILES.values()
 ]
 
 
-# Inputs of every evaluation job: the model, the text books and the data-stage files.
+# Inputs of every evaluation job: the model and the data-stage files (and the model's text
+# books, books_for(variant)).
 EVAL_INPUTS = {
     "weights": f"{EVAL_RUN}/{RUN_FILES['weights']}",
     "meta": f"{EVAL_RUN}/{RUN_FILES['meta']}",
-    "books": TEXT_BOOKS,
     "manifest": f"{EVAL_DATA}/manifest.parquet",
     "splits": f"{EVAL_DATA}/splits.csv",
     "summary": f"{EVAL_DATA}/shards/summary.json",
@@ -76,6 +76,7 @@ EVAL_INPUTS = {
 rule evaluate_zeroshot:
     input:
         **EVAL_INPUTS,
+        books=lambda wildcards: books_for(wildcards.variant),
     output:
         predictions=f"{EVAL_OUT['zeroshot']}/{EVAL_FILES['predictions']}",
         metrics=f"{EVAL_OUT['zeroshot']}/{EVAL_FILES['metrics']}",
@@ -108,6 +109,7 @@ rule evaluate_zeroshot:
 rule evaluate_grounding:
     input:
         **EVAL_INPUTS,
+        books=lambda wildcards: books_for(wildcards.variant),
         exact=lambda wildcards: (
             f"results/synthcxr/ground_truth/{wildcards.dataset}"
             if wildcards.dataset in synthcxr_datasets()
@@ -192,6 +194,7 @@ rule evaluate_grounding_controls:
 rule evaluate_probe:
     input:
         **EVAL_INPUTS,
+        books=lambda wildcards: books_for(wildcards.variant),
         truth=PROBE_TRUTH,
     output:
         predictions=f"{EVAL_OUT['probe']}/{EVAL_FILES['predictions']}",

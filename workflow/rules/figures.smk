@@ -16,7 +16,7 @@ FIGURES_CONFIG = config["figures"]
 OVERLAY = {
     "dataset": FIGURES_CONFIG["overlay_dataset"],
     "variant": FIGURES_CONFIG["overlay_variant"],
-    "seed": PRETRAIN_SEEDS[0],
+    "seed": run_seeds(FIGURES_CONFIG["overlay_variant"])[0],
 }
 FIGURE_NAMES = [figure_name("roc", d) for d in ZEROSHOT_DATASETS] + [
     figure_name(kind)
@@ -87,6 +87,7 @@ rule figure_roc:
 rule figure_grounding_overlays:
     input:
         **{role: path.format(**OVERLAY) for role, path in EVAL_INPUTS.items()},
+        books=books_for(OVERLAY["variant"]),
         grounding=f"{eval_dir('grounding', **OVERLAY)}/{EVAL_FILES['metrics']}",
     output:
         png=report(
@@ -147,10 +148,11 @@ rule figure_label_efficiency:
 rule figure_pretraining_curves:
     input:
         # model.json is written after the run's metrics/steps.csv and epochs.csv (which the
-        # pretrain rule does not declare); random_init has none and is named in the footnote.
+        # pretrain rule does not declare); random_init has none and is named in the footnote;
+        # imported checkpoints were trained elsewhere and are left out.
         expand(
             f"{MODELS}/{{variant}}/seed{{seed}}/{RUN_FILES['meta']}",
-            variant=PRETRAIN_VARIANTS,
+            variant=TRAINED_VARIANTS,
             seed=PRETRAIN_SEEDS,
         ),
     output:

@@ -36,7 +36,7 @@ FINETUNE_FINAL_OUTPUTS = [
     for kind, datasets in FINETUNE_DATASETS.items()
     for dataset in datasets
     for variant in FINETUNE_VARIANTS
-    for seed in PRETRAIN_SEEDS
+    for seed in run_seeds(variant)
     for pct in FINETUNE_PCTS
     for ft in FINETUNE["seeds"]
     for name in EVAL_FILES.values()

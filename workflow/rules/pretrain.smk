@@ -1,26 +1,32 @@
 # Pretraining: the report x image join, then one run per variant x seed
-# (results/models/{variant}/seed{seed}/). Jobs get only the part of the config they depend on
+# (results/models/{variant}/seed{seed}/); a published checkpoint (pretrain.external) is imported
+# into results/models/{variant}/seed0/ instead. Jobs get only the part of the config they depend on
 # (as inline JSON), so changing it reruns exactly them; a rerun resumes from the last checkpoint.
 # Needs common.smk and text_books.smk.
 
 import os
 
 from medslip.settings import preset
-from medslip.layout import JOIN_FILES, RUN_FILES
+from medslip.layout import JOIN_FILES, RUN_FILES, MODELS_DIR
 from medslip.variants import variant
 
 TRAIN = preset(config)["train"]
 PRETRAIN_VARIANTS = config["pretrain"]["variants"]
 PRETRAIN_SEEDS = config["pretrain"]["seeds"]
-MODELS = "results/models"
+# Variants imported from published checkpoints, and those this workflow trains.
+IMPORTED_VARIANTS = [v for v in PRETRAIN_VARIANTS if variant(v).imported]
+TRAINED_VARIANTS = [v for v in PRETRAIN_VARIANTS if not variant(v).imported]
+MODELS = MODELS_DIR
 PRETRAIN_JOIN = f"{MODELS}/pretrain_data"
+
+
 # Final outputs of the pretraining stage (inputs of rule all).
-PRETRAIN_FINAL_OUTPUTS = expand(
-    f"{MODELS}/{{variant}}/seed{{seed}}/{{name}}",
-    variant=PRETRAIN_VARIANTS,
-    seed=PRETRAIN_SEEDS,
-    name=[RUN_FILES["weights"], RUN_FILES["meta"]],
-)
+PRETRAIN_FINAL_OUTPUTS = [
+    f"{MODELS}/{name}/seed{seed}/{RUN_FILES[role]}"
+    for name in PRETRAIN_VARIANTS
+    for seed in run_seeds(name)
+    for role in ("weights", "meta")
+]
 
 
 wildcard_constraints:
@@ -78,6 +84,8 @@ rule pretrain:
         "results/logs/pretrain/{variant}_seed{seed}.log",
     benchmark:
         "results/benchmarks/pretrain/{variant}_seed{seed}.tsv"
+    wildcard_constraints:
+        variant="|".join(TRAINED_VARIANTS) or "no-variant",
     conda:
         torch_env("../envs/train.yaml", TRAIN["gpus"])
     threads: TRAIN["cpu_threads"]
@@ -104,3 +112,25 @@ rule pretrain:
         " --seed {wildcards.seed} --data {params.data} --reports {params.reports}"
         " --join {params.join} --books {input.books} {params.embeddings}"
         " --threads {threads} --out {params.run_dir} > {log} 2>&1"
+
+
+rule import_checkpoint:
+    input:
+        checkpoint=lambda wildcards: config["pretrain"]["external"][wildcards.variant],
+        books=TEXT_BOOKS_OFFICIAL,
+    output:
+        weights=f"{MODELS}/{{variant}}/seed{IMPORTED_SEED}/{RUN_FILES['weights']}",
+        meta=f"{MODELS}/{{variant}}/seed{IMPORTED_SEED}/{RUN_FILES['meta']}",
+    log:
+        "results/logs/pretrain/{variant}_import.log",
+    benchmark:
+        "results/benchmarks/pretrain/{variant}_import.tsv"
+    wildcard_constraints:
+        variant="|".join(IMPORTED_VARIANTS) or "no-variant",
+    conda:
+        "../envs/train.yaml"
+    params:
+        run_dir=lambda wildcards, output: os.path.dirname(output.weights),
+    shell:
+        "medslip import-checkpoint {input.checkpoint:q} --variant {wildcards.variant}"
+        " --books {input.books} --out {params.run_dir} > {log} 2>&1"

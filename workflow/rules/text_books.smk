@@ -1,9 +1,13 @@
 # Text books: the frozen text encoder's embeddings of the 75 entity and 51 landmark prompts
-# (results/models/text_books.safetensors, read by pretraining and every evaluation) and of whole
-# reports (report_embeddings.safetensors, the global CLIP baseline's targets); medslip text-books,
-# code in medslip.model.text_books. Needs common.smk.
+# (results/models/text_books.safetensors, read by pretraining and every evaluation of a model
+# trained here; text_books_official.safetensors, the official text side that imported checkpoints
+# read) and of whole reports (report_embeddings.safetensors, the global CLIP baseline's targets);
+# medslip text-books, code in medslip.model.text_books. Needs common.smk.
 
-TEXT_BOOKS = "results/models/text_books.safetensors"
+from medslip.layout import text_books_path
+
+TEXT_BOOKS = text_books_path(imported=False)
+TEXT_BOOKS_OFFICIAL = text_books_path(imported=True)
 REPORT_EMBEDDINGS = "results/models/report_embeddings.safetensors"
 
 
@@ -21,6 +25,25 @@ rule text_books:
         config=lambda wildcards: config_for("text_books"),
     shell:
         "medslip text-books --config {params.config} --out {output.books} > {log} 2>&1"
+
+
+# The books of imported checkpoints: text.encoder (a local Bio_ClinicalBERT) and text.descriptions
+# (the official ones) with the official pooling and prompt lengths (medslip.settings.OFFICIAL_TEXT).
+rule text_books_official:
+    output:
+        books=TEXT_BOOKS_OFFICIAL,
+        meta=TEXT_BOOKS_OFFICIAL.replace(".safetensors", ".json"),
+    log:
+        "results/logs/pretrain/text_books_official.log",
+    benchmark:
+        "results/benchmarks/pretrain/text_books_official.tsv"
+    conda:
+        "../envs/train.yaml"
+    params:
+        config=lambda wildcards: config_for("text_books_official"),
+    shell:
+        "medslip text-books --official --config {params.config} --out {output.books}"
+        " > {log} 2>&1"
 
 
 rule report_embeddings:
