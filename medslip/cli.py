@@ -112,5 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def run() -> None:
+    """The ``medslip`` program: :func:`main`, then exit at once with its code, every output
+    already written (atomically) and the logs flushed. Skipping the interpreter's teardown avoids
+    a C++ runtime abort ("terminate called without an active exception") that native thread
+    pools can raise while they are torn down on a loaded machine, which would fail a finished
+    job."""
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
