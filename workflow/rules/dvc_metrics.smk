@@ -109,7 +109,7 @@ rule dvc_metrics_roc:
     wildcard_constraints:
         dataset="|".join(ZEROSHOT_DATASETS) or "no-dataset",
     conda:
-        "../envs/figures.yaml"  # scikit-learn
+        "../envs/results.yaml"
     params:
         runs=lambda wildcards: " ".join(zeroshot_runs(wildcards.dataset)),
     shell:
