@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests._workflow import copy_tree
 from tests.conftest import REPO
 
 
@@ -51,12 +51,12 @@ def test_ci_workflow_runs_ci_run_on_python_311():
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
-    """A checkout with workflow/ (linked) and a copy of .test/ only: no config/, so the run can
-    only use what .test/ holds; outputs stay out of the repository."""
+    """A checkout with workflow/ (linked) and a copy of .test/'s own files only (not the results
+    of an earlier `snakemake --directory .test` run): no config/, so the run can only use what
+    .test/ holds; outputs stay out of the repository."""
     root = tmp_path_factory.mktemp("catalog")
     (root / "workflow").symlink_to(REPO / "workflow")
-    shutil.copytree(REPO / ".test", root / ".test", symlinks=True)
-    return root
+    return copy_tree(root, ".test")
 
 
 def _snakemake(root: Path, *args: str) -> subprocess.CompletedProcess:

@@ -21,6 +21,7 @@ import yaml
 
 from medslip.errors import MedslipError
 from medslip.tables.dvc_metrics import benchmark_figures, headline
+from tests._workflow import copy_tree
 from tests.conftest import REPO
 
 DVC = (sys.executable, "-m", "dvc")
@@ -46,21 +47,6 @@ def run(root: Path, *cmd: str) -> str:
     out = res.stdout + res.stderr
     assert res.returncode == 0, f"{' '.join(cmd)} failed:\n{out[-6000:]}"
     return out
-
-
-def copy_tree(dest: Path) -> Path:
-    """The working tree (tracked and untracked, not ignored, files) copied to ``dest``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "-co", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        if (REPO / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
-    return dest
 
 
 def git_commit(root: Path, message: str) -> None:
