@@ -125,6 +125,7 @@ class Workflow:
     rules: tuple[Rule, ...]
     finals: tuple[str, ...]  # the inputs of rule all
     metrics: tuple[str, ...]  # METRICS_FINAL_OUTPUTS (dvc_metrics.smk)
+    dvc_metrics: tuple[str, ...]  # DVC_METRICS (dvc_metrics.smk)
     pretrain: tuple[str, ...]  # PRETRAIN_FINAL_OUTPUTS (pretrain.smk)
     run_files: dict[str, str]  # RUN_FILES (medslip.layout)
 
@@ -173,6 +174,7 @@ def load_workflow(root: Path, configfiles: tuple[Path, ...] = ()) -> Workflow:
             rules=tuple(_rule(rule, root) for rule in workflow.rules),
             finals=tuple(map(str, workflow.get_rule("all").input)),
             metrics=tuple(names["METRICS_FINAL_OUTPUTS"]),
+            dvc_metrics=tuple(names["DVC_METRICS"]),
             pretrain=tuple(names["PRETRAIN_FINAL_OUTPUTS"]),
             run_files=dict(names["RUN_FILES"]),
         )
@@ -340,7 +342,7 @@ def build(root: Path) -> dict[str, Any]:
         above += stage.outs
     return {
         "stages": stages,
-        "metrics": [p for p in workflow.metrics if p.endswith(".json")],
+        "metrics": list(workflow.dvc_metrics),
         "plots": plots(workflow),
     }
 

@@ -20,6 +20,7 @@ BASE = {
     "rle",
     "layout",
     "progress",
+    "dvc_sync",
 }
 ORDER: list[set[str]] = [
     {"base"},
