@@ -72,7 +72,7 @@ rule dvc_metrics_benchmarks:
                 r.name: sorted(
                     {
                         r.benchmark.apply_wildcards(r.get_wildcards(path))
-                        for path in workflow.get_rule("all").input
+                        for path in rules.all.input
                         if r.is_producer(path)
                     }
                 )
