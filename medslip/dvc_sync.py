@@ -153,9 +153,10 @@ def sync(root: Path, environ: Mapping[str, str] = os.environ) -> str | None:
     (see the module text; a DVC stage of this repository runs when ``environ`` names it); a line
     saying what was done, or None when nothing was to do."""
     lock = root / LOCK
-    if not lock.is_file():
+    if not (lock.is_file() and (root / "dvc.yaml").is_file()):
         return None
-    in_repo = Path(environ.get("DVC_ROOT", "/nonexistent")).resolve() == root.resolve()
+    dvc_root = environ.get("DVC_ROOT")
+    in_repo = bool(dvc_root) and Path(dvc_root).resolve() == root.resolve()
     in_stage = environ.get("DVC_STAGE") if in_repo else None
     key = hashlib.sha256(lock.read_bytes()).hexdigest()
     marker = root / MARKER
