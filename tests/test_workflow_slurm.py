@@ -222,7 +222,7 @@ def paper_dry_run(tmp_path_factory) -> tuple[dict, str]:
     return validate_config(config), res.stdout + res.stderr
 
 
-def test_the_paper_config_names_placeholders_check_config_lists(tmp_path):
+def test_the_paper_config_is_the_papers_run_and_check_config_lists_what_to_edit(tmp_path):
     res = subprocess.run(
         [sys.executable, "-m", "medslip.cli", "check-config", str(PAPER)],
         capture_output=True,
@@ -260,7 +260,7 @@ def test_paper_model_job_asks_for_what_its_members_need_together(paper_dry_run):
     """Each group job: the pretraining's GPUs; the larger of the pretraining's CPUs and memory and
     those of its evaluations side by side; the pretraining's runtime plus the longest
     evaluation's (not the sum of all), within 48 h."""
-    config, log = paper_dry_run
+    _, log = paper_dry_run
     groups = _group_submissions(log)
     assert len(groups) == 21, len(groups)  # one per variant x seed
     for group in groups:
