@@ -148,9 +148,9 @@ def validate_config(
 
     Raises :class:`ConfigError` naming the offending key for unknown keys, wrong types, values out
     of range, input paths (keys marked ``x-input-path`` in the schema) that do not exist
-    relative to ``base_dir``, and, for a ``whole`` config (not the part a workflow job is handed),
-    keys that disagree with each other (:func:`cross_key_errors`). ``medslip check-config`` and
-    the Snakefile both call this.
+    relative to ``base_dir`` (every one, a line each), and, for a ``whole`` config (not the part
+    a workflow job is handed), keys that disagree with each other (:func:`cross_key_errors`).
+    ``medslip check-config`` and the Snakefile both call this.
     """
     schema = load_schema()
     cls = _with_defaults(jsonschema.validators.validator_for(schema))
@@ -165,6 +165,7 @@ def validate_config(
             else:
                 lines.append(f"{where}: {err.message}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+    missing = []
     for key in _input_path_keys(schema):
         node: Any = config
         for part in key:
@@ -172,7 +173,9 @@ def validate_config(
         if node == "":  # Path("") is the working directory, which always exists
             raise ConfigError(f'{".".join(key)}: empty path; write null (not "") to leave it unset')
         if node is not None and not (Path(base_dir) / node).exists():
-            raise ConfigError(f"{'.'.join(key)}: input path {node!r} does not exist")
+            missing.append(f"{'.'.join(key)}: input path {node!r} does not exist")
+    if missing:
+        raise ConfigError("input paths that do not exist:\n  " + "\n  ".join(missing))
     problems = cross_key_errors(config) if whole else []
     if problems:
         raise ConfigError("inconsistent configuration:\n  " + "\n  ".join(problems))

@@ -170,6 +170,42 @@ def table_files(name: str) -> dict[str, str]:
     return {kind: f"{TABLES_DIR}/{name}.{kind}" for kind in ("csv", "md")}
 
 
+ABLATION_KEYS = ("variant", "source", "split")
+"""Key columns of ``ablation.csv``; every other column is a task's headline value (``{col}``) or
+its interval and seed count (``{col}_lo``, ``{col}_hi``, ``{col}_n_seeds``)."""
+
+
+def headline_columns(columns: list[str]) -> list[str]:
+    """The headline value columns of the ablation table: those with ``_lo`` and ``_hi`` siblings
+    (table order)."""
+    names = set(columns)
+    return [
+        c
+        for c in columns
+        if c not in ABLATION_KEYS
+        and not c.endswith(("_lo", "_hi", "_n_seeds"))
+        and {f"{c}_lo", f"{c}_hi"} <= names
+    ]
+
+
+# ---- DVC metrics (medslip dvc-metrics) ---------------------------------------------------------
+METRICS_DIR = "results/metrics"
+"""Folder of the DVC metrics and plot data."""
+
+METRICS_FILES = {
+    "headline": f"{METRICS_DIR}/headline",
+    "data": f"{METRICS_DIR}/data.json",
+    "benchmarks": f"{METRICS_DIR}/benchmarks.json",
+}
+"""The headline folder (``headline/<source>/<task column>.json``, ``{variant: value}``: what
+``dvc metrics show`` lists), the dataset counts and the per-rule benchmark figures."""
+
+
+def roc_points_file(dataset: str) -> str:
+    """``results/metrics/roc_{dataset}.csv``: the zero-shot ROC points DVC plots."""
+    return f"{METRICS_DIR}/roc_{dataset}.csv"
+
+
 # ---- figures (medslip figure) -------------------------------------------------------------------
 FIGURES_DIR = "results/figures"
 """Folder of every figure."""

@@ -110,12 +110,14 @@ SMK_IMPORT = re.compile(
 
 @dataclass(frozen=True)
 class Rule:
-    """A rule: name, file (relative to the root), output patterns, the medslip commands it runs."""
+    """A rule: name, file (relative to the root), output patterns, the medslip commands it runs
+    and its conda env file (relative to the root; None without one)."""
 
     name: str
     snakefile: str
     outputs: tuple[str, ...]
     commands: tuple[str, ...]
+    conda_env: str | None
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class Workflow:
     rules: tuple[Rule, ...]
     finals: tuple[str, ...]  # the inputs of rule all
     metrics: tuple[str, ...]  # METRICS_FINAL_OUTPUTS (dvc_metrics.smk)
+    dvc_metrics: tuple[str, ...]  # DVC_METRICS (dvc_metrics.smk)
     pretrain: tuple[str, ...]  # PRETRAIN_FINAL_OUTPUTS (pretrain.smk)
     trained: tuple[str, ...]  # TRAINED_VARIANTS (pretrain.smk): not imported
     run_files: dict[str, str]  # RUN_FILES (medslip.layout)
@@ -146,25 +149,35 @@ def _rule(rule: Any, root: Path) -> Rule:
         if not commands:
             sys.exit(f"rule {rule.name}: its shell command runs no `medslip <command>`")
     snakefile = Path(rule.snakefile).resolve().relative_to(root.resolve())
-    return Rule(rule.name, snakefile.as_posix(), outputs, commands)
+    env = None
+    if isinstance(rule.conda_env, str):  # a path relative to the rule file
+        env = (root / snakefile.parent / rule.conda_env).resolve().relative_to(root.resolve())
+    return Rule(rule.name, snakefile.as_posix(), outputs, commands, env and env.as_posix())
 
 
-def load_workflow(root: Path) -> Workflow:
+def load_workflow(root: Path, configfiles: tuple[Path, ...] = ()) -> Workflow:
     """The rules and exported output lists of the workflow under ``root`` on its
-    config/config.yaml, parsed through Snakemake's API (nothing runs, nothing is written)."""
+    config/config.yaml (overlaid by ``configfiles``), parsed through Snakemake's API (nothing
+    runs, nothing is written)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.enums import Quietness
-    from snakemake.settings.types import OutputSettings, ResourceSettings
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
     settings = OutputSettings(quiet={Quietness.ALL}, enable_file_logging=False)
     with SnakemakeApi(settings) as api:
         snakefile = root / "workflow" / "Snakefile"
-        workflow = api.workflow(ResourceSettings(), snakefile=snakefile, workdir=root)._workflow
+        workflow = api.workflow(
+            ResourceSettings(),
+            ConfigSettings(configfiles=configfiles),
+            snakefile=snakefile,
+            workdir=root,
+        )._workflow
         names = workflow.globals
         return Workflow(
             rules=tuple(_rule(rule, root) for rule in workflow.rules),
             finals=tuple(map(str, workflow.get_rule("all").input)),
             metrics=tuple(names["METRICS_FINAL_OUTPUTS"]),
+            dvc_metrics=tuple(names["DVC_METRICS"]),
             pretrain=tuple(names["PRETRAIN_FINAL_OUTPUTS"]),
             trained=tuple(names["TRAINED_VARIANTS"]),
             run_files=dict(names["RUN_FILES"]),
@@ -337,7 +350,7 @@ def build(root: Path) -> dict[str, Any]:
         above += stage.outs
     return {
         "stages": stages,
-        "metrics": [p for p in workflow.metrics if p.endswith(".json")],
+        "metrics": list(workflow.dvc_metrics),
         "plots": plots(workflow),
     }
 

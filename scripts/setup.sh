@@ -15,7 +15,7 @@ fi
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "medslip needs Python 3.11"'
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-.venv/bin/pip install -q -U pip
+.venv/bin/pip install -q -U pip -c scripts/constraints.txt
 # The CPU wheel of torch 2.13.0 first: any other torch spec pulls gigabytes of CUDA packages.
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q torch==2.13.0 -c scripts/constraints.txt -e ".[all,dev]"

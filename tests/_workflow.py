@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import REPO
+
+
+def copy_tree(dest: Path, *paths: str) -> Path:
+    """The working tree's files under ``paths`` (all when none given; tracked, and untracked but
+    not ignored) copied to ``dest``: never the outputs of an earlier run, which git ignores."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "-co", "--exclude-standard", "--", *paths],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
 
 
 def make_workdir(work: Path) -> Path:

@@ -17,6 +17,7 @@ import pytest
 from medslip.cli import main
 from medslip.finetune.seg import UNDEFINED, overlap_summary
 from medslip.layout import RUN_FILES
+from medslip.tables.dvc_metrics import headline_columns
 from medslip.tables.output import markdown
 from medslip.tables.paper import finetune_segmentation
 from tests._cli import fails as _fails
@@ -203,7 +204,7 @@ def test_headline_metrics_of_a_broken_ablation_table_name_it(tmp_path, caplog):
     argv = ["dvc-metrics", "headline", "--ablation", table, "--out", tmp_path / "h.json"]
     assert main([str(a) for a in argv]) == 0
     frame = pd.read_csv(table)
-    column = next(c for c in frame.columns if c.endswith("_hi"))
+    column = headline_columns(list(frame.columns))[0]
     frame[column] = frame[column].astype(object)
     frame.loc[0, column] = "high"
     frame.to_csv(table, index=False)

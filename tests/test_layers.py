@@ -24,6 +24,7 @@ BASE = {
     "flags",
     "progress",
     "hashing",
+    "dvc_sync",
 }
 ORDER: list[set[str]] = [
     {"base"},

@@ -1,6 +1,6 @@
-"""``medslip dvc-metrics KIND``: one DVC metrics or plot file under ``results/metrics/`` (see
-:mod:`medslip.tables.dvc_metrics`), atomically, from the exact input files named on the command
-line."""
+"""``medslip dvc-metrics KIND``: DVC metrics or plot data under ``results/metrics/`` (see
+:mod:`medslip.tables.dvc_metrics`), each file atomically, from the exact input files named on the
+command line."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import argparse
 
 NAME = "dvc-metrics"
 HELP = "write a DVC metrics file (headline, data, benchmarks) or the ROC points of one dataset"
+OUTPUT_EITHER = ("out",)
+"""``--out``: a directory for ``headline`` (a file per source and task), else a file."""
 
 _KINDS = {
-    "headline": "{variant: {source: {column: value}}} of results/tables/ablation.csv (JSON)",
+    "headline": "one JSON file per data source and task, {variant: value}, of "
+    "results/tables/ablation.csv (--out: a folder)",
     "data": "images, quarantined, split and subset sizes of each results/data/* (JSON)",
     "benchmarks": "jobs, median and total seconds and peak memory per rule (JSON)",
     "roc": "zero-shot ROC points (variant, seed, fpr, tpr) of every run on one dataset (CSV)",
@@ -67,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
             value = metrics.headline(table)
         except MedslipError as exc:
             raise MedslipError(f"{args.ablation}: {exc}") from None
-    elif args.kind == "data":
+        count = metrics.write_headline(value, args.out)
+        log.info("headline: %d files -> %s", count, args.out)
+        return 0
+    if args.kind == "data":
         value = metrics.data_counts(args.data_dirs)
     else:
         jobs: dict[str, list[str]] = {}

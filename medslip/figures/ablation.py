@@ -25,8 +25,8 @@ from medslip.figures.style import (
     variant_order,
     whiskers,
 )
+from medslip.layout import headline_columns
 
-ROW_KEYS = ["variant", "source", "split"]
 TASK_NAMES = {"zeroshot": "zero-shot", "grounding": "grounding", "finetune": "fine-tuning"}
 METRIC_NAMES = {
     "auc": "AUC",
@@ -45,18 +45,6 @@ _COLUMN = re.compile(
     + r")(?:_(?P<pct>[\d.]+)pct)?$"
 )
 CHANCE = {"auc": 0.5, "pixel_auroc": 0.5}
-
-
-def headline_columns(columns: list[str]) -> list[str]:
-    """The metric columns of the table: those with ``_lo`` and ``_hi`` siblings (table order)."""
-    names = set(columns)
-    return [
-        c
-        for c in columns
-        if c not in ROW_KEYS
-        and not c.endswith(("_lo", "_hi", "_n_seeds"))
-        and {f"{c}_lo", f"{c}_hi"} <= names
-    ]
 
 
 def describe(column: str) -> tuple[str, str | None]:

@@ -1,9 +1,12 @@
-"""DVC metrics and plot data (``results/metrics/``): the headline numbers of the ablation table,
-the dataset counts of the data stage, per-rule figures of Snakemake's benchmark files, and the
-zero-shot ROC points of every evaluated run on one dataset.
+"""DVC metrics and plot data (``results/metrics/``, names in :mod:`medslip.layout`): the headline
+numbers of the ablation table, the dataset counts of the data stage, per-rule figures of
+Snakemake's benchmark files, and the zero-shot ROC points of every evaluated run on one dataset.
 
-The JSON files hold numbers only (no NaN: a value that is not applicable is left out), nested so
-that ``dvc metrics show`` names each as ``variant.source.column`` or ``dataset.count``.
+The JSON files hold numbers only (no NaN: a value that is not applicable is left out). The
+headline is one file per data source and task (``headline/<source>/<column>.json``) holding
+``{variant: value}``, so that ``dvc metrics show`` is one row per task and one column per
+variant, and ``dvc metrics diff`` one row per changed (task, variant); intervals and seed counts
+stay in ``results/tables/ablation.csv``.
 """
 
 from __future__ import annotations
@@ -19,11 +22,8 @@ import pandas as pd
 
 from medslip.atomic import write_bytes_atomic
 from medslip.errors import MedslipError
-from medslip.layout import EVAL_FILES
+from medslip.layout import ABLATION_KEYS, EVAL_FILES, headline_columns
 from medslip.tables.stages import data_summary
-
-KEYS = ("variant", "source", "split")
-"""Key columns of ``ablation.csv``; every other column is a value or its interval/seed count."""
 
 
 def _number(value: Any) -> float | int | None:
@@ -40,27 +40,40 @@ def _number(value: Any) -> float | int | None:
 
 
 def headline(ablation: pd.DataFrame) -> dict[str, dict[str, dict[str, float]]]:
-    """``{variant: {source: {column: value}}}`` from the ablation table: the headline value of
-    every task with its interval (``_lo``, ``_hi``) and seed count (``_n_seeds``);
-    not-applicable (empty or ``n/a``) cells left out.
-    A variant with two splits of one source, or a cell with other text, is an error."""
-    missing = [k for k in KEYS if k not in ablation.columns]
+    """``{source: {column: {variant: value}}}`` from the ablation table: the headline value of
+    every task (column) per variant and data source; not-applicable cells, and columns without a
+    value, left out. A variant with two splits of one source is an error (the key would hide
+    one)."""
+    missing = [k for k in ABLATION_KEYS if k not in ablation.columns]
     if missing:
         raise MedslipError(f"ablation table: key columns {missing} are missing")
     duplicated = ablation.duplicated(["variant", "source"])
     if duplicated.any():
-        rows = ablation.loc[duplicated, list(KEYS)].to_dict("records")
+        rows = ablation.loc[duplicated, list(ABLATION_KEYS)].to_dict("records")
         raise MedslipError(f"ablation table: several splits of one variant and source: {rows}")
-    columns = [c for c in ablation.columns if c not in KEYS]
     out: dict[str, dict[str, dict[str, float]]] = {}
+    columns = headline_columns(list(ablation.columns))
     for i, row in ablation.iterrows():
         for c in columns:
             text = row[c].strip() if isinstance(row[c], str) else ""
             if text not in ("", "n/a") and _number(text) is None:
                 raise MedslipError(f"ablation table: row {i + 1}: {c} {row[c]!r} is not a number")
-        values = {c: v for c in columns if (v := _number(row[c])) is not None}
-        out.setdefault(str(row["variant"]), {})[str(row["source"])] = values
+    for column in columns:
+        for _, row in ablation.iterrows():
+            if (value := _number(row[column])) is not None:
+                per_variant = out.setdefault(str(row["source"]), {}).setdefault(column, {})
+                per_variant[str(row["variant"])] = value
     return out
+
+
+def write_headline(value: Mapping[str, Mapping[str, Mapping[str, float]]], out: str | Path) -> int:
+    """:func:`headline` as ``out/<source>/<column>.json`` files (each atomically); the number of
+    files."""
+    for source, columns in value.items():
+        for column, per_variant in columns.items():
+            write_json(per_variant, Path(out, source, f"{column}.json"))
+    Path(out).mkdir(parents=True, exist_ok=True)  # a table without values: an empty folder
+    return sum(len(columns) for columns in value.values())
 
 
 def data_counts(data_dirs: Iterable[str | Path]) -> dict[str, dict[str, int]]:

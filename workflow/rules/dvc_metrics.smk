@@ -1,20 +1,21 @@
 # DVC metrics and plot data under results/metrics/ (dvc.yaml `metrics:` and `plots:`, written by
-# scripts/dvc_stages.py): the headline numbers of the ablation table, the dataset counts of the
-# data stage, per-rule figures of the benchmark files of the jobs that write the final outputs
-# of `all`, and the zero-shot ROC points per dataset (code: medslip.tables.dvc_metrics). Needs every
-# other rule file. Export: METRICS_FINAL_OUTPUTS.
+# scripts/dvc_stages.py): the headline numbers of the ablation table (one file per data source and
+# task: what `dvc metrics show` lists), the dataset counts of the data stage, per-rule figures of
+# the benchmark files of the jobs that write the final outputs of `all`, and the zero-shot ROC
+# points per dataset (code: medslip.tables.dvc_metrics; names: medslip.layout). Needs every other
+# rule file. Export: METRICS_FINAL_OUTPUTS, DVC_METRICS.
 
 import shlex
 
-METRICS_DIR = "results/metrics"
-METRICS_JSON = {
-    name: f"{METRICS_DIR}/{name}.json" for name in ("headline", "data", "benchmarks")
-}
-METRICS_ROC = f"{METRICS_DIR}/roc_{{dataset}}.csv"
+from medslip.layout import METRICS_FILES, roc_points_file
+
+METRICS_ROC = roc_points_file("{dataset}")
 # Final outputs of the metrics (inputs of rule all).
-METRICS_FINAL_OUTPUTS = list(METRICS_JSON.values()) + expand(
+METRICS_FINAL_OUTPUTS = list(METRICS_FILES.values()) + expand(
     METRICS_ROC, dataset=ZEROSHOT_DATASETS
 )
+# What dvc.yaml declares as metrics (the other files: `dvc metrics show FILE`).
+DVC_METRICS = [METRICS_FILES["headline"]]
 
 
 # Seconds each, little memory: with a cluster executor they run where Snakemake runs.
@@ -34,7 +35,7 @@ rule dvc_metrics_headline:
     input:
         table_files("ablation")["csv"],
     output:
-        METRICS_JSON["headline"],
+        directory(METRICS_FILES["headline"]),
     log:
         "results/logs/metrics/headline.log",
     conda:
@@ -51,7 +52,7 @@ rule dvc_metrics_data:
             name=["split_counts.json", f"shards/{GATHERED['summary']}"],
         ),
     output:
-        METRICS_JSON["data"],
+        METRICS_FILES["data"],
     log:
         "results/logs/metrics/data.log",
     conda:
@@ -71,7 +72,7 @@ rule dvc_metrics_benchmarks:
                 r.name: sorted(
                     {
                         r.benchmark.apply_wildcards(r.get_wildcards(path))
-                        for path in workflow.get_rule("all").input
+                        for path in rules.all.input
                         if r.is_producer(path)
                     }
                 )
@@ -80,7 +81,7 @@ rule dvc_metrics_benchmarks:
             }
         ),
     output:
-        METRICS_JSON["benchmarks"],
+        METRICS_FILES["benchmarks"],
     log:
         "results/logs/metrics/benchmarks.log",
     conda:
@@ -109,7 +110,7 @@ rule dvc_metrics_roc:
     wildcard_constraints:
         dataset="|".join(ZEROSHOT_DATASETS) or "no-dataset",
     conda:
-        "../envs/figures.yaml"  # scikit-learn
+        "../envs/results.yaml"
     params:
         runs=lambda wildcards: " ".join(zeroshot_runs(wildcards.dataset)),
     shell:

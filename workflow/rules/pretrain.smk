@@ -88,7 +88,8 @@ rule pretrain:
         variant="|".join(TRAINED_VARIANTS) or "no-variant",
     conda:
         torch_env("../envs/train.yaml", TRAIN["gpus"])
-    threads: TRAIN["cpu_threads"]
+    # torch's threads and one CPU per data loader worker (the SLURM --cpus-per-task)
+    threads: TRAIN["cpu_threads"] + TRAIN["workers"]
     resources:
         gpu=TRAIN["gpus"],
         mem_mb=TRAIN["mem_mb"],
@@ -107,11 +108,12 @@ rule pretrain:
         data=lambda wildcards, input: os.path.dirname(input.manifest),
         join=lambda wildcards, input: os.path.dirname(input.join),
         run_dir=lambda wildcards, output: os.path.dirname(output.weights),
+        torch_threads=lambda wildcards, threads: max(1, threads - TRAIN["workers"]),
     shell:
         "{params.launcher} pretrain --config {params.config} --variant {wildcards.variant}"
         " --seed {wildcards.seed} --data {params.data} --reports {params.reports}"
         " --join {params.join} --books {input.books} {params.embeddings}"
-        " --threads {threads} --out {params.run_dir} > {log} 2>&1"
+        " --threads {params.torch_threads} --out {params.run_dir} > {log} 2>&1"
 
 
 rule import_checkpoint:
