@@ -210,7 +210,8 @@ def test_lab_round_trip(tmp_path):
     assert any(name.endswith("ablation.csv") for name in before)
 
     shown = run(work, *DVC, "metrics", "show").splitlines()
-    assert shown[0].split()[0] == "Path" and len(shown[0].split()) == 8, shown[0]  # 7 variants
+    # 7 variants and the grounding controls
+    assert shown[0].split()[0] == "Path" and len(shown[0].split()) == 8 + 3, shown[0]
     rows = [line.split()[0] for line in shown[1:]]  # one per task, no Snakemake marker file
     assert all(r.startswith("results/metrics/headline/SynthCXR/") for r in rows), rows
     assert "results/metrics/headline/SynthCXR/zeroshot_auc_nih_cxr14.json" in rows, rows

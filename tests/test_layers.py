@@ -22,6 +22,7 @@ BASE = {
     "rle",
     "layout",
     "flags",
+    "devices",
     "progress",
     "hashing",
     "dvc_sync",

@@ -45,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from medslip.config import config_from_arg
+    from medslip.devices import torch_device
     from medslip.errors import MedslipError
     from medslip.evaluate.grounding import run_grounding
     from medslip.evaluate.probe import run_probe
     from medslip.evaluate.zeroshot import run_zeroshot
-    from medslip.flags import torch_device
 
     if args.task == "controls":
         from medslip.evaluate.controls import run_grounding_controls

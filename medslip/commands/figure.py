@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
         written = draw_roc(args.runs, args.out)
     elif args.figure == "grounding_overlays":
         from medslip.config import config_from_arg
+        from medslip.devices import torch_device
         from medslip.figures.overlays import draw_grounding_overlays
-        from medslip.flags import torch_device
 
         device = torch_device(args.device)
         written = draw_grounding_overlays(

@@ -34,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from medslip.config import config_from_arg
+    from medslip.devices import torch_device
     from medslip.finetune.cls import run_finetune_cls
     from medslip.finetune.seg import run_finetune_seg
-    from medslip.flags import torch_device
 
     device = torch_device(args.device)
     runner = run_finetune_cls if args.task == "cls" else run_finetune_seg

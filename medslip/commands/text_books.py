@@ -59,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from medslip.config import config_from_arg
+    from medslip.devices import torch_device
     from medslip.errors import MedslipError
-    from medslip.flags import torch_device
     from medslip.model.text_books import build_books, save_books
     from medslip.settings import TextSettings
 
