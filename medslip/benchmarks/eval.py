@@ -32,11 +32,18 @@ from medslip.data.dataset import eval_transform
 from medslip.evaluate.grounding import attention_maps, normalise, upsample
 from medslip.model import create_model
 from medslip.settings import ModelSettings, TrainSettings
+from medslip.variants import VARIANTS
 from medslip.variants import variant as get_variant
 from medslip.vocab import ENTITY_INDEX
 
 FLOOR = 0.8
 CLASSES = ("pneumonia", "pneumothorax")
+
+
+FAMILY_FIRSTS = list(
+    {v.family: v.name for v in reversed(VARIANTS.values()) if v.trained and not v.imported}.values()
+)[::-1]
+"""The default variants: the first trained variant of each model family (registry order)."""
 
 
 def _cases(model: torch.nn.Module, images: torch.Tensor, size: int, variant: str) -> dict:
@@ -80,7 +87,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="medslip bench eval", description=__doc__)
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--preset", default="paper")
-    parser.add_argument("--variants", nargs="+", default=["medslip", "medklip", "global_clip"])
+    parser.add_argument("--variants", nargs="+", default=FAMILY_FIRSTS)
     parser.add_argument("--batches", type=int, nargs="+", default=[16])
     parser.add_argument("--shard-size", type=int, default=224, help="side of the uint8 input")
     parser.add_argument("--steps", type=int, default=7, help="timed rounds (median)")

@@ -46,11 +46,13 @@ from medslip.model.text_books import TextBooks, books_sha256, save_books
 from medslip.predict import Predictor
 from medslip.pretrain.import_checkpoint import import_checkpoint
 from medslip.settings import EvalSettings, ModelSettings
+from medslip.variants import VARIANTS
 from medslip.vocab import ENTITIES
 
 FLOOR = 0.8
 IMPORT_LIMIT_S = 30.0
-VARIANT, FAMILY = "medslip_official", "medslip"
+FAMILY = "medslip"
+VARIANT = next(v.name for v in VARIANTS.values() if v.imported and v.family == FAMILY)
 
 
 def _books(path: Path, dim: int) -> Path:

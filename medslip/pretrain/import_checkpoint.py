@@ -66,9 +66,8 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
         what = found.group(1).strip() if found else str(exc).splitlines()[0]
         raise MedslipError(
             f"{path}: refused: it needs pickle beyond tensors and plain containers ({what}), "
-            "and unpickling can run arbitrary code. If you trust the file, re-save its weights "
-            "in a separate Python: torch.save({'model': torch.load(PATH, weights_only=False)"
-            "['model']}, NEW)"
+            "and unpickling can run arbitrary code. Only if you trust the file and its source, "
+            "re-save its state dict alone (tensors under 'model') and import that file"
         ) from None
     except Exception as exc:  # any reader failure: truncated, not a torch file, unreadable
         first = (str(exc).splitlines() or [type(exc).__name__])[0]

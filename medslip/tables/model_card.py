@@ -25,6 +25,7 @@ from medslip.hashing import sha256_file, sha256_of
 from medslip.layout import RUN_FILES, table_files
 from medslip.tables.collect import read_metrics, with_ci
 from medslip.tables.output import cell
+from medslip.variants import VARIANTS
 from medslip.variants import variant as get_variant
 
 TASKS = {
@@ -36,7 +37,7 @@ TASKS = {
 }
 """Task level of results/eval -> (model-index task type, name)."""
 REAL_TABLE = table_files("real_lung_segmentation")["csv"]
-BASELINE = "random_init"
+BASELINE = next(v.name for v in VARIANTS.values() if not v.trained)
 """The never-trained reference of the real-data check (the registry's untrained variant)."""
 
 
