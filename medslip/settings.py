@@ -70,6 +70,7 @@ class TrainSettings:
     n_negatives: int
     clip_temperature: float
     uncertain: str
+    exclude_class: bool
     flip_swaps_laterality: bool
     crop_scale: tuple[float, float]
     compile: bool

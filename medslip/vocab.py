@@ -145,6 +145,25 @@ LANDMARKS: tuple[str, ...] = (
 ENTITY_INDEX: dict[str, int] = {name: i for i, name in enumerate(ENTITIES)}
 LANDMARK_INDEX: dict[str, int] = {name: i for i, name in enumerate(LANDMARKS)}
 
+UNSEEN_CLASSES: tuple[str, ...] = (
+    "pneumonia",
+    "infiltrate",
+    "mass",
+    "nodule",
+    "emphysema",
+    "fibrosis",
+    "thicken",
+    "hernia",
+)
+"""The official ``exclude_class`` list (MedKLIP's "unseen" ChestX-ray14 protocol, kept by the
+official `PreTrain_MeDSLIP/train_MeDSLIP.py`): entities left out of the pathology existence and
+contrastive terms so that zero-shot on them tests diseases never supervised. ``fibrosis`` is
+not one of the 75 entities (ChestX-ray14's Fibrosis maps to ``tail_abnorm_obs``), so, as in the
+official code, it removes nothing: :data:`UNSEEN_ENTITY_INDICES` has 7 entries."""
+UNSEEN_ENTITY_INDICES: tuple[int, ...] = tuple(
+    ENTITY_INDEX[name] for name in UNSEEN_CLASSES if name in ENTITY_INDEX
+)
+
 
 def _mirror(name: str) -> str:
     swapped = name.replace("left", "\0").replace("right", "left").replace("\0", "right")

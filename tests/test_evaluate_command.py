@@ -274,3 +274,22 @@ def test_grounding_writes_per_pair_values_and_tau_from_validation(work, tmp_path
 def test_grounding_global_clip_is_not_applicable(work, tmp_path):
     assert _evaluate(work, "grounding", "global_clip", tmp_path) == 0
     assert _outputs(tmp_path)[1]["status"] == "n/a"
+
+
+def test_upsample_puts_token_centres_where_the_trunk_does():
+    """Token i of a 16-pixel-stride trunk is centred on pixel 16·i (every stride-2 layer keeps
+    output j on input 2·j): a one-hot token map peaks there after bilinear upsampling, and the
+    oracle pooling is the inverse of the upsampling on the same cells."""
+    from medslip.evaluate.grounding import pooled
+
+    tokens = torch.zeros(1, 36)
+    tokens[0, 2 * 6 + 3] = 1.0
+    up = upsample(tokens, 96, "bilinear")[0]
+    assert divmod(int(up.argmax()), 96) == (32, 48)
+    assert float(up[32, 48]) == pytest.approx(1.0)
+    mask = torch.zeros(1, 96, 96, dtype=torch.bool)
+    mask[0, 28:37, 44:53] = True  # a 9-pixel square on the centre of token (2, 3)
+    cells = pooled(mask, 6, "bilinear").view(6, 6)
+    assert int(cells.argmax()) == 2 * 6 + 3 and int((cells > 0).sum()) == 1
+    flat = torch.rand(3, 64)
+    assert torch.allclose(pooled(upsample(flat, 128, "nearest"), 8, "nearest"), flat, atol=1e-6)

@@ -350,3 +350,29 @@ def test_full_model_overfits_a_fixed_batch():
     assert set(ratio) == EXPECTED_TERMS["medslip"] | {"total"}
     assert max(ratio.values()) <= 0.1, ratio
     assert isinstance(model(images[:1]), ModelOutput)
+
+
+# ---- exclude_class -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["medslip", "medklip"])
+def test_exclude_class_removes_the_unseen_entities_from_the_pathology_terms(name):
+    """With ``exclude_class`` the seven unseen entities (official list, fibrosis is not one of
+    the 75) get no gradient from the pathology terms, while every other entity does."""
+    from medslip.model.losses import excluded_entities
+    from medslip.vocab import ENTITY_INDEX, UNSEEN_ENTITY_INDICES
+
+    assert len(UNSEEN_ENTITY_INDICES) == 7 and ENTITY_INDEX["pneumonia"] in UNSEEN_ENTITY_INDICES
+    model = build(replace(TINY, variant=name, dropout=0.0))
+    images, matrix = batch(4, 64, p_pos=0.3, p_zero=0.3)
+    out = model(images)
+    out.logits_p.retain_grad()
+    exclude = excluded_entities(True, images.device)
+    loss = model.loss(out, matrix, torch.Generator().manual_seed(0), 1.0, 1.0, 7, exclude=exclude)
+    pathology = loss["exist_p"] + loss.get("protocl_p", loss.get("position"))
+    pathology.backward()
+    grad = out.logits_p.grad.abs().sum(dim=(0, 2))
+    kept = [i for i in range(75) if i not in UNSEEN_ENTITY_INDICES]
+    assert float(grad[list(UNSEEN_ENTITY_INDICES)].sum()) == 0.0
+    assert float(grad[kept].sum()) > 0.0
+    assert excluded_entities(False, images.device) is None

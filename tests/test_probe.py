@@ -22,28 +22,53 @@ from medslip.evaluate.probe import (
     probe_parts,
 )
 from medslip.model.text_books import save_books
+from medslip.rle import encode_siim
 from medslip.settings import ProbeSettings
 from tests.test_evaluate_command import SIZE, _books, _model, _outputs, _run_dir
 
 SETTINGS = ProbeSettings(fractions=(0.6, 0.2, 0.2), c_grid=(0.01, 0.1, 1.0), min_positives=3)
 
 
-def test_stream_features_are_the_pooled_decoder_memories():
+def test_stream_tokens_are_the_decoder_memories():
     images = torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
     medslip, medklip = _model("medslip"), _model("medklip")
     with torch.no_grad():
-        features = medslip.stream_features(images)
+        features = medslip.stream_tokens(images)
         x_p, x_a = medslip._streams(images)
-        pathology = medslip.res_l2_pathology(F.relu(medslip.res_l1_pathology(x_p))).mean(1)
-        anatomy = medslip.res_l2_anatomy(F.relu(medslip.res_l1_anatomy(x_a))).mean(1)
-        single = medklip.stream_features(images)
+        pathology = medslip.res_l2_pathology(F.relu(medslip.res_l1_pathology(x_p)))
+        anatomy = medslip.res_l2_anatomy(F.relu(medslip.res_l1_anatomy(x_a)))
+        single = medklip.stream_tokens(images)
     assert tuple(features) == medslip.STREAMS == ("pathology", "anatomy")
     torch.testing.assert_close(features["pathology"], pathology)
     torch.testing.assert_close(features["anatomy"], anatomy)
     assert not torch.allclose(features["pathology"], features["anatomy"])
     assert tuple(single) == medklip.STREAMS == ("pathology",)
-    assert single["pathology"].shape == (3, 16)
+    assert single["pathology"].shape == (3, (SIZE // 16) ** 2, 16)
     assert _model("global_clip").STREAMS == ()
+
+
+def test_a_finding_covers_the_tokens_it_fills_and_always_one():
+    """Coverage is read on the grounding's token cells; a lesion smaller than a token still
+    covers its most-covered token, a large one every token it fills to COVER."""
+    from medslip.evaluate.probe import covered_tokens
+    from medslip.rle import encode_siim
+
+    big = np.zeros((64, 64), dtype=bool)
+    big[:40, :40] = True  # fills the cells of tokens (0, 0), (0, 1), (1, 0), (1, 1) enough
+    small = np.zeros((64, 64), dtype=bool)
+    small[50:53, 60:63] = True  # 9 pixels in the cell of token (3, 3)
+    sites = pd.DataFrame(
+        {
+            "row": [0, 1],
+            "kind": ["effusion", "nodule"],
+            "landmark": ["left_pleural", "left_lower_lung"],
+            "mask_rle": [encode_siim(big), encode_siim(small)],
+            "size": [64, 64],
+        }
+    )
+    out = covered_tokens(sites, grid=4, size=64, aspect="stretch")
+    assert out[out["row"] == 0]["token"].tolist() == [0, 1, 2, 4, 5, 6, 8, 9, 10]
+    assert out[out["row"] == 1]["token"].tolist() == [15]
 
 
 def test_probe_parts_split_patients_by_the_fractions():
@@ -65,6 +90,7 @@ def _synthetic(seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict
         {"image_id": [f"i{i:03d}" for i in range(n)], "patient_id": np.repeat(np.arange(150), 2)}
     )
     frame["patient_id"] = "p" + frame["patient_id"].astype(str)
+    frame["token"] = 0
     presence = (rng.random((n, 3)) < 0.4).astype(float)
     landmark = (rng.random((n, 3)) < 0.4).astype(float)
     a = np.hstack([2 * presence, np.zeros((n, 9))]) + rng.normal(size=(n, 12))
@@ -107,7 +133,7 @@ def test_each_stream_wins_at_the_target_it_carries(swapped):
     )
     assert body["C"]["pathology"]["presence"]["chosen"] in SETTINGS.c_grid
     assert list(predictions.columns) == PREDICTION_COLUMNS
-    assert len(predictions) == 2 * 2 * 300 * 3  # streams x targets x images x columns
+    assert len(predictions) == 2 * 2 * 300 * 3  # streams x targets x rows x columns
     assert set(predictions["probe_split"]) == {"train", "val", "test"}
     assert body["counts"]["patients"] == {"train": 90, "val": 30, "test": 30}
 
@@ -153,6 +179,9 @@ def test_rare_columns_are_dropped_with_a_note():
 
 N_PATIENTS = 30
 KINDS = {"effusion": "left_pleural", "cardiomegaly": "heart_size"}
+MASKS = {"effusion": np.zeros((48, 48), dtype=bool), "cardiomegaly": np.zeros((48, 48), bool)}
+MASKS["effusion"][30:46, 28:46] = True  # lower right of the image: token (1, 1) of 2 x 2
+MASKS["cardiomegaly"][4:40, 4:40] = True  # fills part of every token's cell of 2 x 2
 
 
 def _write_data(root: Path) -> tuple[Path, Path]:
@@ -179,11 +208,15 @@ def _write_data(root: Path) -> tuple[Path, Path]:
     kinds = [
         sorted(k for j, k in enumerate(KINDS) if (i + j) % (2 + j) == 0) for i in range(len(ids))
     ]
-    pd.DataFrame({"image_id": ids, "kinds": kinds, "view": "PA"}).to_parquet(
+    pd.DataFrame({"image_id": ids, "kinds": kinds, "view": "PA", "size": 48}).to_parquet(
         truth / "images.parquet"
     )
-    findings = [(i, k, KINDS[k]) for i, ks in zip(ids, kinds, strict=True) for k in ks]
-    pd.DataFrame(findings, columns=["image_id", "kind", "landmark"]).to_parquet(
+    findings = [
+        (i, k, KINDS[k], encode_siim(MASKS[k]))
+        for i, ks in zip(ids, kinds, strict=True)
+        for k in ks
+    ]
+    pd.DataFrame(findings, columns=["image_id", "kind", "landmark", "mask_rle"]).to_parquet(
         truth / "findings.parquet"
     )
     stored = ids[1:]  # img00_0 quarantined
@@ -243,10 +276,15 @@ def test_probe_command_writes_the_table(work, tmp_path, variant):
     streams = ["pathology"] if variant == "medklip" else ["pathology", "anatomy"]
     assert list(metrics["table"]) == streams
     assert any("1 test images are not in the shards" in n for n in metrics["notes"])
-    images = metrics["counts"]["images"]
-    assert sum(images["presence"].values()) == 44  # 45 test images, one quarantined
-    assert sum(images["landmark"].values()) < 44  # only the images with a finding
-    assert sum(metrics["counts"]["patients"].values()) == N_PATIENTS - 1  # p0's only image
+    tokens = metrics["counts"]["images"]  # rows: the tokens a finding covers
+    truth_kinds = pd.read_parquet(work / "truth" / "images.parquet").set_index("image_id")
+    stored = [i for i in truth_kinds.index if i.startswith("img") and i != "img00_0"]
+    expected = sum(
+        len({3} if kinds.tolist() == ["effusion"] else {0, 1, 2, 3} if len(kinds) else set())
+        for kinds in truth_kinds.loc[stored, "kinds"]
+    )
+    assert sum(tokens["presence"].values()) == sum(tokens["landmark"].values()) == expected
+    assert "covers" in metrics["protocol"]["rows"]
     for stream in streams:
         for target, column in (("presence", "effusion"), ("landmark", "left_pleural")):
             entry = metrics["table"][stream][target]
@@ -256,15 +294,22 @@ def test_probe_command_writes_the_table(work, tmp_path, variant):
     assert set(predictions["target"]) == {"presence", "landmark"}
     assert not predictions["image_id"].str.startswith("train").any()
     assert predictions.groupby("patient_id")["probe_split"].nunique().max() == 1
-    kinds = pd.read_parquet(work / "truth" / "images.parquet").set_index("image_id")["kinds"]
-    effusion = predictions[predictions["column"] == "effusion"].drop_duplicates("image_id")
-    truth = [float("effusion" in kinds[i]) for i in effusion["image_id"]]
+    kinds = truth_kinds["kinds"]
+    effusion = predictions[predictions["column"] == "effusion"].drop_duplicates(
+        ["image_id", "token"]
+    )
+    truth = [
+        float("effusion" in kinds[i] and t == 3)
+        for i, t in zip(effusion["image_id"], effusion["token"], strict=True)
+    ]
     assert effusion["label"].tolist() == truth and 0 < sum(truth) < len(truth)
     if variant == "medklip":
         assert metrics["differences"] == {}
     else:
         assert set(metrics["differences"]) == {"presence", "landmark"}
+        assert all(d["auc_difference_mdd"] > 0 for d in metrics["differences"].values())
         assert metrics["verdict"].startswith("The pathology stream ")
+        assert "detectable" in metrics["verdict"]
     again = tmp_path / "again"
     assert _evaluate(work, variant, again) == 0
     assert _outputs(again)[1] == metrics  # seeded: identical split, fits and intervals

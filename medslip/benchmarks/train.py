@@ -37,6 +37,7 @@ from medslip.config import load_config
 from medslip.data.dataset import PretrainAugment, ShardDataset
 from medslip.data.shards import ShardWriter
 from medslip.model import create_model
+from medslip.model.losses import excluded_entities
 from medslip.model.trunk import ResNetTrunk
 from medslip.pretrain.schedule import adamw
 from medslip.settings import ModelSettings, TrainSettings
@@ -66,7 +67,7 @@ def _time_steps(step, steps: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def _backbone_step(settings: ModelSettings, train: TrainSettings, batch: int, device, autocast):
+def backbone_step(settings: ModelSettings, train: TrainSettings, batch: int, device, autocast):
     trunk = ResNetTrunk(settings.trunk_layers, settings.trunk_width).to(device)
     optimizer = adamw(trunk, train.warmup_lr, train.weight_decay)
     images = torch.randn(batch, 3, settings.image_size, settings.image_size, device=device)
@@ -81,7 +82,7 @@ def _backbone_step(settings: ModelSettings, train: TrainSettings, batch: int, de
     return step
 
 
-def _full_step(
+def full_step(
     settings: ModelSettings, train: TrainSettings, batch: int, device, autocast, text_dim: int
 ):
     generator = torch.Generator().manual_seed(0)
@@ -113,6 +114,7 @@ def _full_step(
                 alpha=train.alpha,
                 beta=train.beta,
                 n_negatives=train.n_negatives,
+                exclude=excluded_entities(train.exclude_class, device),
             )
         terms["total"].backward()
         optimizer.step()
@@ -189,9 +191,9 @@ def main(argv: list[str]) -> int:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
             step = (
-                _backbone_step(settings, train, batch, device, autocast)
+                backbone_step(settings, train, batch, device, autocast)
                 if variant is None
-                else _full_step(settings, train, batch, device, autocast, args.text_dim)
+                else full_step(settings, train, batch, device, autocast, args.text_dim)
             )
             flops[case] = step_flops(step, batch)
             seconds = _time_steps(step, args.steps, device)

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from medslip.data.shards import ShardReader
 from medslip.evaluate.grounding import (
     attention_entropy,
     grounding_protocol,
     pair_metrics,
+    pooled,
     score_truth,
     upsample,
 )
@@ -40,17 +40,12 @@ CONTROL_MAPS = {
     "bright pixels",
     "mean_map": "per class, the mean truth mask of the training split's positives: an "
     "image-independent prior of where the class sits",
-    "oracle": "the truth pooled to the model's token grid (area mean over each 16-pixel token), "
+    "oracle": "the truth pooled to the model's token grid (area mean over each token's cell), "
     "upsampled by the evaluation's own code: the best a map on that grid can do",
 }
 """What each control of :data:`~medslip.layout.GROUNDING_CONTROLS` maps."""
 CHUNK = 64
 """Pairs scored at a time."""
-
-
-def pooled(masks: torch.Tensor, grid: int) -> torch.Tensor:
-    """Bool truths (N, S, S) -> their area mean over a ``grid`` × ``grid`` token grid (N, T)."""
-    return F.adaptive_avg_pool2d(masks.float()[:, None], grid)[:, 0].flatten(1)
 
 
 def mean_maps(train: EvalSet, truths: Masks, size: int) -> dict[int, np.ndarray]:
@@ -77,16 +72,16 @@ def control_maps(
     on the token grid (N, T), whose entropy is reported like a model's attention."""
     size, _ = shard_geometry(data)
     if control == "oracle":
-        tokens = pooled(torch.from_numpy(np.stack([truths[p] for p in pairs])), grid)
+        tokens = pooled(torch.from_numpy(np.stack([truths[p] for p in pairs])), grid, mode)
         maps = upsample(tokens, size, mode)
     elif control == "brightness":
         reader = ShardReader(data.shards)
         ids = data.frame["image_id"].to_numpy()
         maps = torch.from_numpy(np.stack([reader[ids[r]] for r, _ in pairs]).astype(np.float32))
-        tokens = F.adaptive_avg_pool2d(maps[:, None], grid)[:, 0].flatten(1)
+        tokens = pooled(maps, grid, mode)
     else:
         maps = torch.from_numpy(np.stack([prior[k] for _, k in pairs]).astype(np.float32))
-        tokens = F.adaptive_avg_pool2d(maps[:, None], grid)[:, 0].flatten(1)
+        tokens = pooled(maps, grid, mode)
     peak = maps.flatten(1).amax(1).clamp(min=1e-12)
     return maps / peak[:, None, None], tokens
 

@@ -6,8 +6,8 @@ mean over layers, for the whole batch at once (B, C, T). Options (config
 ``evaluate.grounding``): ``use_ws_p`` weights it by the anatomy decoder's maps,
 h = mean_j (h ⊙ A_a[j]) over the 51 landmark queries (MeDSLIP only); normalisation per image
 and class (default) or by the class's maximum over the whole batch (official); bilinear
-upsampling (default) or nearest (official: ×16 repetition when the shard size is 16× the
-token grid). Maps are compared with the ground truth at the shard resolution.
+upsampling between the token centres where the trunk puts them (default) or nearest (official:
+×16 repetition when the shard size is 16× the token grid). Maps are compared with the ground truth at the shard resolution.
 
 Metrics on positive pairs (:mod:`medslip.evaluate.truth`): pointing game; Dice, IoU, recall,
 precision of P = map > τ at the τ of a grid chosen on the validation positives (max mean Dice)
@@ -84,12 +84,64 @@ def normalise(maps: Tensor, batch_max: bool) -> Tensor:
     return maps / peak.clamp(min=torch.finfo(maps.dtype).tiny)
 
 
+TOKEN_CENTRE = 0.5 / STRIDE
+"""Where the trunk centres token i, in token units of the continuous image axis: at i + 1/32,
+i.e. model-input pixel 16·i. Each stride-2 layer of the trunk (7×7 conv with padding 3, 3×3 max
+pool and convolutions with padding 1, 1×1 downsampling) centres output j on input 2·j, so token
+i sits on pixel 16·i, not on the middle (16·i + 8) of the 16-pixel cell it is often drawn as."""
+
+
+def _token_positions(size: int, grid: int) -> Tensor:
+    """Each of ``size`` pixel centres along one image axis, in token units (token i at i)."""
+    return (torch.arange(size, dtype=torch.float64) + 0.5) * grid / size - TOKEN_CENTRE
+
+
+def _bilinear_weights(size: int, grid: int) -> Tensor:
+    """(size, grid) linear interpolation between the two nearest token centres (the edge
+    token's value beyond the outermost centres)."""
+    u = _token_positions(size, grid).clamp(0, grid - 1)
+    left = u.floor().clamp(max=max(grid - 2, 0)).long()
+    frac = u - left
+    weights = torch.zeros(size, grid, dtype=torch.float64)
+    weights[torch.arange(size), left] = 1 - frac
+    if grid > 1:
+        weights[torch.arange(size), left + 1] += frac
+    return weights
+
+
+def cell_weights(size: int, grid: int, mode: str) -> Tensor:
+    """(grid, size) area-mean weights of each token's cell along one axis, the cells that
+    ``upsample`` draws the tokens on: for ``bilinear``, the pixels nearer token i's centre
+    (:data:`TOKEN_CENTRE`) than any other's; for ``nearest``, the official ×16 cells
+    [i·size/grid, (i + 1)·size/grid)."""
+    if mode == "bilinear":
+        cell = _token_positions(size, grid).round().clamp(0, grid - 1).long()
+    else:
+        cell = torch.div(torch.arange(size) * grid, size, rounding_mode="floor")
+    weights = torch.zeros(grid, size, dtype=torch.float64)
+    weights[cell, torch.arange(size)] = 1.0
+    return weights / weights.sum(1, keepdim=True).clamp(min=1)
+
+
 def upsample(maps: Tensor, size: int, mode: str) -> Tensor:
-    """Token maps (N, T) on a square grid -> (N, size, size), ``bilinear`` or ``nearest``."""
+    """Token maps (N, T) on a square grid -> (N, size, size).
+
+    ``bilinear``: interpolated between the token centres where the trunk puts them
+    (:data:`TOKEN_CENTRE`); ``nearest``: the official ×16 repetition (each token fills the cell
+    [i·s, (i + 1)·s) with s = size / grid, half a token off the trunk's centres)."""
     grid = math.isqrt(maps.shape[-1])
-    square = maps.reshape(-1, 1, grid, grid)
-    options = {"align_corners": False} if mode == "bilinear" else {}
-    return F.interpolate(square, size=(size, size), mode=mode, **options)[:, 0]
+    square = maps.reshape(-1, grid, grid)
+    if mode != "bilinear":
+        return F.interpolate(square[:, None], size=(size, size), mode=mode)[:, 0]
+    weights = _bilinear_weights(size, grid).to(square.device, square.dtype)
+    return weights @ square @ weights.T
+
+
+def pooled(masks: Tensor, grid: int, mode: str) -> Tensor:
+    """Maps or bool masks (N, S, S) -> their area mean over each token's cell as
+    :func:`upsample` of ``mode`` draws it (N, T = grid²): the inverse of upsampling."""
+    weights = cell_weights(masks.shape[-1], grid, mode).to(masks.device, torch.float32)
+    return (weights @ masks.float() @ weights.T).flatten(1)
 
 
 def grid_tokens(image_size: int) -> int:

@@ -1,22 +1,27 @@
 """Disentanglement probe: does the pathology stream carry *what* is in an image and the anatomy
 stream *where* it is, as MeDSLIP claims?
 
-Features: per image and stream, the stream's decoder memory res_l2(ReLU(res_l1 x)) averaged over
-the tokens (``model.stream_features``); MedKLIP has a pathology stream only, ``global_clip`` has
-no streams (reported n/a); ``random_init`` is probed (its random features are the baseline).
+Features: per token and stream, the stream's decoder memory res_l2(ReLU(res_l1 x)) at that
+token (``model.stream_tokens``), so the spatial information the anatomy stream is meant to carry
+is kept; MedKLIP has a pathology stream only, ``global_clip`` has no streams (reported n/a);
+``random_init`` is probed (its random features are the baseline).
 
-Targets, from the SynthCXR ground truth of the published test split's images that are in the
-shards: ``presence``, one column per finding kind (all images); ``landmark``, one column per
-landmark hosting a finding (the images with at least one finding: without one, "the landmark of
-the finding" is undefined). A column is kept when each probe part has ``min_positives`` positive
-and ``min_positives`` negative images.
+Rows: the tokens a SynthCXR finding covers, from the exact finding masks of the published test
+split's images that are in the shards: a finding covers the tokens whose cell (as the grounding
+upsampling draws it, :func:`~medslip.evaluate.grounding.pooled`) it fills to at least
+:data:`COVER`, and always its most-covered token, so a nodule smaller than a token still has
+one. Targets per row: ``presence``, one column per finding kind covering the token (what);
+``landmark``, one column per landmark of those findings (where). A column is kept when each
+probe part has ``min_positives`` positive and ``min_positives`` negative tokens.
 
 Protocol: the test split's patients are split (seeded, by patient) into probe train/val/test.
 Per stream and target, one L2 logistic regression per column (one-vs-rest) on features
 standardised on probe train; C is chosen on the probe-val macro AUC, and the train fit with it is
 scored on probe test: macro AUC over the kept columns with a 95 % patient-bootstrap interval, and
 the paired difference own stream − other stream (presence: pathology − anatomy; landmark:
-anatomy − pathology) under the same resamples.
+anatomy − pathology) under the same resamples, with its minimal detectable difference (the
+difference a two-sided 5 % test would detect with 80 % power at the bootstrap's standard error,
+:data:`MDD_FACTOR` × SE), so "no stream better" can be told from "too few tokens to tell".
 """
 
 from __future__ import annotations
@@ -34,9 +39,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from medslip.data.decode import resize_mask
 from medslip.data.shards import GATHERED
 from medslip.data.splits import read_split_table
 from medslip.errors import MedslipError
+from medslip.evaluate.grounding import pooled
 from medslip.evaluate.inputs import (
     EvalSet,
     image_batches,
@@ -44,11 +51,12 @@ from medslip.evaluate.inputs import (
 )
 from medslip.evaluate.report import not_applicable, write_outputs
 from medslip.evaluate.scores import auc, bootstrap_counts, classification_draws, interval
-from medslip.evaluate.truth import eval_image_id
+from medslip.evaluate.truth import eval_image_id, shard_geometry
 from medslip.pretrain.checkpoint import read_run_meta
 from medslip.progress import Progress
+from medslip.rle import decode_siim
 from medslip.settings import PROBE_PARTS as PARTS
-from medslip.settings import EvalSettings, ProbeSettings
+from medslip.settings import STRIDE, EvalSettings, ProbeSettings
 
 log = logging.getLogger(__name__)
 OWN_STREAM = {"presence": ("pathology", "anatomy"), "landmark": ("anatomy", "pathology")}
@@ -56,6 +64,7 @@ OWN_STREAM = {"presence": ("pathology", "anatomy"), "landmark": ("anatomy", "pat
 PREDICTION_COLUMNS = [
     "image_id",
     "patient_id",
+    "token",
     "probe_split",
     "stream",
     "target",
@@ -63,6 +72,11 @@ PREDICTION_COLUMNS = [
     "label",
     "score",
 ]
+COVER = 0.25
+"""Share of a token's cell a finding must fill to cover the token (its most-covered token is
+always covered)."""
+MDD_FACTOR = 2.8
+"""z(0.975) + z(0.80): the minimal detectable difference is this many standard errors."""
 MAX_ITER = 5000
 """lbfgs iterations of each logistic regression (a fit that does not converge is noted)."""
 PHRASES = {
@@ -75,7 +89,7 @@ PHRASES = {
 
 @dataclass(frozen=True)
 class Target:
-    """0/1 ``labels`` (n, K) of ``columns`` for the images ``rows`` (n,) of the probe frame."""
+    """0/1 ``labels`` (n, K) of ``columns`` for the rows ``rows`` (n,) of the probe frame."""
 
     rows: np.ndarray
     columns: list[str]
@@ -101,17 +115,20 @@ def indicator(rows: np.ndarray, values: np.ndarray, n: int) -> tuple[list[str], 
     return columns, out
 
 
-def load_probe_set(data_dir: Path, truth_dir: Path) -> tuple[EvalSet, dict[str, Target], list[str]]:
+def load_probe_set(data_dir: Path, truth_dir: Path) -> tuple[EvalSet, pd.DataFrame, list[str]]:
     """The test-split images of ``data_dir`` in the shards and in the ground truth (image-id
-    order; an :class:`EvalSet` without classes, for :func:`image_batches`), both targets over
-    every candidate column, and notes on the images left out."""
+    order; an :class:`EvalSet` without classes, for :func:`image_batches`), their findings
+    (``row`` of the image, ``kind``, ``landmark``, ``mask_rle``, source ``size``) and notes on
+    the images left out."""
     splits = read_split_table(data_dir / "splits.csv")
     test = splits[splits["split"] == "test"]
     shards = data_dir / "shards"
     stored = set(_read(shards / GATHERED["index"], ["image_id"])["image_id"])
-    images = _read(truth_dir / "images.parquet", ["image_id", "kinds"])
-    findings = _read(truth_dir / "findings.parquet", ["image_id", "landmark"])
+    images = _read(truth_dir / "images.parquet", ["image_id", "size"])
+    findings = _read(truth_dir / "findings.parquet", ["image_id", "kind", "landmark", "mask_rle"])
     ids = set(splits["image_id"])  # the manifest's ids (NIH's truth keeps the .png suffix)
+    size_of = dict(zip(images["image_id"], images["size"], strict=True))
+    findings["size"] = findings["image_id"].map(size_of)
     for table in (images, findings):
         table["image_id"] = [eval_image_id(i, ids) for i in table["image_id"]]
     in_shards = test["image_id"].isin(stored)
@@ -129,16 +146,8 @@ def load_probe_set(data_dir: Path, truth_dir: Path) -> tuple[EvalSet, dict[str, 
     if (~in_truth).any():
         notes.append(f"{int((~in_truth).sum())} test images are not in the ground truth")
     row_of = pd.Series(np.arange(len(frame)), index=frame["image_id"])
-    kinds = images[images["image_id"].isin(row_of.index)].explode("kinds").dropna()
-    columns, labels = indicator(
-        row_of[kinds["image_id"]].to_numpy(), kinds["kinds"].to_numpy(), len(frame)
-    )
-    presence = Target(np.arange(len(frame)), columns, labels)
-    sites = findings[findings["image_id"].isin(row_of.index)]
-    site_rows = row_of[sites["image_id"]].to_numpy()
-    columns, labels = indicator(site_rows, sites["landmark"].to_numpy(), len(frame))
-    hosting = np.unique(site_rows)
-    landmark = Target(hosting, columns, labels[hosting])
+    sites = findings[findings["image_id"].isin(row_of.index)].copy()
+    sites["row"] = row_of[sites["image_id"]].to_numpy()
     data = EvalSet(
         frame=frame[["image_id", "patient_id", "split"]],
         classes=[],
@@ -147,25 +156,65 @@ def load_probe_set(data_dir: Path, truth_dir: Path) -> tuple[EvalSet, dict[str, 
         shards=shards,
         missing=int((~in_shards).sum()),
     )
-    return data, {"presence": presence, "landmark": landmark}, notes
+    return data, sites.reset_index(drop=True), notes
+
+
+def covered_tokens(sites: pd.DataFrame, grid: int, size: int, aspect: str) -> pd.DataFrame:
+    """One row per (finding, token it covers): ``row``, ``token``, ``kind``, ``landmark``. Masks
+    are resized like the images (shard ``size``, ``aspect``) and pooled to the ``grid``."""
+    out = []
+    for site in sites.itertuples(index=False):
+        mask = decode_siim(list(site.mask_rle), int(site.size), int(site.size))
+        shard_mask = torch.from_numpy(resize_mask(mask, size, aspect))[None]
+        cover = pooled(shard_mask, grid, "bilinear")[0]
+        if float(cover.max()) <= 0:
+            continue
+        tokens = set((cover >= COVER).nonzero().flatten().tolist()) | {int(cover.argmax())}
+        out += [(site.row, t, site.kind, site.landmark) for t in sorted(tokens)]
+    return pd.DataFrame(out, columns=["row", "token", "kind", "landmark"])
+
+
+def token_targets(
+    data: EvalSet, covered: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, Target]]:
+    """The probe frame (one row per covered token: image_id, patient_id, token), the image row
+    and token of each, and the ``presence`` (kinds) and ``landmark`` targets over every row."""
+    keys = covered[["row", "token"]].drop_duplicates().sort_values(["row", "token"])
+    keys = keys.reset_index(drop=True)
+    index = pd.Series(np.arange(len(keys)), index=pd.MultiIndex.from_frame(keys))
+    at = index[pd.MultiIndex.from_frame(covered[["row", "token"]])].to_numpy()
+    frame = data.frame.iloc[keys["row"]][["image_id", "patient_id"]].reset_index(drop=True)
+    frame["token"] = keys["token"].to_numpy()
+    targets = {}
+    for name, column in (("presence", "kind"), ("landmark", "landmark")):
+        columns, labels = indicator(at, covered[column].to_numpy(), len(keys))
+        targets[name] = Target(np.arange(len(keys)), columns, labels)
+    return frame, keys.to_numpy(), targets
 
 
 @torch.no_grad()
 def probe_features(
     model: torch.nn.Module,
     data: EvalSet,
+    at: np.ndarray,
     image_size: int,
     settings: EvalSettings,
     device: torch.device,
 ) -> dict[str, np.ndarray]:
-    """Pooled features of each of ``model.STREAMS`` for every image: float64 (N, d_model)."""
+    """Token features of each of ``model.STREAMS`` at the (image row, token) pairs ``at``
+    (n, 2): float64 (n, d_model)."""
     keys = data.frame["image_id"].tolist()
     chunks: dict[str, list[torch.Tensor]] = {stream: [] for stream in model.STREAMS}
+    start = 0
     for _, images in image_batches(
         data, keys, image_size, settings.batch_size, settings.workers, device, "probe"
     ):
-        for stream, features in model.stream_features(images).items():
-            chunks[stream].append(features.float().cpu())
+        mine = (at[:, 0] >= start) & (at[:, 0] < start + len(images))
+        rows = torch.from_numpy(at[mine, 0] - start).to(device)
+        tokens = torch.from_numpy(at[mine, 1]).to(device)
+        for stream, features in model.stream_tokens(images).items():
+            chunks[stream].append(features[rows, tokens].float().cpu())
+        start += len(images)
     return {
         stream: torch.cat(c).double().numpy() if c else np.zeros((0, 0))
         for stream, c in chunks.items()
@@ -275,6 +324,13 @@ def fit_stream(
     )
 
 
+def minimal_detectable_difference(draws: np.ndarray) -> float:
+    """:data:`MDD_FACTOR` × the bootstrap standard error of a paired difference (its
+    resamples ``draws`` (R,)); NaN without two finite resamples."""
+    finite = draws[np.isfinite(draws)]
+    return float(MDD_FACTOR * finite.std(ddof=1)) if len(finite) > 1 else float("nan")
+
+
 def judge(point: float, ci: tuple[float, float]) -> str:
     """better / worse (the interval of own − other excludes 0), not distinguishable, or
     undetermined (no finite difference)."""
@@ -296,7 +352,8 @@ def verdict(table: dict[str, Any], differences: dict[str, Any]) -> str:
         lo, hi = d["auc_difference_ci"]
         numbers = (
             f" (ΔAUC {_number(d['auc_difference'], '+.3f')}, 95 % CI "
-            f"[{_number(lo, '+.3f')}, {_number(hi, '+.3f')}])"
+            f"[{_number(lo, '+.3f')}, {_number(hi, '+.3f')}], detectable "
+            f"{_number(d['auc_difference_mdd'], '.3f')})"
             if d["judgement"] != "undetermined"
             else " (no column to score)"
         )
@@ -377,12 +434,14 @@ def probe(
         for name in targets:
             own, other = OWN_STREAM[name]
             point = table[own][name]["auc"] - table[other][name]["auc"]
-            ci = interval(draws[own, name] - draws[other, name])
+            paired = draws[own, name] - draws[other, name]
+            ci = interval(paired)
             differences[name] = {
                 "own": own,
                 "other": other,
                 "auc_difference": point,
                 "auc_difference_ci": list(ci),
+                "auc_difference_mdd": minimal_detectable_difference(paired),
                 "judgement": judge(point, ci),
             }
     predictions = (
@@ -417,9 +476,10 @@ def _long(
     name: str,
     scores: np.ndarray,
 ) -> pd.DataFrame:
-    """One row per (image of the target, kept column) with its label and probe score."""
+    """One row per (token of the target, kept column) with its label and probe score."""
     n, k = target.labels.shape
-    out = frame.iloc[np.repeat(target.rows, k)][["image_id", "patient_id"]].reset_index(drop=True)
+    out = frame.iloc[np.repeat(target.rows, k)][["image_id", "patient_id", "token"]]
+    out = out.reset_index(drop=True)
     out["probe_split"] = np.repeat(np.array(PARTS)[part], k)
     out["stream"] = stream
     out["target"] = name
@@ -445,7 +505,7 @@ def run_probe(
     settings = EvalSettings.from_config(config)
     probe_settings = ProbeSettings.from_config(config)
     meta = read_run_meta(run_dir)
-    data, targets, notes = load_probe_set(data_dir, truth_dir)
+    data, sites, notes = load_probe_set(data_dir, truth_dir)
     head = {"task": "probe", "dataset": dataset, "variant": meta["variant"], "seed": meta["seed"]}
     model = load_model(run_dir, books, device)
     if not model.STREAMS:
@@ -453,23 +513,30 @@ def run_probe(
         metrics = not_applicable(head, reason)
         write_outputs(out_dir, pd.DataFrame(columns=PREDICTION_COLUMNS), metrics)
         return metrics
-    features = probe_features(model, data, meta["model"]["image_size"], settings, device)
+    image_size = meta["model"]["image_size"]
+    grid = image_size // STRIDE
+    covered = covered_tokens(sites, grid, *shard_geometry(data))
+    frame, at, targets = token_targets(data, covered)
+    features = probe_features(model, data, at, image_size, settings, device)
     predictions, body = probe(
-        data.frame, features, targets, probe_settings, settings.bootstrap, settings.seed
+        frame, features, targets, probe_settings, settings.bootstrap, settings.seed
     )
     metrics = head | {
         "status": "ok",
         "protocol": {
-            "features": "per stream, res_l2(ReLU(res_l1 x)) averaged over the tokens",
+            "features": f"per stream, res_l2(ReLU(res_l1 x)) at each token ({grid}x{grid} grid)",
+            "rows": f"the tokens a finding covers (>= {COVER:.0%} of the token's cell, and "
+            "each finding's most-covered token), from the exact SynthCXR finding masks",
             "targets": {
-                "presence": "finding kinds of every image (one column per kind)",
-                "landmark": "landmarks of the findings, on the images with a finding "
-                "(one column per landmark)",
+                "presence": "finding kinds covering the token (one column per kind): what",
+                "landmark": "landmarks of those findings (one column per landmark): where",
                 "caveat": "a landmark column also says which kinds are likely (e.g. "
                 "cardiomegaly lies at heart_size), so presence features help at landmark too",
             },
             "columns": f"kept when every probe part has >= {probe_settings.min_positives} "
-            "positive and negative images",
+            "positive and negative tokens",
+            "mdd": f"minimal detectable difference: {MDD_FACTOR} x the bootstrap SE of the "
+            "paired difference (two-sided 5 % test, 80 % power)",
             "split": "the published test split's patients, split seeded by patient into probe "
             f"train/val/test {list(probe_settings.fractions)}",
             "probe": "one L2 logistic regression per column on features standardised on probe "

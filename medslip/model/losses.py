@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from medslip.errors import MedslipError
+from medslip.vocab import UNSEEN_ENTITY_INDICES
 
 
 def existence_labels(matrix: Tensor) -> tuple[Tensor, Tensor]:
@@ -35,6 +36,25 @@ def existence_labels(matrix: Tensor) -> tuple[Tensor, Tensor]:
         return torch.where(present, 1, torch.where(absent, 0, -1))
 
     return label(1), label(2)
+
+
+def excluded_entities(exclude_class: bool, device: torch.device) -> Tensor | None:
+    """The entity indices the ``exclude_class`` switch leaves out (K,) long, or None when off."""
+    return torch.tensor(UNSEEN_ENTITY_INDICES, device=device) if exclude_class else None
+
+
+def without_entities(
+    e_p: Tensor, positive_p: Tensor, entities: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """The pathology labels with ``entities`` (K,) long left out (``exclude_class``): their
+    existence labels e_p (B, 75) become -1 (ignored) and their rows of positive_p (B, 75, 51)
+    False, so no existence or contrastive term is computed on them. ``None``: unchanged."""
+    if entities is None or not len(entities):
+        return e_p, positive_p
+    e_p, positive_p = e_p.clone(), positive_p.clone()
+    e_p[:, entities] = -1
+    positive_p[:, entities] = False
+    return e_p, positive_p
 
 
 def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:

@@ -5,8 +5,9 @@ as ``res_features`` (official name) and the frozen text "books", pathology (75, 
 anatomy (51, text_dim), as non-persistent buffers: they are not in ``state_dict`` and are
 replaced with :meth:`BookModel.set_books` (e.g. eval-length prompts). Every ``Linear`` weight
 starts as N(0, 0.02) (official init). Forward:
-``model(images (B, 3, H, W), return_attention=False, text=None) -> ModelOutput``; the pooled
-features of each stream named in ``STREAMS``: ``model.stream_features(images) -> {stream: (B, d)}``.
+``model(images (B, 3, H, W), return_attention=False, text=None) -> ModelOutput``; the
+per-token features of each stream named in ``STREAMS``:
+``model.stream_tokens(images) -> {stream: (B, T, d)}``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from medslip.model.losses import (
     position_loss,
     protocl_loss,
     sample_negatives,
+    without_entities,
 )
 from medslip.model.trunk import build_trunk
 from medslip.settings import ModelSettings
@@ -62,7 +64,7 @@ class BookModel(nn.Module):
     """Base: the trunk ``res_features`` and the text books (non-persistent buffers)."""
 
     STREAMS: tuple[str, ...] = ()
-    """Streams whose pooled features ``stream_features`` gives (none for a global model)."""
+    """Streams whose token features ``stream_tokens`` gives (none for a global model)."""
 
     def __init__(
         self,
@@ -170,14 +172,11 @@ class MeDSLIP(BookModel):
         """x_a (B, T, C) -> the anatomy decoder's memory res_l2(ReLU(res_l1 x_a)) (B, T, d)."""
         return self.res_l2_anatomy(F.relu(self.res_l1_anatomy(x_a)))
 
-    def stream_features(self, images: Tensor) -> dict[str, Tensor]:
-        """(B, 3, H, W) -> {"pathology", "anatomy": the stream's decoder memory averaged over
-        the tokens (B, d_model)}."""
+    def stream_tokens(self, images: Tensor) -> dict[str, Tensor]:
+        """(B, 3, H, W) -> {"pathology", "anatomy": the stream's decoder memory, one feature
+        per token (B, T, d_model)}."""
         x_p, x_a = self._streams(images)
-        return {
-            "pathology": self._z_pathology(x_p).mean(dim=1),
-            "anatomy": self._z_anatomy(x_a).mean(dim=1),
-        }
+        return {"pathology": self._z_pathology(x_p), "anatomy": self._z_anatomy(x_a)}
 
     def _pathology(self, x_p: Tensor, return_attention: bool) -> tuple[Tensor, list | None]:
         """x_p (B, T, C) -> H_p (B, 75, d) and the pathology decoder's maps."""
@@ -234,23 +233,27 @@ class MeDSLIP(BookModel):
         alpha: float,
         beta: float,
         n_negatives: int,
+        exclude: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Terms exist_p, exist_a (+ protocl_p, protocl_a) (+ icl) and
         total = exist_p + exist_a + alpha·(protocl_p + protocl_a) + beta·icl.
 
         matrix (B, 51, 75) long in {-1, 0, 1}; negatives drawn with ``generator``
-        (pathology stream first, then anatomy).
+        (pathology stream first, then anatomy); ``exclude`` (K,) entity indices left out of
+        exist_p and protocl_p (the official ``exclude_class``; ICL and the anatomy stream keep
+        them).
         """
         with torch.autocast(matrix.device.type, enabled=False):
             out, matrix = self._loss_inputs(out, matrix)
             e_p, e_a = existence_labels(matrix)
+            e_p, pos_p = without_entities(e_p, (matrix == 1).transpose(1, 2), exclude)
             terms = {
                 "exist_p": existence_loss(out.logits_p, e_p),
                 "exist_a": existence_loss(out.logits_a, e_a),
             }
             total = terms["exist_p"] + terms["exist_a"]
             if self.protocl:
-                pos_p, pos_a = (matrix == 1).transpose(1, 2), matrix == 1
+                pos_a = matrix == 1
                 neg_p = sample_negatives(~pos_p, n_negatives, generator)
                 neg_a = sample_negatives(~pos_a, n_negatives, generator)
                 terms["protocl_p"] = protocl_loss(out.cl_p, pos_p, self.anatomy_books, *neg_p)
@@ -291,10 +294,10 @@ class MedKLIP(BookModel):
         """(B, 3, H, W) -> the decoder's memory res_l2(ReLU(res_l1 tokens)) (B, T, d)."""
         return self.res_l2(F.relu(self.res_l1(self.tokens(images))))
 
-    def stream_features(self, images: Tensor) -> dict[str, Tensor]:
-        """(B, 3, H, W) -> {"pathology": the decoder memory averaged over the tokens
-        (B, d_model)} (the single stream)."""
-        return {"pathology": self._z(images).mean(dim=1)}
+    def stream_tokens(self, images: Tensor) -> dict[str, Tensor]:
+        """(B, 3, H, W) -> {"pathology": the decoder memory, one feature per token
+        (B, T, d_model)} (the single stream)."""
+        return {"pathology": self._z(images)}
 
     def _pathology(self, images: Tensor, return_attention: bool) -> tuple[Tensor, list | None]:
         z = self._z(images)
@@ -331,16 +334,18 @@ class MedKLIP(BookModel):
         alpha: float,
         beta: float,
         n_negatives: int,
+        exclude: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Terms exist_p, position; total = exist_p + alpha·position (``beta`` unused).
 
         Position: per positive entity, one random positive landmark (slot 0) against
-        ``n_negatives`` landmarks with M ≠ 1, CE with target 0, drawn with ``generator``.
+        ``n_negatives`` landmarks with M ≠ 1, CE with target 0, drawn with ``generator``;
+        ``exclude`` (K,) entity indices left out of both terms (``exclude_class``).
         """
         with torch.autocast(matrix.device.type, enabled=False):
             out, matrix = self._loss_inputs(out, matrix)
             e_p, _ = existence_labels(matrix)
-            positive = (matrix == 1).transpose(1, 2)
+            e_p, positive = without_entities(e_p, (matrix == 1).transpose(1, 2), exclude)
             chosen, _ = sample_negatives(positive, 1, generator)  # one random positive
             negatives = sample_negatives(~positive, n_negatives, generator)
             terms = {
@@ -402,9 +407,10 @@ class GlobalCLIP(BookModel):
         alpha: float,
         beta: float,
         n_negatives: int,
+        exclude: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """Term clip (= total); needs ``out`` from a forward with ``text``. The label matrix,
-        generator, alpha, beta and n_negatives are unused."""
+        generator, alpha, beta, n_negatives and exclude are unused."""
         if out.text_emb is None:
             raise MedslipError("global_clip: the loss needs a forward pass with text=")
         with torch.autocast(matrix.device.type, enabled=False):

@@ -29,7 +29,12 @@ from medslip.errors import MedslipError
 from medslip.hashing import sha256_of
 from medslip.layout import RUN_FILES
 from medslip.model import create_model
-from medslip.model.losses import existence_labels, prior_existence_loss
+from medslip.model.losses import (
+    excluded_entities,
+    existence_labels,
+    prior_existence_loss,
+    without_entities,
+)
 from medslip.model.text_books import load_books
 from medslip.pretrain.checkpoint import (
     git_commit,
@@ -116,6 +121,7 @@ class _TrainStep(torch.nn.Module):
             alpha=self.settings.alpha,
             beta=self.settings.beta,
             n_negatives=self.settings.n_negatives,
+            exclude=excluded_entities(self.settings.exclude_class, images.device),
         )
 
 
@@ -280,7 +286,9 @@ class _Run:
                 f"(train.batch_size {train.batch_size})"
             )
         val = PretrainDataset(self.inputs.shards, tables, "val")
-        self.history.prior = prior_losses(dataset, val, self.model_settings.variant)
+        self.history.prior = prior_losses(
+            dataset, val, self.model_settings.variant, self.train.exclude_class
+        )
         sampler, loader = _loader(
             dataset, micro, ddp, self.stream("sampler"), train.workers, shuffle=True
         )
@@ -419,6 +427,7 @@ def _validate(
             alpha=train.alpha,
             beta=train.beta,
             n_negatives=train.n_negatives,
+            exclude=excluded_entities(train.exclude_class, device),
         )
         n = images.shape[0]
         count += n
@@ -427,17 +436,23 @@ def _validate(
     return {name: value / count for name, value in sums.items()} if count else {}
 
 
-def prior_losses(train: PretrainDataset, val: PretrainDataset, variant: str) -> dict[str, float]:
+def prior_losses(
+    train: PretrainDataset, val: PretrainDataset, variant: str, exclude_class: bool
+) -> dict[str, float]:
     """Validation existence losses of the image-blind prior (each entity's / landmark's training
     base rate) for each existence head of ``variant``: the floor a stream must beat to show it
-    learns from images (``exist_p``: 75 entities; ``exist_a``: 51 landmarks, two-stream only)."""
+    learns from images (``exist_p``: 75 entities, less those ``exclude_class`` leaves out, as in
+    the model's loss; ``exist_a``: 51 landmarks, two-stream only)."""
+    exclude = excluded_entities(exclude_class, torch.device("cpu"))
     heads = {"pathology": "exist_p", "anatomy": "exist_a"}
     streams = get_variant(variant).streams
     if not streams or not len(val):
         return {}
     labels = {}
     for name, part in (("train", train), ("val", val)):
-        e_p, e_a = existence_labels(torch.from_numpy(part.matrices[part.rows]))
+        matrix = torch.from_numpy(part.matrices[part.rows])
+        e_p, e_a = existence_labels(matrix)
+        e_p, _ = without_entities(e_p, (matrix == 1).transpose(1, 2), exclude)
         labels[name] = {"pathology": e_p, "anatomy": e_a}
     return {heads[s]: prior_existence_loss(labels["train"][s], labels["val"][s]) for s in streams}
 

@@ -116,7 +116,7 @@ def _rows(m: dict[str, Any]) -> Iterator[Row]:
     elif task == "probe":
         for target, d in m["differences"].items():
             label = f"{target}: {d['own']} − {d['other']} stream AUC"
-            yield from rows(d, {"auc_difference": label}, "probe-test images")
+            yield from rows(d, {"auc_difference": label}, "probe-test tokens")
     elif task in ("finetune_cls", "finetune_seg"):
         pct = float(m["pct"])  # the frac{pct} level: "1", "100"
         n = f"{m['images']['train']} training images ({pct:g} %), ft seed {m['ft_seed']}"
