@@ -158,3 +158,23 @@ def test_non_editable_install_checks_configs(tmp_path):
     assert res.stdout.startswith(str(site))  # the installed copy, not this checkout
     effective = yaml.safe_load(res.stdout.split("\n", 1)[1])
     assert effective["seed"] == 7 and effective["data"]["n_shards"] >= 1  # defaults filled in
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "empty config file"), ("seed: [1,\n", "not valid YAML")],
+)
+def test_run_script_names_a_broken_configfile(tmp_path, text, message):
+    """Snakemake reads ``--configfile`` before the workflow starts and does not name a file it
+    cannot parse; ``scripts/run.sh`` checks each one first, naming it and the problem."""
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(text)
+    for args in (["-n", "--configfile", str(bad)], ["-n", f"--configfile={bad}"]):
+        done = subprocess.run(
+            ["bash", str(REPO / "scripts" / "run.sh"), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode != 0
+        assert f"{bad}: {message}" in done.stdout + done.stderr
