@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -177,24 +178,38 @@ def _pixel_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return ys, xs
 
 
-def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
-    """Construct the phantom geometry for parameters ``p`` at ``size`` pixels."""
-    hw, hh, lw, lh = p.heart_width, p.heart_height, p.lung_width, p.lung_height
-    mw = p.mediastinum_width
-    top = 0.13
-    base_r = top + (0.74 - top) * lh - p.dome_right
-    base_l = top + (0.765 - top) * lh - p.dome_left
-    dome_depth = 0.075 * p.dome_curvature
+_Point = tuple[float, float]
 
-    def ux(u: float, side: int) -> float:
-        """Lateral position scaled by lung width about the midline (side -1 right, +1 left)."""
-        return 0.5 + side * (abs(u - 0.5) * lw)
+_TOP = 0.13
+"""Level (v) of the lung apices."""
 
-    # Heart: centre slightly to the patient's left; borders scale with heart_width.
+
+class _Heart(NamedTuple):
+    """The cardiac outline and the frame it is drawn in (patient-frame units)."""
+
+    outline: np.ndarray
+    cu: float  # centre, slightly to the patient's left
+    cv: float  # centre level, just above the right hemidiaphragm
+    height: float
+    r_ext: float  # reach of the right border from the centre
+    l_ext: float  # reach of the left border from the centre
+
+
+def _lung_bases(p: AnatomyParams) -> tuple[float, float]:
+    """Level (v) of the right and left lung bases (inspiration depth less dome elevation)."""
+    lh = p.lung_height
+    base_r = _TOP + (0.74 - _TOP) * lh - p.dome_right
+    base_l = _TOP + (0.765 - _TOP) * lh - p.dome_left
+    return base_r, base_l
+
+
+def _heart(p: AnatomyParams, base_r: float) -> _Heart:
+    """Heart: centre slightly to the patient's left; borders scale with heart_width."""
+    hw, mw = p.heart_width, p.mediastinum_width
     hc_u, hc_v = 0.535, base_r - 0.02
-    heart_h = 0.27 * hh
+    heart_h = 0.27 * p.heart_height
     r_ext, l_ext = 0.125 * hw, 0.165 * hw
-    heart = _spline(
+    outline = _spline(
         [
             (hc_u - 0.075 * mw, hc_v - heart_h),
             (hc_u - r_ext * 0.85, hc_v - heart_h * 0.62),
@@ -209,84 +224,157 @@ def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
         ],
         6,
     )
-    cp_r = (hc_u - r_ext * 0.8, min(hc_v, base_r - 0.01))
-    cp_l = (hc_u + l_ext * 0.88, min(hc_v - heart_h * 0.05, base_l - 0.01))
-    hilum_r = (0.5 - 0.085 * mw, top + 0.30 * lh)
-    hilum_l = (0.5 + 0.085 * mw, top + 0.28 * lh)
-    med_r, med_l = 0.5 - 0.055 * mw, 0.5 + 0.06 * mw
+    return _Heart(outline, hc_u, hc_v, heart_h, r_ext, l_ext)
 
-    def lung(side: int, base: float, cp: tuple[float, float], hil: tuple[float, float]):
-        s = side
-        apex = (0.5 + s * 0.17, top)
-        lateral = _spline(
-            [
-                apex,
-                (ux(0.5 + s * 0.27, s), top + 0.05),
-                (ux(0.5 + s * 0.35, s), top + 0.22 * lh),
-                (ux(0.5 + s * 0.385, s), top + 0.45 * lh),
-                (ux(0.5 + s * 0.38, s), base),
-            ],
-            8,
-        )
-        cpa = (ux(0.5 + s * 0.38, s), base)
-        dome = _spline(
-            [
-                cpa,
-                (ux(0.5 + s * 0.30, s), base - dome_depth * 0.8),
-                (ux(0.5 + s * 0.20, s), base - dome_depth),
-                (cp[0] + s * 0.03, cp[1] - dome_depth * 0.3),
-                cp,
-            ],
-            6,
-        )
-        heart_side = heart[:, 0] < hc_u if s < 0 else heart[:, 0] > hc_u
-        hb = heart[heart_side & (heart[:, 1] > hil[1] + 0.05)]
-        hb = hb[np.argsort(-hb[:, 1])]  # bottom to top
-        medial = np.vstack(
-            [
-                hb,
-                _spline(
-                    [
-                        tuple(hb[-1]) if len(hb) else cp,
-                        hil,
-                        (med_r if s < 0 else med_l, top + 0.12),
-                        apex,
-                    ],
-                    6,
-                ),
-            ]
-        )
-        return np.vstack([lateral, dome[1:], medial]), cpa
 
-    lung_right, cpa_r = lung(-1, base_r, cp_r, hilum_r)
-    lung_left, cpa_l = lung(+1, base_l, cp_l, hilum_l)
+def _cardiophrenic(heart: _Heart, base_r: float, base_l: float) -> tuple[_Point, _Point]:
+    """Right and left cardiophrenic angles, kept just above their lung bases."""
+    h = heart
+    cp_r = (h.cu - h.r_ext * 0.8, min(h.cv, base_r - 0.01))
+    cp_l = (h.cu + h.l_ext * 0.88, min(h.cv - h.height * 0.05, base_l - 0.01))
+    return cp_r, cp_l
 
+
+def _hila(p: AnatomyParams) -> tuple[_Point, _Point]:
+    """Right and left hilar points."""
+    mw, lh = p.mediastinum_width, p.lung_height
+    return (0.5 - 0.085 * mw, _TOP + 0.30 * lh), (0.5 + 0.085 * mw, _TOP + 0.28 * lh)
+
+
+def _mediastinal_edges(p: AnatomyParams) -> tuple[float, float]:
+    """Right and left edge (u) of the upper mediastinum."""
+    mw = p.mediastinum_width
+    return 0.5 - 0.055 * mw, 0.5 + 0.06 * mw
+
+
+def _widen(u: float, side: int, lw: float) -> float:
+    """Lateral position scaled by lung width about the midline (side -1 right, +1 left)."""
+    return 0.5 + side * (abs(u - 0.5) * lw)
+
+
+def _apex(side: int) -> _Point:
+    """Apex of one lung (side -1 right, +1 left)."""
+    return (0.5 + side * 0.17, _TOP)
+
+
+def _costophrenic(p: AnatomyParams, side: int, base: float) -> _Point:
+    """Costophrenic angle of one lung: the lateral end of its base."""
+    return (_widen(0.5 + side * 0.38, side, p.lung_width), base)
+
+
+def _lung_lateral(p: AnatomyParams, side: int, base: float) -> np.ndarray:
+    """Lateral border of one lung, from the apex down the chest wall to the base."""
+    s, lw, lh = side, p.lung_width, p.lung_height
+    return _spline(
+        [
+            _apex(s),
+            (_widen(0.5 + s * 0.27, s, lw), _TOP + 0.05),
+            (_widen(0.5 + s * 0.35, s, lw), _TOP + 0.22 * lh),
+            (_widen(0.5 + s * 0.385, s, lw), _TOP + 0.45 * lh),
+            (_widen(0.5 + s * 0.38, s, lw), base),
+        ],
+        8,
+    )
+
+
+def _hemidiaphragm(p: AnatomyParams, side: int, base: float, cp: _Point) -> np.ndarray:
+    """Diaphragmatic border of one lung, from the costophrenic to the cardiophrenic angle."""
+    s, lw = side, p.lung_width
+    dome_depth = 0.075 * p.dome_curvature
+    return _spline(
+        [
+            _costophrenic(p, s, base),
+            (_widen(0.5 + s * 0.30, s, lw), base - dome_depth * 0.8),
+            (_widen(0.5 + s * 0.20, s, lw), base - dome_depth),
+            (cp[0] + s * 0.03, cp[1] - dome_depth * 0.3),
+            cp,
+        ],
+        6,
+    )
+
+
+def _lung_medial(side: int, heart: _Heart, cp: _Point, hil: _Point, med_u: float) -> np.ndarray:
+    """Medial border of one lung: heart border (bottom to top), hilum, mediastinum, apex."""
+    outline = heart.outline
+    heart_side = outline[:, 0] < heart.cu if side < 0 else outline[:, 0] > heart.cu
+    hb = outline[heart_side & (outline[:, 1] > hil[1] + 0.05)]
+    hb = hb[np.argsort(-hb[:, 1])]  # bottom to top
+    upper = _spline([tuple(hb[-1]) if len(hb) else cp, hil, (med_u, _TOP + 0.12), _apex(side)], 6)
+    return np.vstack([hb, upper])
+
+
+def _lung(
+    p: AnatomyParams,
+    side: int,
+    base: float,
+    cp: _Point,
+    hil: _Point,
+    med_u: float,
+    heart: _Heart,
+) -> tuple[np.ndarray, _Point]:
+    """Outline of one lung (side -1 right, +1 left) and its costophrenic angle."""
+    outline = np.vstack(
+        [
+            _lung_lateral(p, side, base),
+            _hemidiaphragm(p, side, base, cp)[1:],
+            _lung_medial(side, heart, cp, hil, med_u),
+        ]
+    )
+    return outline, _costophrenic(p, side, base)
+
+
+def _body() -> np.ndarray:
+    """Body outline: a superellipse with square shoulders and rounded flanks."""
     t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
-    body = np.stack(  # a superellipse: square shoulders, rounded flanks
+    return np.stack(
         [
             0.5 + 0.5 * np.sign(np.cos(t)) * np.abs(np.cos(t)) ** 0.6,
             0.64 + 0.6 * np.sign(np.sin(t)) * np.abs(np.sin(t)) ** 0.75,
         ],
         axis=1,
     )
-    neck = np.array([(0.36, -0.05), (0.64, -0.05), (0.66, 0.12), (0.34, 0.12)])
-    mediastinum = np.array(
+
+
+def _neck() -> np.ndarray:
+    """Neck outline above the thorax."""
+    return np.array([(0.36, -0.05), (0.64, -0.05), (0.66, 0.12), (0.34, 0.12)])
+
+
+def _mediastinum(p: AnatomyParams, heart: _Heart, med_r: float, med_l: float) -> np.ndarray:
+    """Upper mediastinum: from the thoracic inlet down to the top of the heart."""
+    mw, h = p.mediastinum_width, heart
+    return np.array(
         [
             (0.5 - 0.045 * mw, 0.0),
             (0.5 + 0.045 * mw, 0.0),
-            (med_l + 0.01, top + 0.12),
-            (hc_u + 0.075 * mw, hc_v - heart_h * 0.9),
-            (hc_u - 0.075 * mw, hc_v - heart_h * 0.9),
-            (med_r - 0.01, top + 0.12),
+            (med_l + 0.01, _TOP + 0.12),
+            (h.cu + 0.075 * mw, h.cv - h.height * 0.9),
+            (h.cu - 0.075 * mw, h.cv - h.height * 0.9),
+            (med_r - 0.01, _TOP + 0.12),
         ]
     )
-    aortic_knob = ellipse(med_l + 0.025, top + 0.17 * lh, 0.035, 0.03, 16)
-    carina = (0.5, top + 0.21 * lh)
-    trachea = np.array([(0.5, 0.0), (0.5, top * 0.6), carina])
+
+
+def _aortic_knob(p: AnatomyParams, med_l: float) -> np.ndarray:
+    """Aortic knob, just lateral to the left upper mediastinal edge."""
+    return ellipse(med_l + 0.025, _TOP + 0.17 * p.lung_height, 0.035, 0.03, 16)
+
+
+def _airways(
+    p: AnatomyParams, hilum_r: _Point, hilum_l: _Point
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Trachea centre line (carina last) and the right and left main bronchi to the hila."""
+    carina = (0.5, _TOP + 0.21 * p.lung_height)
+    trachea = np.array([(0.5, 0.0), (0.5, _TOP * 0.6), carina])
     bronchi = (
         _spline([carina, (0.46, carina[1] + 0.04), hilum_r], 4),
         _spline([carina, (0.54, carina[1] + 0.05), hilum_l], 4),
     )
+    return trachea, bronchi
+
+
+def _clavicles(p: AnatomyParams) -> tuple[np.ndarray, np.ndarray]:
+    """Right and left clavicle centre lines (higher and more horizontal on an AP view)."""
     clav_v = 0.11 if p.ap else 0.14
     clav_r = _spline(
         [
@@ -298,49 +386,82 @@ def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
         6,
     )
     clav_l = clav_r * np.array([-1, 1]) + np.array([1, 0])
-    v0 = top - 0.015 + np.arange(10)[:, None, None] * 0.062 * lh  # (10, 1, 1)
+    return clav_r, clav_l
+
+
+def _rib_points(
+    v0: np.ndarray, lw: float, lat: float, dv: float, scaled: bool = True
+) -> np.ndarray:
+    """One control point per rib level and side, ``lat`` from the midline: (10, 2, 1, 2)."""
     sides = np.array([-1.0, 1.0])[None, :, None]  # (1, 2, 1)
+    u = 0.5 + sides * (lat * (lw if scaled else 1.0))
+    return np.stack(np.broadcast_arrays(u, v0 + dv), -1)  # (10, 2, 1, 2)
 
-    def pts(lat: float, dv: float, scaled: bool = True):
-        u = 0.5 + sides * (lat * (lw if scaled else 1.0))
-        return np.stack(np.broadcast_arrays(u, v0 + dv), -1)  # (10, 2, 1, 2)
 
+def _ribs(p: AnatomyParams) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Posterior (10 per side) and anterior (7 per side) rib centre lines."""
+    lw = p.lung_width
+    v0 = _TOP - 0.015 + np.arange(10)[:, None, None] * 0.062 * p.lung_height  # (10, 1, 1)
     post = np.concatenate(
         [
-            pts(0.035, 0.0, False),
-            pts(0.12, -0.022, False),
-            pts(0.28, 0.005),
-            pts(0.39, 0.06),
-            pts(0.43, 0.13),
+            _rib_points(v0, lw, 0.035, 0.0, False),
+            _rib_points(v0, lw, 0.12, -0.022, False),
+            _rib_points(v0, lw, 0.28, 0.005),
+            _rib_points(v0, lw, 0.39, 0.06),
+            _rib_points(v0, lw, 0.43, 0.13),
         ],
         axis=2,
     )
-    ant = np.concatenate([pts(0.40, 0.09), pts(0.30, 0.14), pts(0.17, 0.2, False)], axis=2)
+    ant = np.concatenate(
+        [
+            _rib_points(v0, lw, 0.40, 0.09),
+            _rib_points(v0, lw, 0.30, 0.14),
+            _rib_points(v0, lw, 0.17, 0.2, False),
+        ],
+        axis=2,
+    )
     post_ribs = list(_spline(post.reshape(20, 5, 2), 5))
     ant_ribs = list(_spline(ant[:7].reshape(14, 3, 2), 5))
-    gastric = ellipse(0.65, base_l + 0.045, 0.05, 0.028, 16)
+    return post_ribs, ant_ribs
 
+
+def _gastric_bubble(base_l: float) -> np.ndarray:
+    """Gastric air bubble under the left hemidiaphragm."""
+    return ellipse(0.65, base_l + 0.045, 0.05, 0.028, 16)
+
+
+def build_anatomy(p: AnatomyParams, size: int) -> Anatomy:
+    """Construct the phantom geometry for parameters ``p`` at ``size`` pixels."""
+    base_r, base_l = _lung_bases(p)
+    heart = _heart(p, base_r)
+    cp_r, cp_l = _cardiophrenic(heart, base_r, base_l)
+    hilum_r, hilum_l = _hila(p)
+    med_r, med_l = _mediastinal_edges(p)
+    lung_right, cpa_r = _lung(p, -1, base_r, cp_r, hilum_r, med_r, heart)
+    lung_left, cpa_l = _lung(p, +1, base_l, cp_l, hilum_l, med_l, heart)
+    trachea, bronchi = _airways(p, hilum_r, hilum_l)
+    post_ribs, ant_ribs = _ribs(p)
     A, b = similarity(p, size)
     return Anatomy(
         params=p,
         size=size,
-        body=body,
-        neck=neck,
+        body=_body(),
+        neck=_neck(),
         lung_right=lung_right,
         lung_left=lung_left,
-        heart=heart,
-        mediastinum=mediastinum,
-        aortic_knob=aortic_knob,
+        heart=heart.outline,
+        mediastinum=_mediastinum(p, heart, med_r, med_l),
+        aortic_knob=_aortic_knob(p, med_l),
         trachea=trachea,
         bronchi=bronchi,
-        clavicles=(clav_r, clav_l),
+        clavicles=_clavicles(p),
         posterior_ribs=post_ribs,
         anterior_ribs=ant_ribs,
-        gastric_bubble=gastric,
+        gastric_bubble=_gastric_bubble(base_l),
         hila=(hilum_r, hilum_l),
         costophrenic=(cpa_r, cpa_l),
         cardiophrenic=(cp_r, cp_l),
-        apex_v=top,
+        apex_v=_TOP,
         dome_v=(base_r, base_l),
         A=A,
         b=b,
