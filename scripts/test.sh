@@ -5,7 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH" DVC_NO_ANALYTICS=1
-echo "== ruff"; ruff check . && ruff format --check .
+# One command per line: under `set -e` a failure on the left of `&&` would not stop the script.
+echo "== ruff"
+ruff check .
+ruff format --check .
 echo "== snakefmt"; snakefmt --check workflow
 echo "== snakemake --lint"
 lint=$(snakemake --lint --configfile .test/config.yaml 2>&1) || { echo "$lint"; exit 1; }

@@ -7,7 +7,8 @@ mean over layers, for the whole batch at once (B, C, T). Options (config
 h = mean_j (h ⊙ A_a[j]) over the 51 landmark queries (MeDSLIP only); normalisation per image
 and class (default) or by the class's maximum over the whole batch (official); bilinear
 upsampling between the token centres where the trunk puts them (default) or nearest (official:
-×16 repetition when the shard size is 16× the token grid). Maps are compared with the ground truth at the shard resolution.
+×16 repetition when the shard size is 16× the token grid). Maps are compared with the ground
+truth at the shard resolution.
 
 Metrics on positive pairs (:mod:`medslip.evaluate.truth`): pointing game; Dice, IoU, recall,
 precision of P = map > τ at the τ of a grid chosen on the validation positives (max mean Dice)
