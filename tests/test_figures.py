@@ -203,12 +203,14 @@ def test_disentanglement_renders_rows_or_says_there_are_none(tmp_path, rows):
 def test_probe_verdict_follows_the_interval_of_the_paired_difference():
     from medslip.figures.disentanglement import verdict
 
-    lines = verdict({"presence": (0.2, 0.1, 0.3), "landmark": (0.1, -0.05, 0.25)})
-    assert lines[0].startswith("pathology better on presence")
-    assert lines[1].startswith("anatomy not distinguishable on landmark")
+    lines = verdict({"presence": (0.2, 0.1, 0.3, 0.08), "landmark": (0.1, -0.05, 0.25, 0.2)})
+    assert lines[0] == "pathology better on presence"
+    assert lines[1] == "(Δ 0.20 [0.10, 0.30], detectable 0.08)"
+    assert lines[2] == "anatomy not distinguishable on landmark"
     assert verdict({"landmark": (-0.2, -0.3, -0.1)}) == [
         "pathology on presence: n/a",
-        "anatomy worse on landmark (Δ -0.20 [-0.30, -0.10])",
+        "anatomy worse on landmark",
+        "(Δ -0.20 [-0.30, -0.10])",
     ]
 
 

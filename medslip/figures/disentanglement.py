@@ -32,22 +32,28 @@ HEADING = "Disentanglement probe: which stream encodes what"
 EMPTY = "no probe results (needs SynthCXR data for evaluate.probe.dataset)"
 DIFFERENCE = "own - other"
 """``stream`` of the table rows with a target's paired difference (own stream − other)."""
-DIFFERENCE_COLUMNS = ["auc_difference", "auc_difference_lo", "auc_difference_hi"]
+DIFFERENCE_COLUMNS = [
+    "auc_difference",
+    "auc_difference_lo",
+    "auc_difference_hi",
+    "auc_difference_mdd",
+]
 
 
-def verdict(differences: dict[str, tuple[float, float, float]]) -> list[str]:
-    """One line per stream from the table's paired differences ({target: (own − other, lo,
-    hi)}): better or worse at its own target when the interval excludes 0."""
+def verdict(differences: dict[str, tuple[float, ...]]) -> list[str]:
+    """Two lines per stream from the table's paired differences ({target: (own − other, lo,
+    hi[, minimal detectable difference])}): better or worse at its own target when the interval
+    excludes 0, then the difference, its interval and what the probe could have detected."""
     lines = []
     for stream, target in OWN.items():
-        value, lo, hi = differences.get(target, (np.nan, np.nan, np.nan))
+        value, lo, hi, *mdd = differences.get(target, (np.nan, np.nan, np.nan))
         if not np.isfinite(value):
             lines.append(f"{stream} on {target}: n/a")
             continue
         word = "better" if lo > 0 else "worse" if hi < 0 else "not distinguishable"
-        lines.append(
-            f"{stream} {word} on {target} (Δ {fmt(value, 2)} [{fmt(lo, 2)}, {fmt(hi, 2)}])"
-        )
+        detectable = f", detectable {fmt(mdd[0], 2)}" if mdd and np.isfinite(mdd[0]) else ""
+        lines.append(f"{stream} {word} on {target}")
+        lines.append(f"(Δ {fmt(value, 2)} [{fmt(lo, 2)}, {fmt(hi, 2)}]{detectable})")
     return lines
 
 
@@ -67,13 +73,13 @@ def draw_disentanglement(table: str | Path, out: str | Path):
         {(r.variant, r.source, r.split) for r in frame.itertuples()},
         key=lambda g: (variant_order(frame["variant"]).index(g[0]), g[1], g[2]),
     )
-    ncols = min(4, len(groups))
+    ncols = min(3, len(groups))
     nrows = -(-len(groups) // ncols)
     with styled() as plt:
         fig, axes = plt.subplots(
             nrows,
             ncols,
-            figsize=(3.3 * ncols + 0.6, 3.4 * nrows + 0.4),
+            figsize=(4.4 * ncols + 0.6, 3.9 * nrows + 0.4),
             layout="constrained",
             sharey=True,
             squeeze=False,
@@ -133,12 +139,13 @@ def draw_disentanglement(table: str | Path, out: str | Path):
             fig,
             [
                 "Linear probes (train/val/test of the SynthCXR test split's patients) from the "
-                "pooled pathology-stream and anatomy-stream features to (a) finding presence and "
-                "(b) the landmark of the finding; whiskers: 95 % intervals; "
+                "pathology-stream and anatomy-stream features of each token a finding covers to "
+                "(a) the finding's kind and (b) its landmark; whiskers: 95 % intervals; "
                 f"n seeds: {count_range(frame['n_seeds'])}. "
                 "The paper's claim holds when each stream is better at its own target "
                 "(pathology → presence, anatomy → landmark): the interval of the paired "
-                "difference (Δ, own − other) excludes 0. Dotted: chance.",
+                "difference (Δ, own − other) excludes 0; detectable: the smallest Δ the probe-test "
+                "tokens could detect (5 % test, 80 % power). Dotted: chance.",
             ],
         )
         return save(fig, out)
