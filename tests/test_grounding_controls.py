@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from medslip.cli import main
+from medslip.config import validate_config
 from medslip.layout import EVAL_FILES, GROUNDING_CONTROLS, control_dir
+from medslip.settings import STRIDE
 from medslip.tables.collect import read_metrics
 from medslip.tables.paper import zero_shot_grounding
 from tests.test_evaluate_command import _write_data
@@ -52,10 +54,12 @@ def test_the_oracle_is_the_ceiling_and_the_floors_are_below_it(controls):
 
 
 def test_control_entropy_is_on_the_model_token_grid(controls):
-    """The default (demo) preset's 96 px input is a 6 × 6 grid."""
+    """The controls' maps are scored on the default (demo) preset's token grid: its input side
+    over the trunk's stride, squared (128 px: 8 × 8)."""
+    side = validate_config({})["presets"]["demo"]["model"]["image_size"] // STRIDE
     for metrics in _read(controls).values():
         uniform = metrics["protocol"]["uniform_entropy"]
-        assert uniform == pytest.approx(math.log(36))
+        assert uniform == pytest.approx(math.log(side * side))
         assert 0 < metrics["truths"]["official"]["macro"]["attention_entropy"] <= uniform + 1e-9
 
 
