@@ -8,7 +8,7 @@ import importlib
 NAME = "bench"
 HELP = "run a benchmark (results land in results/benchmarks/)"
 
-TARGETS = ("data", "eval", "predict", "preset", "reports", "synth", "train")
+TARGETS = ("data", "eval", "existence", "predict", "preset", "reports", "synth", "train")
 """Each target's module is ``medslip.benchmarks.<target>``; its ``main`` takes the remaining argv
 list and returns an exit code."""
 
