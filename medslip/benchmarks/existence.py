@@ -31,13 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from medslip.atomic import atomic_path
 from medslip.config import load_config
 from medslip.errors import MedslipError
-from medslip.model.losses import (
-    excluded_entities,
-    existence_labels,
-    existence_loss,
-    prior_existence_loss,
-    without_entities,
-)
+from medslip.model.losses import existence_loss, prior_existence_loss, stream_existence_labels
 from medslip.pretrain.join import load_tables
 from medslip.settings import TrainSettings
 from medslip.vocab import LANDMARKS
@@ -82,15 +76,6 @@ def loss_of(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(existence_loss(logits, torch.from_numpy(labels).long()))
 
 
-def stream_labels(matrices: np.ndarray, exclude_class: bool) -> dict[str, np.ndarray]:
-    """Existence labels of both streams from label matrices (N, 51, 75), as the loss sees them."""
-    matrix = torch.from_numpy(matrices)
-    e_p, e_a = existence_labels(matrix)
-    exclude = excluded_entities(exclude_class, torch.device("cpu"))
-    e_p, _ = without_entities(e_p, (matrix == 1).transpose(1, 2), exclude)
-    return {"pathology": e_p.numpy(), "anatomy": e_a.numpy()}
-
-
 def existence_controls(results: Path, config: dict) -> pd.DataFrame:
     """The table: one row per (stream, control) with the validation loss and its share below
     the prior."""
@@ -111,9 +96,11 @@ def existence_controls(results: Path, config: dict) -> pd.DataFrame:
         images = tables.images[tables.images["split"] == split]
         kinds = indicators(images["image_id"], findings, "kind")
         sites = indicators(images["image_id"], findings, "landmark")
-        labels = stream_labels(
-            tables.matrices[images["row"].to_numpy()], train_settings.exclude_class
-        )
+        matrix = torch.from_numpy(tables.matrices[images["row"].to_numpy()])
+        labels = {
+            k: v.numpy()
+            for k, v in stream_existence_labels(matrix, train_settings.exclude_class).items()
+        }
         parts[split] = {"kinds": kinds, "sites": np.hstack([kinds, sites]), "labels": labels}
     rows = []
     for stream in ("pathology", "anatomy"):

@@ -57,6 +57,15 @@ def without_entities(
     return e_p, positive_p
 
 
+def stream_existence_labels(matrix: Tensor, exclude_class: bool) -> dict[str, Tensor]:
+    """The existence labels each stream's loss sees: {"pathology": e_p (N, 75) without the
+    entities ``exclude_class`` leaves out, "anatomy": e_a (N, 51)} from M (N, 51, 75)."""
+    e_p, e_a = existence_labels(matrix)
+    exclude = excluded_entities(exclude_class, matrix.device)
+    e_p, _ = without_entities(e_p, (matrix == 1).transpose(1, 2), exclude)
+    return {"pathology": e_p, "anatomy": e_a}
+
+
 def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``values`` where ``mask``; 0 (graph-connected) when the mask is empty."""
     return (values * mask).sum() / mask.sum().clamp(min=1)

@@ -31,9 +31,8 @@ from medslip.layout import RUN_FILES
 from medslip.model import create_model
 from medslip.model.losses import (
     excluded_entities,
-    existence_labels,
     prior_existence_loss,
-    without_entities,
+    stream_existence_labels,
 )
 from medslip.model.text_books import load_books
 from medslip.pretrain.checkpoint import (
@@ -443,17 +442,14 @@ def prior_losses(
     base rate) for each existence head of ``variant``: the floor a stream must beat to show it
     learns from images (``exist_p``: 75 entities, less those ``exclude_class`` leaves out, as in
     the model's loss; ``exist_a``: 51 landmarks, two-stream only)."""
-    exclude = excluded_entities(exclude_class, torch.device("cpu"))
     heads = {"pathology": "exist_p", "anatomy": "exist_a"}
     streams = get_variant(variant).streams
     if not streams or not len(val):
         return {}
-    labels = {}
-    for name, part in (("train", train), ("val", val)):
-        matrix = torch.from_numpy(part.matrices[part.rows])
-        e_p, e_a = existence_labels(matrix)
-        e_p, _ = without_entities(e_p, (matrix == 1).transpose(1, 2), exclude)
-        labels[name] = {"pathology": e_p, "anatomy": e_a}
+    labels = {
+        name: stream_existence_labels(torch.from_numpy(part.matrices[part.rows]), exclude_class)
+        for name, part in (("train", train), ("val", val))
+    }
     return {heads[s]: prior_existence_loss(labels["train"][s], labels["val"][s]) for s in streams}
 
 
