@@ -35,11 +35,19 @@ def make_workdir(work: Path) -> Path:
 
 
 def snakemake(
-    workdir: Path, *args: str, configs: tuple[str, ...] = ()
+    workdir: Path,
+    *args: str,
+    configs: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Snakemake with `args` in `workdir` on `.test/config.yaml` (plus `covid.yaml` when there,
-    then `configs`)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    then `configs`), in ``env`` (default: this environment, this interpreter's folder first on
+    PATH)."""
+    if env is None:
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        }
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
     covid = ["covid.yaml"] if (workdir / "covid.yaml").exists() else []
     configs = [".test/config.yaml", *covid, *configs]

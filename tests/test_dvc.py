@@ -248,3 +248,39 @@ def test_lab_round_trip(tmp_path):
     status = json.loads(run(clone, *DVC, "status", "--json"))
     assert set(status) == {"results"}, status
     assert "medslip/tables/paper.py" in json.dumps(status["results"])
+
+
+def _dry_run_jobs(text: str) -> list[dict[str, str]]:
+    """The jobs a dry run (``-n -p``) prints: {"rule", "input", "output", "benchmark", "shell"}."""
+    jobs: list[dict[str, str]] = []
+    for line in text.splitlines():
+        if found := re.fullmatch(r"(?:local)?rule (\w+):", line):
+            jobs.append({"rule": found[1]})
+        elif jobs and (found := re.fullmatch(r"    (input|output|benchmark): (.*)", line)):
+            jobs[-1][found[1]] = found[2]
+        elif jobs and line.startswith("Shell command: "):
+            jobs[-1]["shell"] = line.removeprefix("Shell command: ")
+    return jobs
+
+
+def test_benchmark_metrics_read_the_benchmark_of_every_job_of_all(tmp_path):
+    """The DVC benchmark metrics read one benchmark file per job that writes a final output of
+    `all`, named by its rule, and no other (the rule files record them with final_benchmark):
+    checked against the jobs a dry run of `all` prints."""
+    from tests._workflow import make_workdir, snakemake
+
+    res = snakemake(make_workdir(tmp_path), "-n", "-p", "-F", "all")
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = _dry_run_jobs(res.stdout)
+    (final,) = [set(j["input"].split(", ")) for j in jobs if j["rule"] == "all"]
+    expected = {
+        f"{j['rule']}={j['benchmark']}"
+        for j in jobs
+        if "benchmark" in j and final & set(j["output"].split(", "))
+    }
+    (command,) = [j["shell"] for j in jobs if j["rule"] == "dvc_metrics_benchmarks"]
+    read = set(re.findall(r"\S+=results/benchmarks/\S+\.tsv", command))
+    assert read == expected
+    assert {"pretrain", "evaluate_zeroshot", "finetune_seg", "table_ablation", "synth"} <= {
+        pair.split("=")[0] for pair in read
+    }

@@ -300,3 +300,15 @@ def test_conda_jobs_run_medslip_from_the_workflow_source(tmp_path):
     assert not list((tmp_path / "envs").glob("*/lib/python*/site-packages/medslip*"))
     log = (work / "results/logs/data/splits_nih_cxr14.log").read_text()
     assert re.search(r"medslip \S+ \(git (?!unknown)[^)]+\)", log), log[:500]
+
+
+def test_jobs_run_medslip_with_snakemakes_interpreter_and_nothing_on_path(tmp_path):
+    """Without conda, a job's `medslip` is the workflow's source tree run by the interpreter
+    that runs Snakemake: no `medslip` command on PATH (Snakemake called by its full path, as
+    `.venv/bin/snakemake` is without activating the venv)."""
+    work = make_workdir(_mkdir(tmp_path / "work"))
+    path = [p for p in os.environ["PATH"].split(os.pathsep) if not Path(p, "medslip").exists()]
+    target = "results/synthcxr/nih_cxr14"
+    res = snakemake(work, target, env=_env_without_medslip(PATH=os.pathsep.join(path)))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert any((work / target).rglob("*.png")), "no images written"

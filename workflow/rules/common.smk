@@ -1,16 +1,14 @@
 # Config validation, how jobs run medslip, and input helpers shared by all rule files.
 # Everything imported here and in the other rule files is standard library, Snakemake, or one of
 # medslip's light name modules (tests/test_workflow_parse.py parses the workflow without numpy).
-import glob
 import os
-import re
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 from snakemake.logging import logger
 from snakemake.utils import validate
-from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from medslip.config import validate_config
 from medslip.job_config import job_config_json
@@ -24,17 +22,37 @@ from medslip.variants import variant
 validate_config(config)
 validate(config, "../schemas/config.schema.yaml")
 
-# With per-rule conda envs (`--sdm conda`), the envs hold third-party packages only and every job
-# runs medslip from this workflow's source tree: PYTHONPATH names it (Snakemake clears a caller's
-# PYTHONPATH in conda jobs) and `medslip` is `python -m medslip.cli` of the env's interpreter.
-# Without conda the `medslip` command on PATH runs, as before.
-if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
-    shell.prefix(
-        "set -euo pipefail; export PYTHONPATH={}; ".format(
-            shlex.quote(MEDSLIP_SRC).replace("{", "{{").replace("}", "}}")
-        )
-        + 'medslip() {{ python -m medslip.cli "$@"; }}; '
-    )
+
+# Every job runs medslip from this workflow's source tree: PYTHONPATH names it (Snakemake clears
+# a caller's PYTHONPATH in conda jobs) and `medslip` is `python -m medslip.cli`. The interpreter:
+# in a per-rule conda env (`--sdm conda` activates it, so CONDA_PREFIX differs from Snakemake's
+# own) the env's python, else the one that runs Snakemake (its environment holds medslip's
+# dependencies; nothing needs to be on PATH). Snakemake formats the prefix: braces are doubled.
+def _shell_quoted(value):
+    return shlex.quote(value).replace("{", "{{").replace("}", "}}")
+
+
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={_shell_quoted(MEDSLIP_SRC)}; medslip() {{{{ "
+    f'if [ "${{{{CONDA_PREFIX:-}}}}" != {_shell_quoted(os.environ.get("CONDA_PREFIX", ""))} ]; '
+    'then python -m medslip.cli "$@"; '
+    f'else {_shell_quoted(sys.executable)} -m medslip.cli "$@"; fi; }}}}; '
+)
+
+
+FINAL_BENCHMARKS = {}
+"""Rule name -> the benchmark files of its jobs that write final outputs of `all` (filled by
+final_benchmark as the rule files are read; dvc_metrics.smk reads it)."""
+
+
+def final_benchmark(rule, pattern, jobs=({},)):
+    """``pattern``, the ``benchmark:`` of rule ``rule``, whose jobs that write final outputs of
+    `all` have the wildcard dicts ``jobs`` (one job without wildcards by default): their
+    benchmark files are recorded in FINAL_BENCHMARKS."""
+    files = sorted({pattern.format(**job) for job in jobs})
+    if files:
+        FINAL_BENCHMARKS[rule] = files
+    return pattern
 
 
 def torch_env(cpu_env, gpus):
@@ -126,6 +144,17 @@ def run_metrics(wildcards):
     ]
 
 
+def eval_jobs(datasets):
+    """Wildcards of the evaluation jobs of every evaluated variant x pretraining seed on
+    ``datasets`` (call it after evaluate.smk defines EVAL_VARIANTS)."""
+    return [
+        {"dataset": dataset, "variant": name, "seed": seed}
+        for dataset in datasets
+        for name in EVAL_VARIANTS
+        for seed in run_seeds(name)
+    ]
+
+
 def zeroshot_runs(dataset):
     """Evaluation dirs of every evaluated variant x pretraining seed on ``dataset`` (call it
     after evaluate.smk is included)."""
@@ -139,21 +168,21 @@ def zeroshot_runs(dataset):
 def stale_scatter_files():
     """Outputs, logs and benchmarks of scatter jobs whose index the config no longer has: the
     preprocessing shards at or above data.n_shards and the report chunks at or above
-    reports.n_chunks, left by a run with more of them (patterns from the rules themselves).
-    """
+    reports.n_chunks, left by a run with more of them (patterns from the rules themselves,
+    matched with glob_wildcards)."""
     scatters = (
         (rules.data_preprocess_shard, "shard", config["data"]["n_shards"]),
         (rules.parse_reports_chunk, "chunk", config["reports"]["n_chunks"]),
     )
-    stale = []
+    stale = set()
     for rule, name, count in scatters:
         for pattern in [*rule.output, *rule.log, rule.benchmark]:
-            fields = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern))
-            for path in glob.glob(re.sub(r"\{\w+\}", "*", pattern)):
-                found = re.fullmatch(fields, path)
-                if found and found[name].isdigit() and int(found[name]) >= count:
-                    stale.append(path)
-    return sorted(set(stale))
+            found = glob_wildcards(pattern)._asdict()
+            for values in zip(*found.values()):
+                fields = dict(zip(found, values))
+                if fields[name].isdigit() and int(fields[name]) >= count:
+                    stale.add(pattern.format(**fields))
+    return sorted(stale)
 
 
 def remove_stale_scatter_files():

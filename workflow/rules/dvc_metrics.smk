@@ -63,23 +63,11 @@ rule dvc_metrics_data:
         "medslip dvc-metrics data --data-dirs {params.dirs} --out {output} > {log} 2>&1"
 
 
-# Inputs by rule: the benchmark files of the jobs that write the final outputs of `all`
-# (matched when the DAG is built, once every rule is defined).
+# Inputs by rule: the benchmark files of the jobs that write the final outputs of `all`, as each
+# rule file records them (common.smk: final_benchmark).
 rule dvc_metrics_benchmarks:
     input:
-        unpack(
-            lambda wildcards: {
-                r.name: sorted(
-                    {
-                        r.benchmark.apply_wildcards(r.get_wildcards(path))
-                        for path in rules.all.input
-                        if r.is_producer(path)
-                    }
-                )
-                for r in workflow.rules
-                if r.benchmark is not None
-            }
-        ),
+        **FINAL_BENCHMARKS,
     output:
         METRICS_FILES["benchmarks"],
     log:

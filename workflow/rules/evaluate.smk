@@ -83,7 +83,11 @@ rule evaluate_zeroshot:
     log:
         "results/logs/eval/zeroshot_{dataset}_{variant}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/eval/zeroshot_{dataset}_{variant}_seed{seed}.tsv"
+        final_benchmark(
+            "evaluate_zeroshot",
+            "results/benchmarks/eval/zeroshot_{dataset}_{variant}_seed{seed}.tsv",
+            eval_jobs(ZEROSHOT_DATASETS),
+        )
     wildcard_constraints:
         dataset="|".join(ZEROSHOT_DATASETS),
     conda:
@@ -121,7 +125,11 @@ rule evaluate_grounding:
     log:
         "results/logs/eval/grounding_{dataset}_{variant}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/eval/grounding_{dataset}_{variant}_seed{seed}.tsv"
+        final_benchmark(
+            "evaluate_grounding",
+            "results/benchmarks/eval/grounding_{dataset}_{variant}_seed{seed}.tsv",
+            eval_jobs(GROUNDING_DATASETS),
+        )
     wildcard_constraints:
         dataset="|".join(GROUNDING_DATASETS),
     conda:
@@ -163,7 +171,11 @@ rule evaluate_grounding_controls:
     log:
         "results/logs/eval/grounding_controls_{dataset}.log",
     benchmark:
-        "results/benchmarks/eval/grounding_controls_{dataset}.tsv"
+        final_benchmark(
+            "evaluate_grounding_controls",
+            "results/benchmarks/eval/grounding_controls_{dataset}.tsv",
+            [{"dataset": dataset} for dataset in GROUNDING_DATASETS],
+        )
     wildcard_constraints:
         dataset="|".join(GROUNDING_DATASETS) or "no-dataset",
     conda:
@@ -202,7 +214,11 @@ rule evaluate_probe:
     log:
         "results/logs/eval/probe_{dataset}_{variant}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/eval/probe_{dataset}_{variant}_seed{seed}.tsv"
+        final_benchmark(
+            "evaluate_probe",
+            "results/benchmarks/eval/probe_{dataset}_{variant}_seed{seed}.tsv",
+            eval_jobs(PROBE_DATASETS),
+        )
     wildcard_constraints:
         dataset="|".join(PROBE_DATASETS) or "no-dataset",
     conda:

@@ -70,7 +70,11 @@ rule figure_roc:
     log:
         "results/logs/figures/roc_{dataset}.log",
     benchmark:
-        "results/benchmarks/figures/roc_{dataset}.tsv"
+        final_benchmark(
+            "figure_roc",
+            "results/benchmarks/figures/roc_{dataset}.tsv",
+            [{"dataset": dataset} for dataset in ZEROSHOT_DATASETS],
+        )
     wildcard_constraints:
         dataset="|".join(ZEROSHOT_DATASETS) or "no-dataset",
     conda:
@@ -99,7 +103,11 @@ rule figure_grounding_overlays:
     log:
         "results/logs/figures/grounding_overlays.log",
     benchmark:
-        "results/benchmarks/figures/grounding_overlays.tsv"
+        final_benchmark(
+            "figure_grounding_overlays",
+            "results/benchmarks/figures/grounding_overlays.tsv",
+            [{}] if GROUNDING_DATASETS else [],
+        )
     conda:
         torch_env("../envs/figures.yaml", EVAL["gpus"])
     threads: 1
@@ -134,7 +142,10 @@ rule figure_label_efficiency:
     log:
         "results/logs/figures/label_efficiency.log",
     benchmark:
-        "results/benchmarks/figures/label_efficiency.tsv"
+        final_benchmark(
+            "figure_label_efficiency",
+            "results/benchmarks/figures/label_efficiency.tsv",
+        )
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -165,7 +176,10 @@ rule figure_pretraining_curves:
     log:
         "results/logs/figures/pretraining_curves.log",
     benchmark:
-        "results/benchmarks/figures/pretraining_curves.tsv"
+        final_benchmark(
+            "figure_pretraining_curves",
+            "results/benchmarks/figures/pretraining_curves.tsv",
+        )
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -191,7 +205,7 @@ rule figure_ablation:
     log:
         "results/logs/figures/ablation.log",
     benchmark:
-        "results/benchmarks/figures/ablation.tsv"
+        final_benchmark("figure_ablation", "results/benchmarks/figures/ablation.tsv")
     conda:
         "../envs/figures.yaml"
     threads: 1
@@ -214,7 +228,9 @@ rule figure_disentanglement:
     log:
         "results/logs/figures/disentanglement.log",
     benchmark:
-        "results/benchmarks/figures/disentanglement.tsv"
+        final_benchmark(
+            "figure_disentanglement", "results/benchmarks/figures/disentanglement.tsv"
+        )
     conda:
         "../envs/figures.yaml"
     threads: 1

@@ -30,15 +30,23 @@ FINETUNE_OUT = {
     )
     for kind in FINETUNE_TASKS
 }
+# Wildcards of the fine-tuning jobs of `all`, by kind.
+FINETUNE_JOBS = {
+    kind: [
+        {"dataset": dataset, "variant": name, "seed": seed, "pct": pct, "ft_seed": ft}
+        for dataset in datasets
+        for name in FINETUNE_VARIANTS
+        for seed in run_seeds(name)
+        for pct in FINETUNE_PCTS
+        for ft in FINETUNE["seeds"]
+    ]
+    for kind, datasets in FINETUNE_DATASETS.items()
+}
 # Final outputs of the fine-tuning stage (inputs of rule all).
 FINETUNE_FINAL_OUTPUTS = [
-    f"{finetune_dir(FINETUNE_TASKS[kind], dataset, variant, seed, pct, ft)}/{name}"
-    for kind, datasets in FINETUNE_DATASETS.items()
-    for dataset in datasets
-    for variant in FINETUNE_VARIANTS
-    for seed in run_seeds(variant)
-    for pct in FINETUNE_PCTS
-    for ft in FINETUNE["seeds"]
+    f"{FINETUNE_OUT[kind].format(**job)}/{name}"
+    for kind, jobs in FINETUNE_JOBS.items()
+    for job in jobs
     for name in EVAL_FILES.values()
 ]
 FINETUNE_RUN = f"{MODELS}/{{variant}}/seed{{seed}}"
@@ -63,7 +71,11 @@ rule finetune_cls:
     log:
         "results/logs/eval/finetune_cls_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.log",
     benchmark:
-        "results/benchmarks/eval/finetune_cls_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.tsv"
+        final_benchmark(
+            "finetune_cls",
+            "results/benchmarks/eval/finetune_cls_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.tsv",
+            FINETUNE_JOBS["cls"],
+        )
     wildcard_constraints:
         dataset="|".join(FINETUNE_DATASETS["cls"]) or "no-dataset",
         pct="|".join(map(re.escape, FINETUNE_PCTS)),
@@ -96,7 +108,11 @@ rule finetune_seg:
     log:
         "results/logs/eval/finetune_seg_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.log",
     benchmark:
-        "results/benchmarks/eval/finetune_seg_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.tsv"
+        final_benchmark(
+            "finetune_seg",
+            "results/benchmarks/eval/finetune_seg_{dataset}_{variant}_seed{seed}_frac{pct}_ft{ft_seed}.tsv",
+            FINETUNE_JOBS["seg"],
+        )
     wildcard_constraints:
         dataset="|".join(FINETUNE_DATASETS["seg"]) or "no-dataset",
         pct="|".join(map(re.escape, FINETUNE_PCTS)),

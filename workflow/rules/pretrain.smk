@@ -83,7 +83,15 @@ rule pretrain:
     log:
         "results/logs/pretrain/{variant}_seed{seed}.log",
     benchmark:
-        "results/benchmarks/pretrain/{variant}_seed{seed}.tsv"
+        final_benchmark(
+            "pretrain",
+            "results/benchmarks/pretrain/{variant}_seed{seed}.tsv",
+            [
+                {"variant": name, "seed": seed}
+                for name in TRAINED_VARIANTS
+                for seed in PRETRAIN_SEEDS
+            ],
+        )
     wildcard_constraints:
         variant="|".join(TRAINED_VARIANTS) or "no-variant",
     conda:
@@ -126,7 +134,11 @@ rule import_checkpoint:
     log:
         "results/logs/pretrain/{variant}_import.log",
     benchmark:
-        "results/benchmarks/pretrain/{variant}_import.tsv"
+        final_benchmark(
+            "import_checkpoint",
+            "results/benchmarks/pretrain/{variant}_import.tsv",
+            [{"variant": name} for name in IMPORTED_VARIANTS],
+        )
     wildcard_constraints:
         variant="|".join(IMPORTED_VARIANTS) or "no-variant",
     conda:

@@ -43,7 +43,7 @@ rule parse_reports_gather:
     log:
         "results/logs/reports/gather.log",
     benchmark:
-        "results/benchmarks/reports/gather.tsv"
+        final_benchmark("parse_reports_gather", "results/benchmarks/reports/gather.tsv")
     conda:
         "../envs/reports.yaml"
     params:

@@ -8,7 +8,11 @@ rule synth:
     log:
         "results/logs/synthcxr/{dataset}.log",
     benchmark:
-        "results/benchmarks/synthcxr/{dataset}.tsv"
+        final_benchmark(
+            "synth",
+            "results/benchmarks/synthcxr/{dataset}.tsv",
+            [{"dataset": dataset} for dataset in synthcxr_datasets()],
+        )
     conda:
         "../envs/synth.yaml"
     params:
@@ -31,7 +35,11 @@ rule synth_contact_sheet:
     log:
         "results/logs/synthcxr/contact_sheet.log",
     benchmark:
-        "results/benchmarks/synthcxr/contact_sheet.tsv"
+        final_benchmark(
+            "synth_contact_sheet",
+            "results/benchmarks/synthcxr/contact_sheet.tsv",
+            [{}] if "mimic_cxr_jpg" in synthcxr_datasets() else [],
+        )
     conda:
         "../envs/synth.yaml"
     params:

@@ -68,7 +68,10 @@ rule table_zero_shot_classification:
     log:
         "results/logs/tables/zero_shot_classification.log",
     benchmark:
-        "results/benchmarks/tables/zero_shot_classification.tsv"
+        final_benchmark(
+            "table_zero_shot_classification",
+            "results/benchmarks/tables/zero_shot_classification.tsv",
+        )
     conda:
         "../envs/results.yaml"
     params:
@@ -92,7 +95,10 @@ use rule table_zero_shot_classification as table_zero_shot_grounding with:
     log:
         "results/logs/tables/zero_shot_grounding.log",
     benchmark:
-        "results/benchmarks/tables/zero_shot_grounding.tsv"
+        final_benchmark(
+            "table_zero_shot_grounding",
+            "results/benchmarks/tables/zero_shot_grounding.tsv",
+        )
     params:
         name="zero_shot_grounding",
         sources=TABLE_SOURCES,
@@ -111,7 +117,10 @@ use rule table_zero_shot_classification as table_finetune_classification with:
     log:
         "results/logs/tables/finetune_classification.log",
     benchmark:
-        "results/benchmarks/tables/finetune_classification.tsv"
+        final_benchmark(
+            "table_finetune_classification",
+            "results/benchmarks/tables/finetune_classification.tsv",
+        )
     params:
         name="finetune_classification",
         sources=TABLE_SOURCES,
@@ -130,7 +139,10 @@ use rule table_zero_shot_classification as table_finetune_segmentation with:
     log:
         "results/logs/tables/finetune_segmentation.log",
     benchmark:
-        "results/benchmarks/tables/finetune_segmentation.tsv"
+        final_benchmark(
+            "table_finetune_segmentation",
+            "results/benchmarks/tables/finetune_segmentation.tsv",
+        )
     params:
         name="finetune_segmentation",
         sources=TABLE_SOURCES,
@@ -149,7 +161,10 @@ use rule table_zero_shot_classification as table_real_lung_segmentation with:
     log:
         "results/logs/tables/real_lung_segmentation.log",
     benchmark:
-        "results/benchmarks/tables/real_lung_segmentation.tsv"
+        final_benchmark(
+            "table_real_lung_segmentation",
+            "results/benchmarks/tables/real_lung_segmentation.tsv",
+        )
     params:
         name="real_lung_segmentation",
         sources=TABLE_SOURCES,
@@ -168,7 +183,9 @@ use rule table_zero_shot_classification as table_disentanglement with:
     log:
         "results/logs/tables/disentanglement.log",
     benchmark:
-        "results/benchmarks/tables/disentanglement.tsv"
+        final_benchmark(
+            "table_disentanglement", "results/benchmarks/tables/disentanglement.tsv"
+        )
     params:
         name="disentanglement",
         sources=TABLE_SOURCES,
@@ -187,7 +204,7 @@ use rule table_zero_shot_classification as table_ablation with:
     log:
         "results/logs/tables/ablation.log",
     benchmark:
-        "results/benchmarks/tables/ablation.tsv"
+        final_benchmark("table_ablation", "results/benchmarks/tables/ablation.tsv")
     params:
         name="ablation",
         sources=TABLE_SOURCES,
@@ -210,7 +227,9 @@ rule table_data_summary:
     log:
         "results/logs/tables/data_summary.log",
     benchmark:
-        "results/benchmarks/tables/data_summary.tsv"
+        final_benchmark(
+            "table_data_summary", "results/benchmarks/tables/data_summary.tsv"
+        )
     conda:
         "../envs/results.yaml"
     params:
@@ -234,7 +253,9 @@ rule table_report_labels:
     log:
         "results/logs/tables/report_labels.log",
     benchmark:
-        "results/benchmarks/tables/report_labels.tsv"
+        final_benchmark(
+            "table_report_labels", "results/benchmarks/tables/report_labels.tsv"
+        )
     conda:
         "../envs/results.yaml"
     params:
@@ -265,7 +286,9 @@ rule table_label_statistics:
     log:
         "results/logs/tables/label_statistics.log",
     benchmark:
-        "results/benchmarks/tables/label_statistics.tsv"
+        final_benchmark(
+            "table_label_statistics", "results/benchmarks/tables/label_statistics.tsv"
+        )
     conda:
         "../envs/results.yaml"
     params:
