@@ -119,13 +119,19 @@ def prototypes(positive: Tensor, books: Tensor) -> Tensor:
     return (weights @ books) / weights.sum(dim=-1, keepdim=True).clamp(min=1)
 
 
-def prior_existence_loss(train: Tensor, val: Tensor) -> float:
-    """The existence loss of an image-blind prior: each query's positive rate among the known
-    ``train`` labels (N, Q) in {-1, 0, 1}, scored like :func:`existence_loss` on the ``val``
-    labels (M, Q). A stream that learns from images has a validation loss below this."""
+def prior_rates(train: Tensor) -> Tensor:
+    """The image-blind prior (Q,) float64: each query's positive rate among the known ``train``
+    labels (N, Q) in {-1, 0, 1}, in [1e-6, 1 - 1e-6]; 0.5 for a query never labelled."""
     known = (train >= 0).sum(0)
     rate = ((train == 1).sum(0) / known.clamp(min=1)).double().clamp(1e-6, 1 - 1e-6)
-    rate = torch.where(known > 0, rate, torch.full_like(rate, 0.5))
+    return torch.where(known > 0, rate, torch.full_like(rate, 0.5))
+
+
+def prior_existence_loss(train: Tensor, val: Tensor) -> float:
+    """The existence loss of the image-blind prior (:func:`prior_rates` of ``train``), scored
+    like :func:`existence_loss` on the ``val`` labels (M, Q). A stream that learns from images
+    has a validation loss below this."""
+    rate = prior_rates(train)
     logits = torch.stack([(1 - rate).log(), rate.log()], dim=-1)  # (Q, 2)
     return float(existence_loss(logits.expand(len(val), -1, -1), val.long()))
 
