@@ -9,9 +9,10 @@ labels the pretraining loop builds: the join, the preset's ``uncertain`` policy 
 - ``kinds_oracle``: per label, an L2 logistic regression on which finding kinds SynthCXR drew in
   the image, fitted on the training split (labels without both classes in training keep the
   base rate);
-- ``sites_oracle``: the same on the drawn kinds and the landmarks that host a drawn finding.
-
-- ``model`` (with ``--run``): a trained run's model, as its pretraining validation scores it.
+- ``sites_oracle``: the same on the drawn kinds and the landmarks that host a drawn finding;
+- ``model`` (with ``--run``): a trained run's model on the validation images, with the training
+  books and the evaluation transform, aggregated over all labels like the prior (the pretraining
+  curves average per-batch means instead).
 
 An oracle reads from the ground truth what a model must read from pixels, so it shows how much
 of a stream's labels the images can explain; it is not a strict bound (a model may also pick
@@ -85,12 +86,15 @@ def loss_of(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 
 def label_losses(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Each label's part (Q,) of :func:`loss_of`: the summed cross-entropy of its known cells
-    over the number of known cells of all labels, so the parts add up to the loss."""
-    p = np.clip(probabilities, 1e-6, 1 - 1e-6)
-    known = labels >= 0
-    ce = np.where(known, -np.log(np.where(labels == 1, p, 1 - p)), 0.0)
-    return ce.sum(axis=0) / max(int(known.sum()), 1)
+    """Each label's part (Q,) of :func:`loss_of`: its own loss weighted by its share of the
+    known cells, so the parts add up to the loss."""
+    known = (labels >= 0).sum(axis=0)
+    return np.array(
+        [
+            loss_of(probabilities[:, [q]], labels[:, [q]]) * known[q] / max(known.sum(), 1)
+            for q in range(labels.shape[1])
+        ]
+    )
 
 
 def run_probabilities(
@@ -98,7 +102,7 @@ def run_probabilities(
 ) -> dict[str, np.ndarray]:
     """P(present) of each stream of a trained run's model ({"pathology": (M, 75), "anatomy":
     (M, 51)}; the streams it has) on ``dataset``'s images, with the training books and the
-    evaluation transform, as the pretraining loop's validation sees them."""
+    evaluation transform, as the pretraining loop's validation runs it."""
     model = load_pretrained(run_dir, books)
     trained = load_books(books)
     model.set_books(trained.pathology, trained.anatomy)
