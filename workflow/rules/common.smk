@@ -158,11 +158,7 @@ def eval_jobs(datasets):
 def zeroshot_runs(dataset):
     """Evaluation dirs of every evaluated variant x pretraining seed on ``dataset`` (call it
     after evaluate.smk is included)."""
-    return [
-        eval_dir("zeroshot", dataset, variant, seed)
-        for variant in EVAL_VARIANTS
-        for seed in run_seeds(variant)
-    ]
+    return [eval_dir("zeroshot", **job) for job in eval_jobs([dataset])]
 
 
 def stale_scatter_files():

@@ -29,11 +29,9 @@ EVAL_OUT = {
 }
 # Final outputs of the evaluation stage (inputs of rule all).
 EVAL_FINAL_OUTPUTS = [
-    f"{eval_dir(task, dataset, variant, seed)}/{name}"
+    f"{eval_dir(task, **job)}/{name}"
     for task, datasets in EVAL_DATASETS.items()
-    for dataset in datasets
-    for variant in EVAL_VARIANTS
-    for seed in run_seeds(variant)
+    for job in eval_jobs(datasets)
     for name in EVAL_FILES.values()
 ]
 
@@ -53,10 +51,8 @@ PROBE_DATASETS = [d for d in [PROBE["dataset"]] if d in synthcxr_datasets()]
 PROBE_TRUTH = "results/synthcxr/ground_truth/{dataset}"
 # Final outputs of the probe (inputs of rule all; empty when the dataset is real data).
 PROBE_FINAL_OUTPUTS = [
-    f"{eval_dir('probe', dataset, variant, seed)}/{name}"
-    for dataset in PROBE_DATASETS
-    for variant in EVAL_VARIANTS
-    for seed in run_seeds(variant)
+    f"{eval_dir('probe', **job)}/{name}"
+    for job in eval_jobs(PROBE_DATASETS)
     for name in EVAL_FILES.values()
 ]
 
