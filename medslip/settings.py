@@ -41,6 +41,8 @@ class ModelSettings:
     d_ffn: int
     dropout: float
     mask_activation: str
+    memory_norm: bool
+    init_std: float
 
     @classmethod
     def from_config(cls, config: dict[str, Any], variant: str) -> ModelSettings:

@@ -44,6 +44,8 @@ def small_settings(variant: str) -> ModelSettings:
         d_ffn=32,
         dropout=0.1,
         mask_activation="none",
+        memory_norm=False,
+        init_std=0.02,
     )
 
 

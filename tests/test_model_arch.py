@@ -21,12 +21,12 @@ TEXT_DIM = 16
 PAPER = ModelSettings(
     variant="medslip", image_size=224, trunk_layers=(3, 4, 6), trunk_width=64,
     trunk_init="random", d_model=256, n_layers=4, n_heads=4, d_ffn=1024, dropout=0.1,
-    mask_activation="none",
+    mask_activation="none", memory_norm=False, init_std=0.02,
 )  # fmt: skip
 TINY = ModelSettings(
     variant="medslip", image_size=64, trunk_layers=(1, 1, 1), trunk_width=8,
     trunk_init="random", d_model=32, n_layers=2, n_heads=4, d_ffn=64, dropout=0.1,
-    mask_activation="none",
+    mask_activation="none", memory_norm=False, init_std=0.02,
 )  # fmt: skip
 EXPECTED_TERMS = {
     "medslip": {"exist_p", "exist_a", "protocl_p", "protocl_a", "icl"},
@@ -117,7 +117,7 @@ def test_trunk_shape_and_torchvision_names():
 
 def test_decoder_fast_path_equals_the_attention_path():
     torch.manual_seed(0)
-    decoder = TransformerDecoder(32, 4, 64, 0.1, 3, final_norm=True).eval()
+    decoder = TransformerDecoder(32, 4, 64, 0.1, 3, final_norm=True, init_std=0.02).eval()
     tgt, memory = torch.randn(2, 75, 32), torch.randn(2, 49, 32)
     fast, none = decoder(tgt, memory, False)
     slow, maps = decoder(tgt, memory, True)

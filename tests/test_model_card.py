@@ -27,6 +27,8 @@ MODEL = {
     "d_ffn": 128,
     "dropout": 0.1,
     "mask_activation": "none",
+    "memory_norm": False,
+    "init_std": 0.02,
 }
 
 

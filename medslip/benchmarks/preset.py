@@ -115,6 +115,8 @@ def run_candidate(
         "n_layers": model.n_layers,
         "d_ffn": model.d_ffn,
         "dropout": model.dropout,
+        "memory_norm": model.memory_norm,
+        "init_std": model.init_std,
         "batch_size": train.batch_size,
         "epochs": train.epochs,
         "lr": train.lr,

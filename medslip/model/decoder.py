@@ -4,7 +4,8 @@ batch-first, no positional encodings.
 Per layer: ``t += Drop(SelfAttn(LN1 t))``; ``t += Drop(CrossAttn(q=LN2 t, k=v=memory))``;
 ``t += Drop(FFN(LN3 t))`` with a ReLU FFN; optionally a final LayerNorm. Parameter names follow
 the official code (``self_attn``/``multihead_attn`` with ``in_proj_weight``, ``in_proj_bias``,
-``out_proj``; ``linear1``, ``linear2``, ``norm1..3``, ``layers.{i}``, ``norm``).
+``out_proj``; ``linear1``, ``linear2``, ``norm1..3``, ``layers.{i}``, ``norm``). Weights start
+N(0, ``init_std``) (config ``model.init_std``; 0.02 in the official code).
 
 Cross-attention maps (head-averaged softmax weights, (B, Q, T)) are computed only when asked;
 otherwise attention runs through :func:`torch.nn.functional.scaled_dot_product_attention`.
@@ -18,15 +19,12 @@ from torch import Tensor, nn
 
 from medslip.errors import MedslipError
 
-INIT_STD = 0.02
-"""Std of the normal init of every Linear weight and attention projection (official code)."""
-
 
 class Attention(nn.Module):
     """Multi-head attention with ``nn.MultiheadAttention``'s parameters and init convention
     (projection biases start at zero), batch-first."""
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+    def __init__(self, d_model: int, n_heads: int, dropout: float, init_std: float) -> None:
         super().__init__()
         if d_model % n_heads:
             raise MedslipError(f"model: d_model {d_model} is not divisible by n_heads {n_heads}")
@@ -35,8 +33,8 @@ class Attention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * d_model, d_model))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * d_model))
         self.out_proj = nn.Linear(d_model, d_model)
-        nn.init.normal_(self.in_proj_weight, std=INIT_STD)
-        nn.init.normal_(self.out_proj.weight, std=INIT_STD)
+        nn.init.normal_(self.in_proj_weight, std=init_std)
+        nn.init.normal_(self.out_proj.weight, std=init_std)
         nn.init.zeros_(self.out_proj.bias)
 
     def _heads(self, x: Tensor) -> Tensor:
@@ -74,10 +72,12 @@ class Attention(nn.Module):
 class DecoderLayer(nn.Module):
     """One pre-norm decoder layer (self-attention, cross-attention, ReLU FFN)."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ffn: int, dropout: float) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, d_ffn: int, dropout: float, init_std: float
+    ) -> None:
         super().__init__()
-        self.self_attn = Attention(d_model, n_heads, dropout)
-        self.multihead_attn = Attention(d_model, n_heads, dropout)
+        self.self_attn = Attention(d_model, n_heads, dropout, init_std)
+        self.multihead_attn = Attention(d_model, n_heads, dropout, init_std)
         self.linear1 = nn.Linear(d_model, d_ffn)
         self.linear2 = nn.Linear(d_ffn, d_model)
         self.norm1 = nn.LayerNorm(d_model)
@@ -115,13 +115,14 @@ class TransformerDecoder(nn.Module):
         dropout: float,
         n_layers: int,
         final_norm: bool,
+        init_std: float,
     ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            DecoderLayer(d_model, n_heads, d_ffn, dropout) for _ in range(n_layers)
+            DecoderLayer(d_model, n_heads, d_ffn, dropout, init_std) for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model) if final_norm else None
-        init_weights(self)
+        init_weights(self, init_std)
 
     def forward(
         self, tgt: Tensor, memory: Tensor, return_attention: bool
@@ -137,9 +138,10 @@ class TransformerDecoder(nn.Module):
         return tgt, (maps if return_attention else None)
 
 
-def init_weights(module: nn.Module) -> None:
-    """N(0, 0.02) for every Linear weight below ``module``, biases keep their PyTorch default
-    (the official init; :class:`Attention` initialises its own projections the same way)."""
+def init_weights(module: nn.Module, std: float) -> None:
+    """N(0, ``std``) for every Linear weight below ``module``, biases keep their PyTorch default
+    (the official init at 0.02; :class:`Attention` initialises its input projection the same
+    way when built)."""
     for sub in module.modules():
         if isinstance(sub, nn.Linear):
-            nn.init.normal_(sub.weight, std=INIT_STD)
+            nn.init.normal_(sub.weight, std=std)

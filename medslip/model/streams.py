@@ -4,7 +4,8 @@ One definition each, used by training and every evaluation. Every model holds th
 as ``res_features`` (official name) and the frozen text "books", pathology (75, text_dim) and
 anatomy (51, text_dim), as non-persistent buffers: they are not in ``state_dict`` and are
 replaced with :meth:`BookModel.set_books` (e.g. eval-length prompts). Every ``Linear`` weight
-starts as N(0, 0.02) (official init). Forward:
+starts as N(0, ``model.init_std``) (0.02: the official init); with ``model.memory_norm`` each
+token of a decoder's memory is layer-normalised (no weights) before the cross-attention. Forward:
 ``model(images (B, 3, H, W), return_attention=False, text=None) -> ModelOutput``; the
 per-token features of each stream named in ``STREAMS``:
 ``model.stream_tokens(images) -> {stream: (B, T, d)}``.
@@ -75,6 +76,7 @@ class BookModel(nn.Module):
     ) -> None:
         super().__init__()
         self.text_dim = text_dim
+        self.memory_norm = settings.memory_norm
         self.res_features = build_trunk(settings)
         self.register_buffer("pathology_books", torch.empty(len(ENTITIES), text_dim), False)
         self.register_buffer("anatomy_books", torch.empty(len(LANDMARKS), text_dim), False)
@@ -97,6 +99,11 @@ class BookModel(nn.Module):
     def tokens(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) -> trunk tokens (B, T = (H/16)·(W/16), C = 16·width)."""
         return self.res_features(images).flatten(2).transpose(1, 2)
+
+    def _memory(self, z: Tensor) -> Tensor:
+        """A decoder's memory (B, T, d): each token layer-normalised when ``model.memory_norm``
+        (keys and values then differ between tokens from the start), else as is (official)."""
+        return F.layer_norm(z, z.shape[-1:]) if self.memory_norm else z
 
     def _loss_inputs(self, out: ModelOutput, matrix: Tensor) -> tuple[ModelOutput, Tensor]:
         """``out`` tensors in the books' dtype (losses run in full precision, autocast or not)."""
@@ -152,7 +159,7 @@ class MeDSLIP(BookModel):
         self.classifier_anatomy = nn.Linear(d, 2)
         self.cl_fc_pathology = nn.Linear(d, text_dim) if protocl else None
         self.cl_fc_anatomy = nn.Linear(d, text_dim) if protocl else None
-        init_weights(self)
+        init_weights(self, settings.init_std)
 
     def _streams(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """Images -> stream inputs x_p = G⊙x, x_a = (1−G)⊙x, each (B, T, C)."""
@@ -166,11 +173,11 @@ class MeDSLIP(BookModel):
 
     def _z_pathology(self, x_p: Tensor) -> Tensor:
         """x_p (B, T, C) -> the pathology decoder's memory res_l2(ReLU(res_l1 x_p)) (B, T, d)."""
-        return self.res_l2_pathology(F.relu(self.res_l1_pathology(x_p)))
+        return self._memory(self.res_l2_pathology(F.relu(self.res_l1_pathology(x_p))))
 
     def _z_anatomy(self, x_a: Tensor) -> Tensor:
         """x_a (B, T, C) -> the anatomy decoder's memory res_l2(ReLU(res_l1 x_a)) (B, T, d)."""
-        return self.res_l2_anatomy(F.relu(self.res_l1_anatomy(x_a)))
+        return self._memory(self.res_l2_anatomy(F.relu(self.res_l1_anatomy(x_a))))
 
     def stream_tokens(self, images: Tensor) -> dict[str, Tensor]:
         """(B, 3, H, W) -> {"pathology", "anatomy": the stream's decoder memory, one feature
@@ -288,11 +295,11 @@ class MedKLIP(BookModel):
         self.dropout = nn.Dropout(settings.dropout)
         self.classifier = nn.Linear(d, 2)
         self.cl_fc = nn.Linear(d, text_dim)
-        init_weights(self)
+        init_weights(self, settings.init_std)
 
     def _z(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) -> the decoder's memory res_l2(ReLU(res_l1 tokens)) (B, T, d)."""
-        return self.res_l2(F.relu(self.res_l1(self.tokens(images))))
+        return self._memory(self.res_l2(F.relu(self.res_l1(self.tokens(images)))))
 
     def stream_tokens(self, images: Tensor) -> dict[str, Tensor]:
         """(B, 3, H, W) -> {"pathology": the decoder memory, one feature per token
@@ -379,7 +386,7 @@ class GlobalCLIP(BookModel):
         self.image_projection = nn.Linear(self.res_features.out_channels, settings.d_model)
         self.text_projection = nn.Linear(text_dim, settings.d_model)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / clip_temperature)))
-        init_weights(self)
+        init_weights(self, settings.init_std)
 
     def _image(self, images: Tensor) -> Tensor:
         return F.normalize(self.image_projection(self.tokens(images).mean(dim=1)), dim=-1)
@@ -428,4 +435,5 @@ def _decoder(settings: ModelSettings, final_norm: bool) -> TransformerDecoder:
         settings.dropout,
         settings.n_layers,
         final_norm=final_norm,
+        init_std=settings.init_std,
     )

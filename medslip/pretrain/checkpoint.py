@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import subprocess
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,12 @@ def load_pretrained(run_dir: Path, books_path: Path | None = None) -> torch.nn.M
     books = load_books(books_path)
     if books.meta.get("books_sha256") != meta["text_books"].get("books_sha256"):
         raise MedslipError(f"{run_dir}: trained with other text books than {books_path}")
+    absent = [f.name for f in fields(ModelSettings) if f.name not in meta["model"]]
+    if absent:
+        raise MedslipError(
+            f"{run_dir / RUN_FILES['meta']}: no model settings {absent} (a run of an older "
+            "medslip): rerun its pretraining"
+        )
     model = create_model(
         ModelSettings(**{**meta["model"], "trunk_layers": tuple(meta["model"]["trunk_layers"])}),
         books.dim,

@@ -47,9 +47,15 @@ log = logging.getLogger(__name__)
 
 CONFIG_KEYS = {"n_heads": "H", "dropout": "dropout", "image_size": "image_res"}
 """Settings the shapes do not hold, by their key in the official config."""
-ASSUMED = {"mask_activation": "none", "trunk_init": "random"}
-"""Settings of the official code itself: the mask generator has no activation; the trunk's
-initial weights are replaced by the checkpoint's."""
+ASSUMED = {
+    "mask_activation": "none",
+    "memory_norm": False,
+    "init_std": 0.02,
+    "trunk_init": "random",
+}
+"""Settings of the official code itself: the mask generator has no activation, the decoders'
+memory is not normalised; the initial weights (trunk and N(0, 0.02)) are replaced by the
+checkpoint's."""
 RECORDED_CONFIG = ("res_base_model", "d_model", "N", "H", "dropout", "image_res", "text_encoder")
 """Entries of the checkpoint's config copied into model.json."""
 _DECODER = {"medslip": "decoder_pathology.layers.", "medklip": "decoder.layers."}
