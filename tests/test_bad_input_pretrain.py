@@ -170,6 +170,12 @@ def test_edited_model_json_is_refused_naming_both_files(tmp_path, edit):
     assert "\n" not in str(err.value)
 
 
+def test_run_of_an_older_medslip_without_new_model_settings_is_refused(tmp_path):
+    run, _, _ = _run(tmp_path)  # model.json has two of the model settings
+    with pytest.raises(MedslipError, match=r"no model settings \[.*'memory_norm'.*rerun"):
+        load_pretrained(run, tmp_path / "books.safetensors")  # refused before the books
+
+
 def test_model_json_of_another_run_is_refused(tmp_path):
     run, _, _ = _run(tmp_path)
     other = tmp_path / "other"

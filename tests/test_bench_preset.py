@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from medslip.benchmarks.preset import candidate_config, choose, read_selection
-from medslip.config import load_config
+from medslip.config import defaults, load_config
 from medslip.errors import MedslipError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +51,10 @@ def test_the_choice_is_the_best_score_within_the_budget_and_grid():
     out = choose(frame, cpu_minutes_max=4.5, min_grid=8)
     assert out.loc[out["chosen"], "candidate"].tolist() == ["good"]
     assert out["within_budget"].tolist() == [True, False, False, True]
+
+
+def test_the_grounding_preset_is_the_demo_trained_three_times_as_long():
+    presets = defaults()["presets"]
+    demo, grounding = presets["demo"], presets["grounding"]
+    assert grounding["model"] == demo["model"]
+    assert grounding["train"] == {**demo["train"], "epochs": 3 * demo["train"]["epochs"]}

@@ -260,6 +260,39 @@ def test_sigmoid_mask_gates_the_streams():
     assert ((gate > -1e-4) & (gate < 1 + 1e-4))[x.abs() > 1e-3].all()
 
 
+@pytest.mark.parametrize("variant", ["medslip", "medklip"])
+def test_memory_norm_normalises_every_memory_token_and_keeps_the_checkpoint_shape(variant):
+    plain = build(replace(TINY, variant=variant)).eval()
+    normed = build(replace(TINY, variant=variant, memory_norm=True)).eval()
+    assert {k: v.shape for k, v in plain.state_dict().items()} == {
+        k: v.shape for k, v in normed.state_dict().items()
+    }
+    assert all(torch.equal(v, normed.state_dict()[k]) for k, v in plain.state_dict().items())
+    images, _ = batch(2, 64)
+    for stream, z in normed.stream_tokens(images).items():
+        raw = plain.stream_tokens(images)[stream]
+        assert torch.allclose(z.mean(-1), torch.zeros(z.shape[:2]), atol=1e-5)
+        assert torch.allclose(z.std(-1, unbiased=False), torch.ones(z.shape[:2]), atol=0.01)
+        assert raw.std(-1).mean() < 0.5  # official init: the tokens start near zero
+
+    # the cross-attention then sees tokens that differ: its maps leave the uniform 1 / T
+    def spread(model):
+        return torch.stack(model(images, return_attention=True).attn_p).std(-1).mean()
+
+    assert spread(normed) > 10 * spread(plain)
+
+
+def test_init_std_sets_every_linear_and_attention_projection():
+    model = build(replace(TINY, init_std=0.1))
+    official = build(TINY)
+    for name, weight in model.named_parameters():
+        if name.endswith(
+            ("in_proj_weight", "out_proj.weight", "linear1.weight", "res_l1_pathology.weight")
+        ):
+            assert 0.08 < weight.std() < 0.12, name
+            assert 0.015 < dict(official.named_parameters())[name].std() < 0.025, name
+
+
 # ---- trunk weights -------------------------------------------------------------------------
 
 

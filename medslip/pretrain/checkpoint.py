@@ -207,17 +207,17 @@ def load_pretrained(run_dir: Path, books_path: Path | None = None) -> torch.nn.M
     run_dir = Path(run_dir)
     meta = read_run_meta(run_dir)
     entry = variant(meta["variant"])
-    if books_path is None:
-        books_path = Path(text_books_path(entry.imported, str(run_dir.parent.parent)))
-    books = load_books(books_path)
-    if books.meta.get("books_sha256") != meta["text_books"].get("books_sha256"):
-        raise MedslipError(f"{run_dir}: trained with other text books than {books_path}")
     absent = [f.name for f in fields(ModelSettings) if f.name not in meta["model"]]
     if absent:
         raise MedslipError(
             f"{run_dir / RUN_FILES['meta']}: no model settings {absent} (a run of an older "
             "medslip): rerun its pretraining"
         )
+    if books_path is None:
+        books_path = Path(text_books_path(entry.imported, str(run_dir.parent.parent)))
+    books = load_books(books_path)
+    if books.meta.get("books_sha256") != meta["text_books"].get("books_sha256"):
+        raise MedslipError(f"{run_dir}: trained with other text books than {books_path}")
     model = create_model(
         ModelSettings(**{**meta["model"], "trunk_layers": tuple(meta["model"]["trunk_layers"])}),
         books.dim,

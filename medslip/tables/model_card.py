@@ -232,7 +232,9 @@ def _details(meta: dict[str, Any], run_dir: Path) -> list[str]:
         f"`{sha256_file(run_dir / RUN_FILES['weights'])}`.",
         f"- **Preset**: `{preset}`: {model['image_size']} px input, ResNet trunk to layer3 "
         f"(blocks {list(model['trunk_layers'])}, width {model['trunk_width']}), d_model "
-        f"{model['d_model']}, {model['n_layers']} decoder layers, {model['n_heads']} heads.",
+        f"{model['d_model']}, {model['n_layers']} decoder layers, {model['n_heads']} heads, "
+        f"init N(0, {model['init_std']}), decoder memory "
+        f"{'layer-normalised per token' if model['memory_norm'] else 'as the official code'}.",
         f"- **Text side**: {books.get('encoder', '?')}, {books.get('pooling', '?')} pooling, "
         f"books sha256 `{books.get('books_sha256', '?')}`.",
         f"- **Seeds**: master seed {meta.get('master_seed', 'n/a')}, run seed {meta['seed']}.",
