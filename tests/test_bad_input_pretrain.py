@@ -176,6 +176,19 @@ def test_run_of_an_older_medslip_without_new_model_settings_is_refused(tmp_path)
         load_pretrained(run, tmp_path / "books.safetensors")  # refused before the books
 
 
+def test_run_of_a_newer_medslip_with_unknown_model_settings_is_refused(tmp_path):
+    from medslip.config import defaults
+    from medslip.settings import ModelSettings
+
+    settings = ModelSettings.from_config(defaults(), "medslip").to_dict()
+    run = tmp_path / "run"
+    run.mkdir()
+    meta = {"variant": "medslip", "seed": 0, "model": {**settings, "patch_dropout": 0.1}}
+    save_final(run, torch.nn.Linear(3, 2), meta)
+    with pytest.raises(MedslipError, match=r"settings \['patch_dropout'\] .*newer medslip"):
+        load_pretrained(run, tmp_path / "books.safetensors")  # refused before the books
+
+
 def test_model_json_of_another_run_is_refused(tmp_path):
     run, _, _ = _run(tmp_path)
     other = tmp_path / "other"

@@ -207,11 +207,18 @@ def load_pretrained(run_dir: Path, books_path: Path | None = None) -> torch.nn.M
     run_dir = Path(run_dir)
     meta = read_run_meta(run_dir)
     entry = variant(meta["variant"])
-    absent = [f.name for f in fields(ModelSettings) if f.name not in meta["model"]]
+    known = [f.name for f in fields(ModelSettings)]
+    absent = [name for name in known if name not in meta["model"]]
     if absent:
         raise MedslipError(
             f"{run_dir / RUN_FILES['meta']}: no model settings {absent} (a run of an older "
             "medslip): rerun its pretraining"
+        )
+    unknown = sorted(set(meta["model"]) - set(known))
+    if unknown:
+        raise MedslipError(
+            f"{run_dir / RUN_FILES['meta']}: model settings {unknown} that this medslip does not "
+            "know (a run of a newer medslip): load it with that version"
         )
     if books_path is None:
         books_path = Path(text_books_path(entry.imported, str(run_dir.parent.parent)))
