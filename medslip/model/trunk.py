@@ -89,7 +89,13 @@ class ResNetTrunk(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, images: Tensor) -> Tensor:
-        """(B, 3, H, W) -> feature map (B, out_channels, H / 16, W / 16)."""
+        """(B, 3, H, W) -> feature map (B, out_channels, H / 16, W / 16), channels-last.
+
+        The images are made channels-last (NHWC), the native layout of oneDNN and cuDNN
+        convolutions, so every activation after them is too; in NCHW each convolution and batch
+        norm copies between layouts, which FLOPs do not count (`medslip bench train`). The
+        weights stay NCHW (a plain state dict); the values are the same, only the strides."""
+        images = images.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(self.relu(self.bn1(self.conv1(images))))
         return self.layer3(self.layer2(self.layer1(x)))
 

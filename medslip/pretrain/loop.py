@@ -166,8 +166,6 @@ def pretrain(
         books.anatomy.to(device),
         clip_temperature=train.clip_temperature,
     ).to(device)
-    if use_cuda:
-        model = model.to(memory_format=torch.channels_last)
     stamp = fingerprint(config, variant, seed, inputs)
     optimizer = adamw(model, train.warmup_lr, train.weight_decay)
     trained = get_variant(variant).trained
@@ -391,8 +389,6 @@ class _EpochPass:
         if run.train.flip_swaps_laterality:
             flipped = flipped.to(device)
             matrix = torch.where(flipped[:, None, None], matrix[:, self.swap], matrix)
-        if device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
         report = self.text[batch["study"].to(device)] if self.text is not None else None
         with self.autocast:
             terms = self.step_module(images, matrix, report, neg_gen)
