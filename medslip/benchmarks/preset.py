@@ -41,6 +41,7 @@ from medslip.config import load_config, validate_config
 from medslip.errors import MedslipError
 from medslip.layout import RUN_FILES
 from medslip.model.text_books import load_books
+from medslip.pretrain.checkpoint import git_commit
 from medslip.pretrain.loop import RunInputs, pretrain
 from medslip.settings import STRIDE, ModelSettings, TrainSettings
 
@@ -107,6 +108,7 @@ def run_candidate(
         scores = score_run(Path(tmp) / "run")
     return {
         "candidate": candidate["name"],
+        "commit": git_commit(),
         "image_size": model.image_size,
         "grid": model.image_size // STRIDE,
         "trunk_layers": "-".join(map(str, model.trunk_layers)),
