@@ -112,6 +112,20 @@ def test_trunk_shape_and_torchvision_names():
     assert not any(n.startswith(("layer4", "fc", "avgpool")) for n in names)
 
 
+
+def test_trunk_runs_channels_last_with_the_values_and_state_dict_of_nchw():
+    """The trunk computes in NHWC (no layout copies per convolution) but gives the features an
+    NCHW computation gives, and keeps plain NCHW weights that safetensors can save."""
+    torch.manual_seed(0)
+    trunk = ResNetTrunk((1, 1, 1), 8).double().eval()
+    images = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    out = trunk(images)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    x = trunk.maxpool(trunk.relu(trunk.bn1(trunk.conv1(images.contiguous()))))
+    nchw = trunk.layer3(trunk.layer2(trunk.layer1(x)))
+    assert torch.allclose(out, nchw, atol=1e-10)
+    assert all(t.is_contiguous() for t in trunk.state_dict().values())
+
 # ---- decoder -------------------------------------------------------------------------------
 
 
