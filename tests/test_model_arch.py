@@ -112,7 +112,6 @@ def test_trunk_shape_and_torchvision_names():
     assert not any(n.startswith(("layer4", "fc", "avgpool")) for n in names)
 
 
-
 def test_trunk_runs_channels_last_with_the_values_and_state_dict_of_nchw():
     """The trunk computes in NHWC (no layout copies per convolution) but gives the features an
     NCHW computation gives, and keeps plain NCHW weights that safetensors can save."""
@@ -125,6 +124,7 @@ def test_trunk_runs_channels_last_with_the_values_and_state_dict_of_nchw():
     nchw = trunk.layer3(trunk.layer2(trunk.layer1(x)))
     assert torch.allclose(out, nchw, atol=1e-10)
     assert all(t.is_contiguous() for t in trunk.state_dict().values())
+
 
 # ---- decoder -------------------------------------------------------------------------------
 
