@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from medslip.synth.spec import FINDING_KINDS
+from medslip.synth.spec import FINDING_KINDS, side_of
 
 
 @dataclass(frozen=True)
@@ -364,6 +364,33 @@ _LEFT_BASE = ("retrocardiac", "lower_left_lobe", "left_lower_lung", "lung_bases"
 _RETROCARDIAC_KINDS = " ".join(f"{k}@{lm}" for k in _OPACITY_KINDS.split() for lm in _LEFT_BASE)
 _HILA = "mass@left_hilar mass@right_hilar edema@hilar_unspec"
 
+
+def _region(text: str, triplet: str, *region: str) -> Statement:
+    """A sentence stating a lung region free of disease (``triplet``: ``"entity landmark
+    absent"``), allowed only when nothing is drawn over the region: no lung finding at any
+    landmark of ``region``, no pneumothorax of the region's whole hemithorax, no diffuse disease
+    (edema, emphysema), and no finding of the stated entity on the same side (anywhere, for a
+    bilateral landmark) — so the region's landmark is negative only where the image is clear."""
+    entity, landmark, _ = triplet.split()
+    side = side_of(landmark)
+    forbid = {"edema", "emphysema"}
+    forbid |= {"pneumothorax@" + {-1: "right", 1: "left"}[side] + "_lung_unspec"} if side else set()
+    for name, kind in FINDING_KINDS.items():
+        for lm in kind.landmarks:
+            same_entity = entity in anchor_entities(name) and side in (0, side_of(lm))
+            if not kind.device and (lm in region or same_entity):
+                forbid.add(f"{name}@{lm}")
+    return Statement(Template(text, (triplet,)), frozenset(forbid))
+
+
+_RIGHT_BASE = ("lower_right_lobe", "right_lower_lung", "lung_bases")
+_RIGHT_MID = ("middle_right_lobe", "right_mid_lung")
+_RIGHT_UPPER = ("upper_right_lobe", "right_upper_lung", "right_apical_lung")
+_LEFT_MID = ("left_mid_lung",)
+_LEFT_UPPER = ("upper_left_lobe", "left_upper_lung", "left_apical_lung")
+_RIGHT_LUNG = (*_RIGHT_BASE, *_RIGHT_MID, *_RIGHT_UPPER, "right_hilar", "right_lung_unspec")
+_LEFT_LUNG = (*_LEFT_BASE, *_LEFT_MID, *_LEFT_UPPER, "left_hilar", "left_lung_unspec")
+
 # Normal and stated-absent sentences by system, in the order a report walks through the chest.
 NORMAL: dict[str, tuple[Statement, ...]] = {
     "lungs": (
@@ -413,6 +440,47 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
         _s("Lung volumes are normal.", ("normal lung_volumes present",), "emphysema"),
         _s("The lungs are not hyperinflated.", ("hyperinflate lung_volumes absent",), "emphysema"),
         _s("No evidence of emphysema.", ("emphysema unspecified absent",), "emphysema"),
+    ),
+    "regions": (  # a lung region stated free of disease: its landmark is negative
+        _region(
+            "No right lower lobe consolidation.",
+            "consolidation lower_right_lobe absent",
+            *_RIGHT_BASE,
+        ),
+        _region("No right basilar opacity.", "opacity right_lower_lung absent", *_RIGHT_BASE),
+        _region(
+            "No left lower lobe consolidation.", "consolidation lower_left_lobe absent", *_LEFT_BASE
+        ),
+        _region("No left basilar opacity.", "opacity left_lower_lung absent", *_LEFT_BASE),
+        _region(
+            "No bibasilar atelectasis.", "atelectasis lung_bases absent", *_RIGHT_BASE, *_LEFT_BASE
+        ),
+        _region(
+            "No right middle lobe consolidation.",
+            "consolidation middle_right_lobe absent",
+            *_RIGHT_MID,
+        ),
+        _region(
+            "No nodule is seen in the right mid lung.", "nodule right_mid_lung absent", *_RIGHT_MID
+        ),
+        _region(
+            "No nodule is seen in the left mid lung.", "nodule left_mid_lung absent", *_LEFT_MID
+        ),
+        _region("No right upper lobe opacity.", "opacity upper_right_lobe absent", *_RIGHT_UPPER),
+        _region("No left upper lobe opacity.", "opacity upper_left_lobe absent", *_LEFT_UPPER),
+        _region("No right upper lung nodule.", "nodule right_upper_lung absent", *_RIGHT_UPPER),
+        _region("No left upper lung nodule.", "nodule left_upper_lung absent", *_LEFT_UPPER),
+        _region(
+            "No right apical pneumothorax.", "pneumothorax right_apical_lung absent", *_RIGHT_UPPER
+        ),
+        _region(
+            "No left apical pneumothorax.", "pneumothorax left_apical_lung absent", *_LEFT_UPPER
+        ),
+        _region("No right pneumothorax.", "pneumothorax right_lung_unspec absent", *_RIGHT_LUNG),
+        _region("No left pneumothorax.", "pneumothorax left_lung_unspec absent", *_LEFT_LUNG),
+        _region("No interstitial edema.", "edema interstitium absent", "interstitium"),
+        _region("No right hilar mass.", "mass right_hilar absent", "right_hilar"),
+        _region("No left hilar mass.", "mass left_hilar absent", "left_hilar"),
     ),
     "pleura": (
         _s(
@@ -538,13 +606,16 @@ NORMAL: dict[str, tuple[Statement, ...]] = {
 
 OMIT_RATE: dict[str, float] = {
     "lungs": 0.12,
+    "regions": 0.4,
     "pleura": 0.12,
     "heart": 0.5,
     "mediastinum": 0.3,
     "bones": 0.12,
 }
 """System → probability that a report says nothing normal about it (heart size and the
-mediastinum often go unmentioned, so their landmarks are not positive in every normal report)."""
+mediastinum often go unmentioned, so their landmarks are not positive in every normal report;
+a region stated clear is an occasional remark, which gives the lobe and zone landmarks negatives
+in studies with nothing drawn there)."""
 
 NORMAL_WITH_PRIOR: dict[str, tuple[Statement, ...]] = {
     "heart": (_s("Heart size is stable.", ("stable heart_size present",), "cardiomegaly"),),

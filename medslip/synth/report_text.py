@@ -218,7 +218,7 @@ _SYSTEM_OF = {
     "rib_fracture": "bones",
     "mass": "lungs",
 }
-_ORDER = ("devices", "lungs", "pleura", "heart", "mediastinum", "bones")
+_ORDER = ("devices", "lungs", "regions", "pleura", "heart", "mediastinum", "bones")
 
 
 def _system(f: Finding) -> str:
