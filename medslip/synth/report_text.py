@@ -40,8 +40,10 @@ Consistency with the image: every finding is stated at least once, at its landma
 ``uncertain``) by its kind's own entity (``FINDING_KINDS[kind].entity``: "enlarged cardiac
 silhouette, consistent with cardiomegaly" → cardiomegaly at ``heart_size``), other phrasings
 ("moderate cardiomegaly", "the heart is enlarged") coming on top; normal and stated-absent
-sentences are used only when no finding of the study contradicts them (``Statement.forbid``),
-and an opacity of the prior study stated resolved ("previously seen right lower lobe opacity has
+sentences are used only when no finding of the study contradicts them (``Statement.forbid``);
+a lung region is stated clear ("no right lower lobe consolidation", "no left apical
+pneumothorax") only when nothing is drawn over it, which gives the lobe and zone landmarks their
+negatives (the anatomy stream's labels there follow the image); and an opacity of the prior study stated resolved ("previously seen right lower lobe opacity has
 resolved") lies on a side with no opacity finding.
 
 Sentence indices: the report body is the FINDINGS section followed by the IMPRESSION section
