@@ -201,7 +201,7 @@ def test_corrupt_checkpoint_falls_back_to_the_previous(work, tmp_path, caplog):
 
 
 def test_non_finite_loss_stops_naming_the_step(work, tmp_path, monkeypatch):
-    real = loop._TrainStep.forward
+    real = loop.TrainStep.forward
     calls = {"n": 0}
     steps_per_epoch = len(PretrainDataset(_inputs(work).shards, _tables(work), "train")) // 4
 
@@ -212,7 +212,7 @@ def test_non_finite_loss_stops_naming_the_step(work, tmp_path, monkeypatch):
             terms["total"] = terms["total"] * float("nan")
         return terms
 
-    monkeypatch.setattr(loop._TrainStep, "forward", poisoned)
+    monkeypatch.setattr(loop.TrainStep, "forward", poisoned)
     with pytest.raises(MedslipError, match="non-finite loss .* epoch 2 step 2"):
         loop.pretrain(_config(epochs=2), "medslip", 0, _inputs(work), tmp_path)
     assert (tmp_path / RUN_FILES["checkpoints"] / "epoch-0000" / "weights.safetensors").is_file()

@@ -107,3 +107,27 @@ def test_step_flops_counts_forward_and_backward_per_image():
         layer(x).sum().backward()
 
     assert step_flops(step, batch=8) == pytest.approx(6 * 100 * 50 / 1e9)
+
+
+def test_bench_train_writes_each_case_and_keeps_other_devices_rows(tmp_path):
+    """``medslip bench train`` rows name device, dtype and compile mode; a rerun replaces only
+    its own rows, so a GPU run's rows (or ones written before the compile column) stay."""
+    import pandas as pd
+
+    from medslip.benchmarks.train import main
+    from tests.conftest import REPO
+
+    out = tmp_path / "train_speed.csv"
+    gpu = {"device": "NVIDIA H200", "batch": 2, "dtype": "bf16", "case": "backbone"}
+    pd.DataFrame([gpu | {"steps": 3, "images_per_s": 9000.0}]).to_csv(out, index=False)
+    args = ["--config", str(REPO / "config" / "config.yaml"), "--preset", "demo"]
+    args += ["--batches", "2", "--steps", "1", "--text-dim", "16", "--workers", "0"]
+    assert main([*args, "--variants", "medklip", "--out", str(out)]) == 0
+    rows = pd.read_csv(out)
+    assert list(rows["compile"]) == ["off"] * 4
+    assert rows["device"].iloc[0] == "NVIDIA H200"
+    mine = rows.iloc[1:]
+    assert list(mine["case"]) == ["backbone", "medklip", "loader"]
+    assert (mine["images_per_s"] > 0).all() and mine["gflop_per_image"].iloc[:2].gt(0).all()
+    assert main([*args, "--variants", "medklip", "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 4

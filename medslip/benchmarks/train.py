@@ -1,15 +1,18 @@
 """``medslip bench train``: training-step throughput of every variant next to the backbone alone.
 
 Side by side in one run, on one preset (default ``paper``: 224 px, ResNet-50 to layer3, d 256,
-4 decoder layers), fp32 on the CPU (bf16 autocast on CUDA with ``--bf16``):
+4 decoder layers), on CUDA when present, fp32 (bf16 autocast with ``--bf16``), eager (compiled
+with ``torch.compile`` with ``--compile``):
 
 - ``backbone``: the same trunk alone, forward + backward + AdamW (mean of the features as loss);
-- ``<variant>``: the full training step of each trained variant (forward, every loss term,
-  backward, AdamW) with random label matrices of the SynthCXR label density;
-- ``loader``: batches of the pretraining DataLoader with :class:`PretrainAugment` at the same
-  size (uint8 images from a temporary LMDB shard of random 224 px images, ``--workers`` workers).
+- ``<variant>``: the full training step of each trained variant (the pretraining loop's
+  :class:`~medslip.pretrain.loop.TrainStep`: forward and every loss term; then backward, AdamW)
+  with random label matrices of the SynthCXR label density;
+- ``loader``: batches of the pretraining DataLoader (uint8 images from a temporary LMDB shard of
+  random 224 px images, ``--workers`` worker processes) moved to the device and augmented there
+  by :class:`PretrainAugment` at the same size, as the loop does.
 
-Writes ``results/benchmarks/train_speed.csv`` (device, batch, dtype, case, steps, median_s,
+Writes ``results/benchmarks/train_speed.csv`` (device, batch, dtype, compile, case, steps, median_s,
 images_per_s, ratio = images/s over the backbone's at the same batch and dtype; for the loader,
 over MeDSLIP's step rate; gflop_per_image of the step, forward + backward, from torch's FLOP
 counter; flop_bound_ratio = the backbone's FLOPs over the case's, the ratio a step running at the
@@ -37,8 +40,8 @@ from medslip.config import load_config
 from medslip.data.dataset import PretrainAugment, ShardDataset
 from medslip.data.shards import ShardWriter
 from medslip.model import create_model
-from medslip.model.losses import excluded_entities
 from medslip.model.trunk import ResNetTrunk
+from medslip.pretrain.loop import TrainStep
 from medslip.pretrain.schedule import adamw
 from medslip.settings import ModelSettings, TrainSettings
 from medslip.variants import VARIANTS
@@ -67,15 +70,23 @@ def _time_steps(step, steps: int, device: torch.device) -> float:
     return statistics.median(times)
 
 
-def backbone_step(settings: ModelSettings, train: TrainSettings, batch: int, device, autocast):
+def backbone_step(
+    settings: ModelSettings,
+    train: TrainSettings,
+    batch: int,
+    device,
+    autocast,
+    compile: bool = False,
+):
     trunk = ResNetTrunk(settings.trunk_layers, settings.trunk_width).to(device)
     optimizer = adamw(trunk, train.warmup_lr, train.weight_decay)
     images = torch.randn(batch, 3, settings.image_size, settings.image_size, device=device)
+    forward = torch.compile(trunk) if compile else trunk
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            loss = trunk(images).float().mean()
+            loss = forward(images).float().mean()
         loss.backward()
         optimizer.step()
 
@@ -83,7 +94,13 @@ def backbone_step(settings: ModelSettings, train: TrainSettings, batch: int, dev
 
 
 def full_step(
-    settings: ModelSettings, train: TrainSettings, batch: int, device, autocast, text_dim: int
+    settings: ModelSettings,
+    train: TrainSettings,
+    batch: int,
+    device,
+    autocast,
+    text_dim: int,
+    compile: bool = False,
 ):
     generator = torch.Generator().manual_seed(0)
     books = (
@@ -102,20 +119,13 @@ def full_step(
     matrix = _matrix(batch, generator).to(device)
     text = torch.randn(batch, text_dim, device=device)
     negatives = torch.Generator(device=device).manual_seed(0)
+    module = TrainStep(model, train)
+    forward = torch.compile(module) if compile else module
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            out = model(images, text=text)
-            terms = model.loss(
-                out,
-                matrix,
-                generator=negatives,
-                alpha=train.alpha,
-                beta=train.beta,
-                n_negatives=train.n_negatives,
-                exclude=excluded_entities(train.exclude_class, device),
-            )
+            terms = forward(images, matrix, text, negatives)
         terms["total"].backward()
         optimizer.step()
 
@@ -130,8 +140,11 @@ def step_flops(step: Callable[[], None], batch: int) -> float:
     return counter.get_total_flops() / batch / 1e9
 
 
-def _loader_rate(augment: PretrainAugment, batch: int, workers: int, n: int, repeats: int) -> float:
-    """Images/s of the augmented pretraining loader over a temporary LMDB shard."""
+def _loader_rate(
+    augment: PretrainAugment, batch: int, workers: int, n: int, repeats: int, device
+) -> float:
+    """Images/s of the pretraining loader over a temporary LMDB shard, each batch moved to
+    ``device`` and augmented there (synchronised before the clock stops on CUDA)."""
     with tempfile.TemporaryDirectory() as tmp:
         shard = Path(tmp) / "shard-00000.lmdb"
         rng = np.random.default_rng(0)
@@ -148,8 +161,10 @@ def _loader_rate(augment: PretrainAugment, batch: int, workers: int, n: int, rep
             tic = time.perf_counter()
             count = 0
             for item in loader:
-                augment(item["image"], generator)
+                augment(item["image"].to(device), generator)
                 count += item["image"].shape[0]
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             times.append(count / (time.perf_counter() - tic))
         return statistics.median(times)
 
@@ -171,6 +186,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per case (median)")
     parser.add_argument("--text-dim", type=int, default=768, help="768: Bio_ClinicalBERT")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the step's forward")
     parser.add_argument("--workers", type=int, default=2, help="loader worker processes")
     parser.add_argument("--out", default="results/benchmarks/train_speed.csv")
     args = parser.parse_args(argv)
@@ -179,6 +195,7 @@ def main(argv: list[str]) -> int:
     train = TrainSettings.from_config(config)
     device, name = bench_device()
     dtype = "bf16" if args.bf16 else "fp32"
+    compiled = "on" if args.compile else "off"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else nullcontext()
     rows = []
     for batch in args.batches:
@@ -190,12 +207,17 @@ def main(argv: list[str]) -> int:
             torch.manual_seed(0)
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            step = (
-                backbone_step(settings, train, batch, device, autocast)
-                if variant is None
-                else full_step(settings, train, batch, device, autocast, args.text_dim)
-            )
-            flops[case] = step_flops(step, batch)
+
+            def build(compile: bool, settings=settings, variant=variant, batch=batch):
+                if variant is None:
+                    return backbone_step(settings, train, batch, device, autocast, compile)
+                return full_step(settings, train, batch, device, autocast, args.text_dim, compile)
+
+            step = build(False)
+            flops[case] = step_flops(step, batch)  # counted eagerly: a compiled graph hides ops
+            if args.compile:
+                del step
+                step = build(True)
             seconds = _time_steps(step, args.steps, device)
             rates[case] = batch / seconds
             rows.append(
@@ -203,6 +225,7 @@ def main(argv: list[str]) -> int:
                     "device": name,
                     "batch": batch,
                     "dtype": dtype,
+                    "compile": compiled,
                     "case": case,
                     "steps": args.steps,
                     "median_s": seconds,
@@ -217,12 +240,13 @@ def main(argv: list[str]) -> int:
             )
             del step
         augment = PretrainAugment(size=settings.image_size, scale=train.crop_scale)
-        loader = _loader_rate(augment, batch, args.workers, n=8 * batch, repeats=3)
+        loader = _loader_rate(augment, batch, args.workers, n=8 * batch, repeats=3, device=device)
         rows.append(
             {
                 "device": name,
                 "batch": batch,
                 "dtype": dtype,
+                "compile": compiled,
                 "case": "loader",
                 "steps": 3,
                 "median_s": batch / loader,
@@ -235,9 +259,16 @@ def main(argv: list[str]) -> int:
         )
     frame = pd.DataFrame(rows)
     out = Path(args.out)
-    if out.is_file():  # keep rows of other devices/dtypes (e.g. a GPU run) beside these
+    if out.is_file():  # keep rows of other devices/dtypes/compile (e.g. a GPU run) beside these
         old = pd.read_csv(out)
-        keep = ~(old["device"].eq(name) & old["dtype"].eq(dtype) & old["batch"].isin(args.batches))
+        if "compile" not in old:  # rows written before the column existed were eager
+            old.insert(old.columns.get_loc("dtype") + 1, "compile", "off")
+        keep = ~(
+            old["device"].eq(name)
+            & old["dtype"].eq(dtype)
+            & old["compile"].eq(compiled)
+            & old["batch"].isin(args.batches)
+        )
         frame = pd.concat([old[keep], frame], ignore_index=True)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)

@@ -103,7 +103,7 @@ def _init_distributed(use_cuda: bool) -> _Dist:
     return _Dist(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
-class _TrainStep(torch.nn.Module):
+class TrainStep(torch.nn.Module):
     """Forward + loss in one module, so DDP sees every parameter the loss uses."""
 
     def __init__(self, model: torch.nn.Module, settings: TrainSettings) -> None:
@@ -294,7 +294,7 @@ class _Run:
 
     def step_module(self) -> torch.nn.Module:
         """Forward + loss, wrapped for DDP and compiled as the settings ask."""
-        module: torch.nn.Module = _TrainStep(self.model, self.train)
+        module: torch.nn.Module = TrainStep(self.model, self.train)
         if self.ddp.world > 1:
             module = torch.nn.parallel.DistributedDataParallel(
                 module,

@@ -43,8 +43,9 @@ silhouette, consistent with cardiomegaly" → cardiomegaly at ``heart_size``), o
 sentences are used only when no finding of the study contradicts them (``Statement.forbid``);
 a lung region is stated clear ("no right lower lobe consolidation", "no left apical
 pneumothorax") only when nothing is drawn over it, which gives the lobe and zone landmarks their
-negatives (the anatomy stream's labels there follow the image); and an opacity of the prior study stated resolved ("previously seen right lower lobe opacity has
-resolved") lies on a side with no opacity finding.
+negatives (the anatomy stream's labels there follow the image); and an opacity of the prior
+study stated resolved ("previously seen right lower lobe opacity has resolved") lies on a side
+with no opacity finding.
 
 Sentence indices: the report body is the FINDINGS section followed by the IMPRESSION section
 (sentences of EXAMINATION/INDICATION/TECHNIQUE/COMPARISON are not counted). Sentences end with
