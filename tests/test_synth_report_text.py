@@ -405,3 +405,52 @@ def test_every_drawable_finding_is_stated_absent_and_hedged_in_words_the_parser_
             got = _parsed(text)
             assert got == set(rt._triplets(tpl, f, slots)), text
             assert any(p == "uncertain" for e, _, p in got if e in anchor_entities(kind)), text
+
+
+# Lung zones by anatomy: landmarks naming overlapping parts of the chest radiograph.
+_ZONES = (
+    {"lower_right_lobe", "right_lower_lung", "lung_bases"},
+    {"lower_left_lobe", "left_lower_lung", "lung_bases", "retrocardiac"},
+    {"middle_right_lobe", "right_mid_lung"},
+    {"left_mid_lung"},
+    {"upper_right_lobe", "right_upper_lung", "right_apical_lung"},
+    {"upper_left_lobe", "left_upper_lung", "left_apical_lung"},
+)
+
+
+def _overlapping(landmark: str) -> set[str]:
+    """Landmarks sharing a zone with ``landmark``; a hemithorax overlaps its whole side. (A
+    bilateral landmark, ``lung_bases`` or ``interstitium``, is not yet kept clear of a
+    whole-hemithorax pneumothorax; forbidding that would change 22 of the default 2,394 MIMIC
+    reports.)"""
+    if landmark.endswith("_lung_unspec"):
+        return {lm for z in _ZONES for lm in z if side_of(lm) == side_of(landmark)} | {landmark}
+    near = {lm for z in _ZONES if landmark in z for lm in z} | {landmark}
+    side = side_of(landmark)
+    return near | ({f"{'right' if side < 0 else 'left'}_lung_unspec"} if side else set())
+
+
+def test_a_lung_region_is_stated_clear_only_where_nothing_is_drawn():
+    """A region sentence ("No right lower lobe consolidation.") makes its landmark negative for
+    the anatomy stream, so it is written only when no lung finding is drawn in that part of the
+    chest (nor diffuse disease); every region sentence is used somewhere."""
+    from medslip.synth import report_text as rt
+
+    regions = {s.template.text: s.template.triplets[0].split()[1] for s in rt.NORMAL["regions"]}
+    lung = sorted(k for k, spec in FINDING_KINDS.items() if not spec.device)
+    used = set()
+    for seed in range(400):
+        rng = rng_for(seed, 13)
+        kinds = rng.choice(lung, size=int(rng.integers(0, 3)), replace=False)
+        findings = [
+            Finding(str(k), str(rng.choice(FINDING_KINDS[str(k)].landmarks)), 0.6) for k in kinds
+        ]
+        text, _ = write_report(_study(findings, prior=bool(seed % 2)), rng)
+        for sentence, landmark in regions.items():
+            if sentence not in text:
+                continue
+            used.add(sentence)
+            for f in findings:
+                assert f.kind not in ("edema", "emphysema"), (sentence, findings)
+                assert f.landmark not in _overlapping(landmark), (sentence, findings)
+    assert used == set(regions)
