@@ -419,15 +419,14 @@ _ZONES = (
 
 
 def _overlapping(landmark: str) -> set[str]:
-    """Landmarks sharing a zone with ``landmark``; a hemithorax overlaps its whole side. (A
-    bilateral landmark, ``lung_bases`` or ``interstitium``, is not yet kept clear of a
-    whole-hemithorax pneumothorax; forbidding that would change 22 of the default 2,394 MIMIC
-    reports.)"""
+    """Landmarks sharing a zone with ``landmark``; a hemithorax overlaps its whole side, and a
+    bilateral landmark (``lung_bases``, ``interstitium``) both sides."""
     if landmark.endswith("_lung_unspec"):
         return {lm for z in _ZONES for lm in z if side_of(lm) == side_of(landmark)} | {landmark}
     near = {lm for z in _ZONES if landmark in z for lm in z} | {landmark}
     side = side_of(landmark)
-    return near | ({f"{'right' if side < 0 else 'left'}_lung_unspec"} if side else set())
+    sides = {side} if side else {-1, 1}
+    return near | {f"{'right' if s < 0 else 'left'}_lung_unspec" for s in sides}
 
 
 def test_a_lung_region_is_stated_clear_only_where_nothing_is_drawn():

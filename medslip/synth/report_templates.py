@@ -368,13 +368,15 @@ _HILA = "mass@left_hilar mass@right_hilar edema@hilar_unspec"
 def _region(text: str, triplet: str, *region: str) -> Statement:
     """A sentence stating a lung region free of disease (``triplet``: ``"entity landmark
     absent"``), allowed only when nothing is drawn over the region: no lung finding at any
-    landmark of ``region``, no pneumothorax of the region's whole hemithorax, no diffuse disease
-    (edema, emphysema), and no finding of the stated entity on the same side (anywhere, for a
+    landmark of ``region``, no pneumothorax of the stated landmark's whole hemithorax (of either
+    one for a bilateral landmark such as ``lung_bases``), no diffuse disease (edema, emphysema),
+    and no finding of the stated entity on the same side (anywhere, for a
     bilateral landmark) — so the region's landmark is negative only where the image is clear."""
     entity, landmark, _ = triplet.split()
     side = side_of(landmark)
     forbid = {"edema", "emphysema"}
-    forbid |= {"pneumothorax@" + {-1: "right", 1: "left"}[side] + "_lung_unspec"} if side else set()
+    for hemithorax in {-1: ("right",), 0: ("right", "left"), 1: ("left",)}[side]:
+        forbid.add(f"pneumothorax@{hemithorax}_lung_unspec")
     for name, kind in FINDING_KINDS.items():
         for lm in kind.landmarks:
             same_entity = entity in anchor_entities(name) and side in (0, side_of(lm))
