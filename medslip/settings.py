@@ -43,6 +43,7 @@ class ModelSettings:
     mask_activation: str
     memory_norm: bool
     init_std: float
+    positions: str
 
     @classmethod
     def from_config(cls, config: dict[str, Any], variant: str) -> ModelSettings:

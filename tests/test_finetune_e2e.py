@@ -39,6 +39,7 @@ def _settings(variant: str) -> ModelSettings:
         mask_activation="none",
         memory_norm=False,
         init_std=0.02,
+        positions="none",
     )
 
 

@@ -46,6 +46,7 @@ def small_settings(variant: str) -> ModelSettings:
         mask_activation="none",
         memory_norm=False,
         init_std=0.02,
+        positions="none",
     )
 
 

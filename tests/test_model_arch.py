@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from medslip.errors import MedslipError
 from medslip.model import ModelOutput, create_model
-from medslip.model.decoder import TransformerDecoder
+from medslip.model.decoder import TransformerDecoder, sine_positions
 from medslip.model.losses import existence_labels, protocl_loss, sample_negatives
 from medslip.model.trunk import ResNetTrunk, load_trunk_weights
 from medslip.settings import ModelSettings
@@ -21,12 +21,12 @@ TEXT_DIM = 16
 PAPER = ModelSettings(
     variant="medslip", image_size=224, trunk_layers=(3, 4, 6), trunk_width=64,
     trunk_init="random", d_model=256, n_layers=4, n_heads=4, d_ffn=1024, dropout=0.1,
-    mask_activation="none", memory_norm=False, init_std=0.02,
+    mask_activation="none", memory_norm=False, init_std=0.02, positions="none",
 )  # fmt: skip
 TINY = ModelSettings(
     variant="medslip", image_size=64, trunk_layers=(1, 1, 1), trunk_width=8,
     trunk_init="random", d_model=32, n_layers=2, n_heads=4, d_ffn=64, dropout=0.1,
-    mask_activation="none", memory_norm=False, init_std=0.02,
+    mask_activation="none", memory_norm=False, init_std=0.02, positions="none",
 )  # fmt: skip
 EXPECTED_TERMS = {
     "medslip": {"exist_p", "exist_a", "protocl_p", "protocl_a", "icl"},
@@ -131,7 +131,9 @@ def test_trunk_runs_channels_last_with_the_values_and_state_dict_of_nchw():
 
 def test_decoder_fast_path_equals_the_attention_path():
     torch.manual_seed(0)
-    decoder = TransformerDecoder(32, 4, 64, 0.1, 3, final_norm=True, init_std=0.02).eval()
+    decoder = TransformerDecoder(
+        32, 4, 64, 0.1, 3, final_norm=True, init_std=0.02, positions="none"
+    ).eval()
     tgt, memory = torch.randn(2, 75, 32), torch.randn(2, 49, 32)
     fast, none = decoder(tgt, memory, False)
     slow, maps = decoder(tgt, memory, True)
@@ -294,6 +296,34 @@ def test_memory_norm_normalises_every_memory_token_and_keeps_the_checkpoint_shap
         return torch.stack(model(images, return_attention=True).attn_p).std(-1).mean()
 
     assert spread(normed) > 10 * spread(plain)
+
+
+def test_sine_positions_let_a_query_find_a_place_and_change_only_the_keys():
+    """Without positions a decoder is blind to where a token sits (permuting the memory leaves
+    its output unchanged, as in the official code); with ``positions: sine`` the keys carry the
+    token's grid place, so the output depends on it; values and weights are untouched."""
+    plain = TransformerDecoder(32, 4, 64, 0.0, 2, final_norm=True, init_std=0.1, positions="none")
+    placed = TransformerDecoder(32, 4, 64, 0.0, 2, final_norm=True, init_std=0.1, positions="sine")
+    placed.load_state_dict(plain.state_dict())  # no new weights
+    queries, memory = torch.randn(2, 5, 32), torch.randn(2, 16, 32)
+    shuffled = memory[:, torch.randperm(16, generator=torch.Generator().manual_seed(0))]
+    same = plain(queries, memory, True)
+    assert torch.allclose(same[0], plain(queries, shuffled, False)[0], atol=1e-5)
+    out, maps = placed(queries, memory, True)
+    assert not torch.allclose(out, placed(queries, shuffled, False)[0], atol=1e-3)
+    assert not torch.allclose(maps[0], same[1][0], atol=1e-3)
+    # identical tokens: plain attention is uniform, sine attention still prefers places
+    flat = memory[:, :1].expand(-1, 16, -1)
+    assert torch.allclose(plain(queries, flat, True)[1][0], torch.full((2, 5, 16), 1 / 16))
+    assert placed(queries, flat, True)[1][0].std(-1).min() > 1e-3
+    # the code: a distinct (d,) vector per token of the 4 x 4 grid, row-major
+    code = sine_positions(16, 32)
+    assert code.shape == (16, 32) and len(torch.unique(code, dim=0)) == 16
+    assert torch.equal(code[1, :16], code[0, :16]) and torch.equal(code[4, 16:], code[0, 16:])
+    with pytest.raises(MedslipError, match="square token grid"):
+        sine_positions(12, 32)
+    with pytest.raises(MedslipError, match="divisible by 4"):
+        TransformerDecoder(30, 3, 64, 0.0, 1, final_norm=True, init_std=0.1, positions="sine")
 
 
 def test_init_std_sets_every_linear_and_attention_projection():

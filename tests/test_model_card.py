@@ -29,6 +29,7 @@ MODEL = {
     "mask_activation": "none",
     "memory_norm": False,
     "init_std": 0.02,
+    "positions": "none",
 }
 
 

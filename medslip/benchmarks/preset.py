@@ -119,6 +119,7 @@ def run_candidate(
         "dropout": model.dropout,
         "memory_norm": model.memory_norm,
         "init_std": model.init_std,
+        "positions": model.positions,
         "batch_size": train.batch_size,
         "epochs": train.epochs,
         "lr": train.lr,

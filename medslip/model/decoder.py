@@ -1,5 +1,6 @@
 """DETR-style pre-norm query decoder (the official `PreTrain_MeDSLIP/models/transformer.py`),
-batch-first, no positional encodings.
+batch-first; no positional encodings (official) or, with ``model.positions: sine``, DETR's fixed
+2-D sine code added to the cross-attention keys only (values and queries stay as they are).
 
 Per layer: ``t += Drop(SelfAttn(LN1 t))``; ``t += Drop(CrossAttn(q=LN2 t, k=v=memory))``;
 ``t += Drop(FFN(LN3 t))`` with a ReLU FFN; optionally a final LayerNorm. Parameter names follow
@@ -7,11 +8,16 @@ the official code (``self_attn``/``multihead_attn`` with ``in_proj_weight``, ``i
 ``out_proj``; ``linear1``, ``linear2``, ``norm1..3``, ``layers.{i}``, ``norm``). Weights start
 N(0, ``init_std``) (config ``model.init_std``; 0.02 in the official code).
 
+Positions let a query attend to a place (a lobe query to its zone) instead of relying on what
+the trunk's features say about where they are.
+
 Cross-attention maps (head-averaged softmax weights, (B, Q, T)) are computed only when asked;
 otherwise attention runs through :func:`torch.nn.functional.scaled_dot_product_attention`.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -42,12 +48,13 @@ class Attention(nn.Module):
         return x.unflatten(-1, (self.n_heads, -1)).transpose(1, 2)
 
     def forward(
-        self, query: Tensor, memory: Tensor, need_weights: bool
+        self, query: Tensor, memory: Tensor, need_weights: bool, key_pos: Tensor | None = None
     ) -> tuple[Tensor, Tensor | None]:
         """query (B, Q, d), memory (B, T, d) -> output (B, Q, d), weights (B, Q, T) or None.
 
-        ``memory is query`` means self-attention (one fused projection). The weights are the
-        head-averaged softmax probabilities (before attention dropout).
+        ``memory is query`` means self-attention (one fused projection). ``key_pos`` (T, d) is
+        added to the memory for the keys only. The weights are the head-averaged softmax
+        probabilities (before attention dropout).
         """
         d = query.shape[-1]
         if memory is query:
@@ -56,7 +63,11 @@ class Attention(nn.Module):
             w_q, w_kv = self.in_proj_weight.split([d, 2 * d])
             b_q, b_kv = self.in_proj_bias.split([d, 2 * d])
             q = F.linear(query, w_q, b_q)
-            k, v = F.linear(memory, w_kv, b_kv).chunk(2, dim=-1)
+            if key_pos is None:
+                k, v = F.linear(memory, w_kv, b_kv).chunk(2, dim=-1)
+            else:
+                (w_k, w_v), (b_k, b_v) = w_kv.chunk(2), b_kv.chunk(2)
+                k, v = F.linear(memory + key_pos, w_k, b_k), F.linear(memory, w_v, b_v)
         q, k, v = self._heads(q), self._heads(k), self._heads(v)
         p = self.dropout if self.training else 0.0
         weights = None
@@ -89,19 +100,21 @@ class DecoderLayer(nn.Module):
         self.dropout3 = nn.Dropout(dropout)
 
     def forward(
-        self, tgt: Tensor, memory: Tensor, need_weights: bool
+        self, tgt: Tensor, memory: Tensor, need_weights: bool, key_pos: Tensor | None
     ) -> tuple[Tensor, Tensor | None]:
-        """tgt (B, Q, d), memory (B, T, d) -> tgt (B, Q, d), cross-attention (B, Q, T) or None."""
+        """tgt (B, Q, d), memory (B, T, d), key_pos (T, d) or None -> tgt (B, Q, d),
+        cross-attention (B, Q, T) or None."""
         x = self.norm1(tgt)
         tgt = tgt + self.dropout1(self.self_attn(x, x, False)[0])
-        out, weights = self.multihead_attn(self.norm2(tgt), memory, need_weights)
+        out, weights = self.multihead_attn(self.norm2(tgt), memory, need_weights, key_pos)
         tgt = tgt + self.dropout2(out)
         ffn = self.linear2(self.dropout(F.relu(self.linear1(self.norm3(tgt)))))
         return tgt + self.dropout3(ffn), weights
 
 
 class TransformerDecoder(nn.Module):
-    """``n_layers`` pre-norm layers; a final LayerNorm ``norm`` when ``final_norm``.
+    """``n_layers`` pre-norm layers; a final LayerNorm ``norm`` when ``final_norm``; the
+    cross-attention keys get :func:`sine_positions` when ``positions == "sine"``.
 
     MeDSLIP's two decoders share one final LayerNorm: they are built with ``final_norm=False``
     and the model applies its single ``decoder_norm`` to both outputs (see ``streams``).
@@ -116,8 +129,14 @@ class TransformerDecoder(nn.Module):
         n_layers: int,
         final_norm: bool,
         init_std: float,
+        positions: str,
     ) -> None:
         super().__init__()
+        if positions == "sine" and d_model % 4:
+            raise MedslipError(
+                f"model: positions 'sine' need d_model divisible by 4, got {d_model}"
+            )
+        self.positions = positions
         self.layers = nn.ModuleList(
             DecoderLayer(d_model, n_heads, d_ffn, dropout, init_std) for _ in range(n_layers)
         )
@@ -130,12 +149,30 @@ class TransformerDecoder(nn.Module):
         """Queries (B, Q, d) over memory (B, T, d) -> (B, Q, d) and, if ``return_attention``,
         the per-layer head-averaged cross-attention maps, ``n_layers`` x (B, Q, T)."""
         maps = []
+        key_pos = None
+        if self.positions == "sine":
+            key_pos = sine_positions(memory.shape[1], memory.shape[2]).to(memory)
         for layer in self.layers:
-            tgt, weights = layer(tgt, memory, return_attention)
+            tgt, weights = layer(tgt, memory, return_attention, key_pos)
             maps.append(weights)
         if self.norm is not None:
             tgt = self.norm(tgt)
         return tgt, (maps if return_attention else None)
+
+
+def sine_positions(tokens: int, d: int) -> Tensor:
+    """DETR's fixed 2-D sine code of a square token grid: (T, d) for T = g·g tokens in row-major
+    order (the trunk's ``flatten``), d/4 frequencies 10000^(-k/(d/4)) of the row and of the
+    column, each at the token centre's fraction of the grid × 2π, as [sin row, cos row, sin col,
+    cos col]."""
+    g = math.isqrt(tokens)
+    if g * g != tokens:
+        raise MedslipError(f"model: positions 'sine' need a square token grid, got {tokens} tokens")
+    q = d // 4
+    centre = (torch.arange(g, dtype=torch.float32) + 0.5) / g * 2 * math.pi
+    angle = centre[:, None] * 10000 ** (-torch.arange(q) / q)  # (g, q)
+    row = torch.cat([angle.sin(), angle.cos()], dim=-1)  # (g, d/2)
+    return torch.cat([row[:, None].expand(g, g, -1), row[None].expand(g, g, -1)], -1).flatten(0, 1)
 
 
 def init_weights(module: nn.Module, std: float) -> None:

@@ -436,4 +436,5 @@ def _decoder(settings: ModelSettings, final_norm: bool) -> TransformerDecoder:
         settings.n_layers,
         final_norm=final_norm,
         init_std=settings.init_std,
+        positions=settings.positions,
     )

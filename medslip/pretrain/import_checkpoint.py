@@ -52,10 +52,11 @@ ASSUMED = {
     "memory_norm": False,
     "init_std": 0.02,
     "trunk_init": "random",
+    "positions": "none",
 }
 """Settings of the official code itself: the mask generator has no activation, the decoders'
-memory is not normalised; the initial weights (trunk and N(0, 0.02)) are replaced by the
-checkpoint's."""
+memory is not normalised and has no positions; the initial weights (trunk and N(0, 0.02)) are
+replaced by the checkpoint's."""
 RECORDED_CONFIG = ("res_base_model", "d_model", "N", "H", "dropout", "image_res", "text_encoder")
 """Entries of the checkpoint's config copied into model.json."""
 _DECODER = {"medslip": "decoder_pathology.layers.", "medklip": "decoder.layers."}

@@ -234,7 +234,8 @@ def _details(meta: dict[str, Any], run_dir: Path) -> list[str]:
         f"(blocks {list(model['trunk_layers'])}, width {model['trunk_width']}), d_model "
         f"{model['d_model']}, {model['n_layers']} decoder layers, {model['n_heads']} heads, "
         f"init N(0, {model['init_std']}), decoder memory "
-        f"{'layer-normalised per token' if model['memory_norm'] else 'as the official code'}.",
+        f"{'layer-normalised per token' if model['memory_norm'] else 'as the official code'}, "
+        f"{'sine positions on the keys' if model['positions'] == 'sine' else 'no positions'}.",
         f"- **Text side**: {books.get('encoder', '?')}, {books.get('pooling', '?')} pooling, "
         f"books sha256 `{books.get('books_sha256', '?')}`.",
         f"- **Seeds**: master seed {meta.get('master_seed', 'n/a')}, run seed {meta['seed']}.",
