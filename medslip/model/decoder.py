@@ -151,7 +151,8 @@ class TransformerDecoder(nn.Module):
         maps = []
         key_pos = None
         if self.positions == "sine":
-            key_pos = sine_positions(memory.shape[1], memory.shape[2]).to(memory)
+            key_pos = sine_positions(memory.shape[1], memory.shape[2], memory.device)
+            key_pos = key_pos.to(memory.dtype)
         for layer in self.layers:
             tgt, weights = layer(tgt, memory, return_attention, key_pos)
             maps.append(weights)
@@ -160,17 +161,18 @@ class TransformerDecoder(nn.Module):
         return tgt, (maps if return_attention else None)
 
 
-def sine_positions(tokens: int, d: int) -> Tensor:
-    """DETR's fixed 2-D sine code of a square token grid: (T, d) for T = g·g tokens in row-major
-    order (the trunk's ``flatten``), d/4 frequencies 10000^(-k/(d/4)) of the row and of the
-    column, each at the token centre's fraction of the grid × 2π, as [sin row, cos row, sin col,
-    cos col]."""
+def sine_positions(tokens: int, d: int, device: torch.device | None = None) -> Tensor:
+    """DETR's fixed 2-D sine code of a square token grid: (T, d) float32 on ``device`` for
+    T = g·g tokens in row-major order (the trunk's ``flatten``), d/4 frequencies
+    10000^(-k/(d/4)) of the row and of the column, each at the token centre's fraction of the
+    grid × 2π, as [sin row, cos row, sin col, cos col]. Built where the memory is (no host copy
+    in the step)."""
     g = math.isqrt(tokens)
     if g * g != tokens:
         raise MedslipError(f"model: positions 'sine' need a square token grid, got {tokens} tokens")
     q = d // 4
-    centre = (torch.arange(g, dtype=torch.float32) + 0.5) / g * 2 * math.pi
-    angle = centre[:, None] * 10000 ** (-torch.arange(q) / q)  # (g, q)
+    centre = (torch.arange(g, dtype=torch.float32, device=device) + 0.5) / g * 2 * math.pi
+    angle = centre[:, None] * 10000 ** (-torch.arange(q, device=device) / q)  # (g, q)
     row = torch.cat([angle.sin(), angle.cos()], dim=-1)  # (g, d/2)
     return torch.cat([row[:, None].expand(g, g, -1), row[None].expand(g, g, -1)], -1).flatten(0, 1)
 
