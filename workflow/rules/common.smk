@@ -23,8 +23,9 @@ validate_config(config)
 validate(config, "../schemas/config.schema.yaml")
 
 
-# Every job runs medslip from this workflow's source tree: PYTHONPATH names it (Snakemake clears
-# a caller's PYTHONPATH in conda jobs) and `medslip` is `python -m medslip.cli`. The interpreter:
+# Every job runs medslip from this workflow's source tree: PYTHONPATH names it first, then the
+# caller's (Snakemake clears that in conda jobs; elsewhere it may hold medslip's dependencies, as
+# on a machine given them as wheels) and `medslip` is `python -m medslip.cli`. The interpreter:
 # in a per-rule conda env (`--sdm conda` activates it, so CONDA_PREFIX differs from Snakemake's
 # own) the env's python, else the one that runs Snakemake (its environment holds medslip's
 # dependencies; nothing needs to be on PATH). Snakemake formats the prefix: braces are doubled.
@@ -33,7 +34,8 @@ def _shell_quoted(value):
 
 
 shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={_shell_quoted(MEDSLIP_SRC)}; medslip() {{{{ "
+    f"set -euo pipefail; export PYTHONPATH={_shell_quoted(MEDSLIP_SRC)}"
+    f"${{{{PYTHONPATH:+:$PYTHONPATH}}}}; medslip() {{{{ "
     f'if [ "${{{{CONDA_PREFIX:-}}}}" != {_shell_quoted(os.environ.get("CONDA_PREFIX", ""))} ]; '
     'then python -m medslip.cli "$@"; '
     f'else {_shell_quoted(sys.executable)} -m medslip.cli "$@"; fi; }}}}; '
