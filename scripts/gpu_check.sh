@@ -23,6 +23,7 @@
 #    runs that DAG on the CPU in .gpu-dag/ (git-ignored), keeps its tables as the baseline
 #    (.gpu-dag/cpu_tables) and the products before pretraining (SynthCXR, reports, shards, text
 #    books), and deletes the rest; carry .gpu-dag/ and .whl/ (gpu_wheels.sh brings Snakemake).
+#    GPU_CHECK_PARTS=speed (steps 1-2) or dag (step 3) runs a part, e.g. to fit a time limit.
 set -euo pipefail
 py=${PYTHON:-python3}
 [[ $py == */* && $py != /* ]] && py=$PWD/$py  # step 3 runs it from .gpu-dag/
@@ -60,6 +61,8 @@ else
 fi
 "$py" -c 'import torch; print("torch", torch.__version__, "cuda:",
   torch.cuda.get_device_name() if torch.cuda.is_available() else "none")' | tee "$out/device.txt"
+parts=" ${GPU_CHECK_PARTS:-speed dag} "  # speed: steps 1-2; dag: step 3 (one per device call)
+if [[ $parts == *" speed "* ]]; then
 for dtype in fp32 bf16; do
   for compile in off on; do
     flags=(--preset "$preset" --steps "$steps" --workers "$workers" --text-dim "$text_dim")
@@ -88,7 +91,8 @@ rate = rate.reset_index()[["batch", "compile", "medslip", "loader", "images_per_
 rate.to_csv(out / "projection.csv", index=False)
 print(rate.to_string(index=False))
 PY
-if [[ -d .gpu-dag/cpu_tables ]]; then
+fi
+if [[ $parts == *" dag "* && -d .gpu-dag/cpu_tables ]]; then
   # Only missing outputs run: the carried files have no Snakemake records, and their copy times
   # must not make Snakemake redo the text books (no encoder here).
   start=$SECONDS
