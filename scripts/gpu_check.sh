@@ -96,7 +96,12 @@ if [[ $parts == *" dag "* && -d .gpu-dag/cpu_tables ]]; then
   # Only missing outputs run: the carried files have no Snakemake records, and their copy times
   # must not make Snakemake redo the text books (no encoder here).
   start=$SECONDS
-  dag all --rerun-triggers params 2>&1 | tee "$out/dag.log" | grep -E "steps|Error" || true
+  dag all --rerun-triggers params > "$out/dag.log" 2>&1 || {
+    tail -n 40 "$out/dag.log"
+    echo "the DAG failed on this machine: $out/dag.log" >&2
+    exit 1
+  }
+  grep -E "steps \(" "$out/dag.log" | tail -n 1
   echo "dag_wall_s=$((SECONDS - start))" | tee -a "$out/log.txt"
   "$py" - "$out" <<'PY' | tee -a "$out/log.txt"
 import sys
@@ -110,7 +115,7 @@ print("tables missing after the CUDA run:", missing or "none")
 a, b = (pd.read_csv(d / "ablation.csv").set_index("variant") for d in (cpu, gpu))
 rows = [
     {"variant": v, "metric": m, "cpu": a.at[v, m], "cpu_lo": a.at[v, f"{m}_lo"],
-     "cpu_hi": a.at[v, f"{m}_hi"], "cuda": b.at[v, m]}
+     "cpu_hi": a.at[v, f"{m}_hi"], "cuda": b[m].get(v) if m in b else float("nan")}
     for m in a.columns if f"{m}_lo" in a.columns for v in a.index if pd.notna(a.at[v, m])
 ]
 check = pd.DataFrame(rows)

@@ -2,7 +2,7 @@
 # Download, here, the wheels scripts/gpu_check.sh needs on a CUDA machine whose Python (3.12, with
 # torch, pandas, pyarrow, pyyaml, safetensors, transformers) has no pip access: medslip's other
 # runtime imports, and Snakemake with those of its needs that such an image lacks (step 3), at the
-# versions of scripts/constraints.txt. They land in .whl/ (git-ignored, about 28 MB); carry that
+# versions of scripts/constraints.txt. They land in .whl/ (git-ignored, about 27 MB); carry that
 # folder to the machine, where gpu_check.sh installs them into a temporary site.
 set -euo pipefail
 cd "$(dirname "$0")/.."
