@@ -312,3 +312,33 @@ def test_jobs_run_medslip_with_snakemakes_interpreter_and_nothing_on_path(tmp_pa
     res = snakemake(work, target, env=_env_without_medslip(PATH=os.pathsep.join(path)))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert any((work / target).rglob("*.png")), "no images written"
+
+
+def test_jobs_find_packages_on_the_callers_pythonpath_after_the_source_tree(tmp_path):
+    """A job's PYTHONPATH is the workflow's source tree, then the caller's (dependencies given as
+    wheels in a temporary site, as scripts/gpu_check.sh does on a machine without pip access);
+    with none set, the source tree alone."""
+    from snakemake.shell import shell
+
+    _dvc_stages().load_workflow(REPO, (REPO / ".test" / "config.yaml",))
+    site = _mkdir(tmp_path / "site")
+    (site / "wheel_only.py").write_text("NAME = 'from the caller'\n")
+    job = 'echo "$PYTHONPATH"; python -c "import medslip, wheel_only; print(wheel_only.NAME)"'
+    env = _env_without_medslip(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )
+    res = subprocess.run(
+        ["bash", "-c", f"{shell._process_prefix} {job}"],
+        env=env | {"PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.splitlines() == [f"{REPO}:{site}", "from the caller"]
+    alone = subprocess.run(
+        ["bash", "-c", f'{shell._process_prefix} echo "$PYTHONPATH"'],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert alone.stdout.strip() == str(REPO)
